@@ -1,0 +1,1 @@
+"""Editor-free analysis: abstract interpretation of autograd state over Python syntax trees."""

@@ -1,0 +1,208 @@
+"""Abstract values: what the interpreter knows about a name at one program point.
+
+Every fact is three-valued (YES / NO / UNKNOWN) and carries the source spans
+that justify it, so a finding can cite the lines that cause it. Values are
+immutable; joining two values (after a branch, around a loop) keeps only
+what both agree on.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass, field, replace
+
+from gradwatch.findings import Span
+
+
+class Tri(enum.Enum):
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+    def join(self, other: Tri) -> Tri:
+        return self if self is other else Tri.UNKNOWN
+
+    @staticmethod
+    def any_of(values) -> Tri:
+        """YES if any is YES; NO if all are NO; else UNKNOWN (logical or)."""
+        result = Tri.NO
+        for value in values:
+            if value is Tri.YES:
+                return Tri.YES
+            if value is Tri.UNKNOWN:
+                result = Tri.UNKNOWN
+        return result
+
+    @staticmethod
+    def of(flag: bool) -> Tri:
+        return Tri.YES if flag else Tri.NO
+
+
+YES, NO, UNKNOWN = Tri.YES, Tri.NO, Tri.UNKNOWN
+
+_storage_ids = itertools.count(1)
+
+
+def new_storage() -> int:
+    """A fresh identity for a tensor's memory (views share their base's)."""
+    return next(_storage_ids)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One line of a causal chain: where, and what happened there."""
+
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class SavedOp:
+    """An op application whose backward needs tensors it saved."""
+
+    op: str  # e.g. "sigmoid", "mul", "nn.Linear"
+    span: Span
+    call_text: str
+    saved: frozenset[int]  # storages of the saved tensors
+    what: str  # e.g. "its output", "its input `a`"
+
+
+@dataclass(frozen=True)
+class GradSource:
+    """A leaf that requires grad: a tensor made with requires_grad=True, or a module's parameters."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Tensor:
+    requires_grad: Tri = UNKNOWN
+    is_leaf: Tri = UNKNOWN
+    storage: int | None = None  # None: identity unknown
+    history: frozenset[SavedOp] = frozenset()
+    sources: frozenset[GradSource] = frozenset()
+    # Why the value has no graph although something upstream required grad.
+    cuts: tuple[Reason, ...] = ()
+    zero_grads: tuple[Reason, ...] = ()
+    deps: frozenset[int] = frozenset()  # storages it was computed from, graph or not
+    origin: Reason | None = None
+    through_data: bool = False  # obtained through `.data`
+    known: bool = True  # False when it stands for a value the analysis could not follow
+
+    def join(self, other: Tensor) -> Tensor:
+        if self == other:
+            return self
+        return Tensor(
+            requires_grad=self.requires_grad.join(other.requires_grad),
+            is_leaf=self.is_leaf.join(other.is_leaf),
+            storage=self.storage if self.storage == other.storage else None,
+            history=self.history | other.history,
+            sources=self.sources | other.sources,
+            cuts=_merge(self.cuts, other.cuts),
+            zero_grads=_merge(self.zero_grads, other.zero_grads),
+            deps=self.deps | other.deps,
+            origin=self.origin if self.origin == other.origin else None,
+            through_data=self.through_data and other.through_data,
+            known=self.known and other.known,
+        )
+
+    def but(self, **changes) -> Tensor:
+        return replace(self, **changes)
+
+
+UNKNOWN_TENSOR = Tensor(known=False)
+
+
+def _merge(a: tuple, b: tuple) -> tuple:
+    return a + tuple(x for x in b if x not in a)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Anything the analysis cannot follow."""
+
+
+UNKNOWN_VALUE = Unknown()
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A Python number, string, bool or None (never a tensor)."""
+
+
+CONSTANT = Constant()
+
+
+@dataclass(frozen=True)
+class TorchRef:
+    """A name bound to a torch API object: `torch`, `nn`, `F.relu`, `nn.Linear`..."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ModuleClass:
+    """A user-defined `nn.Module` subclass in this file."""
+
+    name: str
+    # Submodules and parameters assigned in __init__: attribute -> value.
+    attributes: tuple[tuple[str, object], ...] = ()
+    has_parameters: Tri = UNKNOWN
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Module:
+    """An `nn.Module` instance."""
+
+    kind: str  # qualified torch class ("torch.nn.Linear") or the user class name
+    has_parameters: Tri = UNKNOWN
+    params_require_grad: Tri = YES
+    inplace: bool = False
+    user_class: ModuleClass | None = None
+    source: GradSource | None = None
+    children: tuple = ()  # for nn.Sequential: the modules in order
+
+    def join(self, other: Module) -> Module | Unknown:
+        return self if self == other else UNKNOWN_VALUE
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """`model.parameters()`."""
+
+    module: Module
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    pass
+
+
+@dataclass(frozen=True)
+class GradModeContext:
+    """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(flag)`, `torch.enable_grad()`."""
+
+    enabled: Tri
+    name: str
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A tuple or list literal whose items are known."""
+
+    items: tuple = field(default_factory=tuple)
+
+
+def join_values(a, b):
+    if a == b:
+        return a
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a.join(b)
+    if isinstance(a, Tensor) and isinstance(b, Unknown):
+        return a.join(UNKNOWN_TENSOR)
+    if isinstance(b, Tensor) and isinstance(a, Unknown):
+        return b.join(UNKNOWN_TENSOR)
+    return UNKNOWN_VALUE

@@ -1,0 +1,73 @@
+"""Source text and positions: ast's UTF-8 byte columns become character columns."""
+
+from __future__ import annotations
+
+import ast
+
+from gradwatch.findings import Span
+
+
+class SourceText:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.splitlines(keepends=True) or [""]
+
+    def line(self, number: int) -> str:
+        """Line `number` (1-based) without its line ending; "" past the end."""
+        if 1 <= number <= len(self.lines):
+            return self.lines[number - 1].rstrip("\r\n")
+        return ""
+
+    def char_column(self, line: int, byte_column: int) -> int:
+        text = self.line(line)
+        if text.isascii():
+            return byte_column
+        return len(text.encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
+
+    def span(self, node: ast.AST) -> Span:
+        end_line = getattr(node, "end_lineno", None) or node.lineno
+        end_col = getattr(node, "end_col_offset", None)
+        if end_col is None:
+            end_col = node.col_offset
+        return Span(
+            node.lineno,
+            self.char_column(node.lineno, node.col_offset),
+            end_line,
+            self.char_column(end_line, end_col),
+        )
+
+    def segment(self, node: ast.AST) -> str:
+        """The source text of `node`, as written."""
+        return ast.get_source_segment(self.text, node) or ""
+
+    def text_of(self, span: Span) -> str:
+        if span.line == span.end_line:
+            return self.line(span.line)[span.column : span.end_column]
+        parts = [self.line(span.line)[span.column :]]
+        parts += [self.line(n) for n in range(span.line + 1, span.end_line)]
+        parts.append(self.line(span.end_line)[: span.end_column])
+        return "\n".join(parts)
+
+    def offset(self, line: int, column: int) -> int:
+        """Index into `text` of a (1-based line, character column) position."""
+        line = max(1, min(line, len(self.lines)))
+        return sum(len(l) for l in self.lines[: line - 1]) + min(column, len(self.lines[line - 1]))
+
+
+def utf16_column(line_text: str, column: int) -> int:
+    """A character column as the editor counts it (UTF-16 code units)."""
+    prefix = line_text[:column]
+    if prefix.isascii():
+        return len(prefix)
+    return len(prefix.encode("utf-16-le")) // 2
+
+
+def column_from_utf16(line_text: str, utf16: int) -> int:
+    if line_text.isascii():
+        return min(utf16, len(line_text))
+    units = 0
+    for index, char in enumerate(line_text):
+        if units >= utf16:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(line_text)
