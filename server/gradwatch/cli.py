@@ -1,0 +1,473 @@
+"""The `gradwatch` command: check, rules, explain, serve, probe.
+
+Start-up cost matters (pre-commit runs this on every commit), so this module
+imports only the standard library at the top; each subcommand imports what it
+needs, and `serve`/`probe` are the only ones that touch pygls or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from gradwatch import __version__
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+FORMATS = ("text", "json", "sarif")
+
+
+class UsageError(Exception):
+    """Bad command line; reported as one `gradwatch: error: ...` line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse would print the whole usage block and exit; we want one line
+    # and control over the exit (main() is also called in-process by tests).
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gradwatch",
+        description="Find PyTorch autograd hazards without running the code.",
+    )
+    parser.add_argument("--version", action="version", version=f"gradwatch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = commands.add_parser("check", help="check Python files and folders (default: .)")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to check (default: .)")
+    check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    check.add_argument("--select", metavar="CODES", help="only these comma-separated codes or prefixes (e.g. GW1,GW201)")
+    check.add_argument("--ignore", metavar="CODES", help="skip these comma-separated codes or prefixes")
+    check.add_argument("--fix", action="store_true", help="apply fixes and write the files")
+    check.add_argument("--unsafe-fixes", action="store_true", help="with --fix or --diff: also apply unsafe fixes")
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
+    check.add_argument("--jobs", "-j", type=int, metavar="N", help="parallel processes (default: all cores)")
+    check.add_argument("--config", metavar="PATH", help="use this pyproject.toml instead of the nearest one")
+    check.add_argument("--quiet", "-q", action="store_true", help="print findings only: no summary lines")
+    check.add_argument("--statistics", action="store_true", help="print a count per rule instead of each finding")
+    check.set_defaults(handler=_run_check)
+
+    rules = commands.add_parser("rules", help="list the rules")
+    rules.add_argument("--format", choices=("text", "json"), default="text")
+    rules.set_defaults(handler=_run_rules)
+
+    explain = commands.add_parser("explain", help="show a rule's documentation")
+    explain.add_argument("code", metavar="CODE")
+    explain.set_defaults(handler=_run_explain)
+
+    # Listed for --help only: main() hands their arguments over untouched.
+    commands.add_parser("serve", help="run the language server (--stdio, --tcp HOST:PORT)", add_help=False)
+    commands.add_parser("probe", help="measure which torch ops save what for backward", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("serve", "probe"):
+        return _delegate(argv[0], argv[1:])
+    from gradwatch.config import ConfigError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_ERROR
+        return args.handler(args)
+    except (UsageError, ConfigError) as error:
+        _error(str(error))
+        return EXIT_ERROR
+    except SystemExit as exit_request:  # --help and --version
+        code = exit_request.code
+        return code if isinstance(code, int) else EXIT_ERROR
+    except BrokenPipeError:
+        # `gradwatch check | head`: the reader left; don't print a traceback.
+        _silence_stdout()
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"gradwatch: error: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _delegate(command: str, rest: list[str]) -> int:
+    try:
+        if command == "serve":
+            from gradwatch.lsp.server import main as entry
+        else:
+            from gradwatch.probe import main as entry
+    except ImportError as error:
+        _error(f"cannot start '{command}': {error}")
+        return EXIT_ERROR
+    result = entry(rest)
+    return result if isinstance(result, int) else EXIT_CLEAN
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    import json
+
+    from gradwatch.output import rule_catalogue
+
+    catalogue = rule_catalogue()
+    if args.format == "json":
+        items = [
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary} for r in catalogue
+        ]
+        sys.stdout.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
+        return EXIT_CLEAN
+    name_width = max(len(r.name) for r in catalogue)
+    severity_width = max(len(r.severity.value) for r in catalogue)
+    for rule in catalogue:
+        print(f"{rule.code}  {rule.name:<{name_width}}  {rule.severity.value:<{severity_width}}  {rule.summary}")
+    return EXIT_CLEAN
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from gradwatch.output import rule_catalogue
+
+    catalogue = {rule.code: rule for rule in rule_catalogue()}
+    rule = catalogue.get(args.code.strip().upper())
+    if rule is None:
+        raise UsageError(f"unknown rule code {args.code!r}; known codes: {', '.join(catalogue)}")
+    sys.stdout.write(rule.documentation)
+    return EXIT_CLEAN
+
+
+# ---------------------------------------------------------------- check
+
+# Below this many files a process pool costs more (start-up, pickling) than it saves.
+PARALLEL_MIN_FILES = 16
+
+
+class _CheckTask:
+    """One file to check (and maybe fix); sent to a worker process, so plain data only."""
+
+    __slots__ = ("path", "display", "settings", "mode", "unsafe")
+
+    def __init__(self, path, display: str, settings, mode: str, unsafe: bool) -> None:
+        self.path = path
+        self.display = display
+        self.settings = settings
+        self.mode = mode  # "check", "fix" or "diff"
+        self.unsafe = unsafe
+
+    def __getstate__(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for name, value in zip(self.__slots__, state):
+            setattr(self, name, value)
+
+
+def _check_file(task: _CheckTask) -> dict:
+    """Read, check and (in fix/diff mode) fix one file. Never raises: problems come back as text."""
+    from gradwatch.checker import UnreadableFile, check_source, read_python_file
+    from gradwatch.fixes import fix_until_stable
+
+    outcome: dict = {"findings": (), "original": None, "fixed_text": None, "fixed": 0, "problem": None, "crashed": False}
+    try:
+        text = read_python_file(task.path)
+    except UnreadableFile as error:
+        outcome["problem"] = str(error)
+        return outcome
+    try:
+        if task.mode == "check":
+            outcome["findings"] = tuple(check_source(text, str(task.path), task.settings).findings)
+            return outcome
+        fixed = fix_until_stable(
+            text, lambda current: check_source(current, str(task.path), task.settings).findings, unsafe=task.unsafe
+        )
+    except Exception as error:  # a bug in a rule must cost one file, not the run
+        outcome["problem"] = f"internal error, file skipped (please report): {type(error).__name__}: {error}"
+        outcome["crashed"] = True
+        return outcome
+    outcome["findings"] = tuple(fixed.findings)
+    if fixed.fixed and fixed.text != text:
+        outcome.update(original=text, fixed_text=fixed.text, fixed=fixed.fixed)
+    return outcome
+
+
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_all(tasks: list[_CheckTask], jobs: int) -> list[dict]:
+    if jobs > 1 and len(tasks) >= PARALLEL_MIN_FILES:
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        workers = min(jobs, len(tasks))
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                # Several files per message: per-file round trips would eat the gain on small files.
+                return list(pool.map(_check_file, tasks, chunksize=max(1, len(tasks) // (workers * 4))))
+        except (OSError, BrokenProcessPool):
+            pass  # no processes to be had here (e.g. a sandbox): checking serially gives the same result
+    return [_check_file(task) for task in tasks]
+
+
+def _parse_codes(value: str | None, option: str, known: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    codes = tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    if not codes:
+        raise UsageError(f"{option} needs at least one rule code or prefix, e.g. {option} GW2")
+    for code in codes:
+        if not (code.startswith("GW") and code[2:].isdigit() or code == "GW") or not any(
+            k.startswith(code) for k in known
+        ):
+            raise UsageError(
+                f"{option}: {code!r} is not a rule code or prefix; known codes: {', '.join(known)}"
+            )
+    return codes
+
+
+def _with_command_line(settings, select: tuple[str, ...], ignore: tuple[str, ...]):
+    """Command-line --select replaces pyproject's select and ignore; --ignore alone adds to its ignore."""
+    from dataclasses import replace
+
+    from gradwatch.config import OFF
+
+    if select:
+        # Naming a rule on the command line also re-enables it if pyproject switched it "off".
+        severity = {
+            code: level
+            for code, level in settings.severity.items()
+            if not (level == OFF and any(code.startswith(s) for s in select))
+        }
+        return replace(settings, select=select, ignore=ignore, severity=severity)
+    if ignore:
+        return replace(settings, ignore=settings.ignore + ignore)
+    return settings
+
+
+def _settings_from_file(path):
+    """`[tool.gradwatch]` of one TOML file; defaults when the table is absent."""
+    from gradwatch.config import ConfigError, Settings, settings_from_mapping, tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+    table = data.get("tool", {}).get("gradwatch") if isinstance(data.get("tool"), dict) else None
+    return Settings() if table is None else settings_from_mapping(table, str(path))
+
+
+class _SettingsResolver:
+    """Settings per file: --config for all, else each file's nearest pyproject.toml (read once)."""
+
+    def __init__(self, config: str | None, select: tuple[str, ...], ignore: tuple[str, ...]) -> None:
+        from pathlib import Path
+
+        self.select, self.ignore = select, ignore
+        self.fixed = self._finish(_settings_from_file(Path(config))) if config else None
+        self.by_pyproject: dict = {}
+        self.pyproject_by_folder: dict = {}
+
+    def _finish(self, settings):
+        return _with_command_line(settings, self.select, self.ignore)
+
+    def for_file(self, path):
+        from gradwatch.config import Settings, find_pyproject
+
+        if self.fixed is not None:
+            return self.fixed
+        folder = path.parent
+        if folder not in self.pyproject_by_folder:
+            self.pyproject_by_folder[folder] = find_pyproject(path)
+        pyproject = self.pyproject_by_folder[folder]
+        if pyproject not in self.by_pyproject:
+            base = Settings() if pyproject is None else _settings_from_file(pyproject)
+            self.by_pyproject[pyproject] = self._finish(base)
+        return self.by_pyproject[pyproject]
+
+
+def _display_path(path, cwd: str) -> str:
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, cwd)
+    return absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+
+
+def write_atomically(path, text: str) -> None:
+    """Replace `path`'s content by `text` (UTF-8) without ever leaving it half written.
+
+    The new content goes to a temporary file in the same folder (same file
+    system, so os.replace is atomic), with the original mode; a symlink is
+    followed so the link itself stays a link. A UTF-8 byte order mark is kept.
+    """
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    target = Path(os.path.realpath(path))
+    info = target.stat()
+    with open(target, "rb") as original:
+        bom = original.read(3) == b"\xef\xbb\xbf"
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gradwatch")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _unified_diff(display: str, before: str, after: str) -> str:
+    import difflib
+    import re
+
+    # Split like Python does (\n, \r\n, \r) so a form feed or U+2028 inside a line does not split it.
+    def lines(text: str) -> list[str]:
+        return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+    out = []
+    for line in difflib.unified_diff(lines(before), lines(after), f"a/{display}", f"b/{display}"):
+        out.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gradwatch.discovery import PathNotFound, discover_python_files
+    from gradwatch.output import (
+        FileReport,
+        format_json,
+        format_sarif,
+        format_statistics_text,
+        format_text,
+        rule_catalogue,
+        statistics,
+        summary_line,
+        use_color,
+    )
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    if args.statistics and args.format == "sarif":
+        raise UsageError("--statistics works with --format text or json")
+    catalogue = rule_catalogue()
+    known = [rule.code for rule in catalogue]
+    select = _parse_codes(args.select, "--select", known)
+    ignore = _parse_codes(args.ignore, "--ignore", known)
+    resolver = _SettingsResolver(args.config, select, ignore)
+
+    try:
+        files = discover_python_files([Path(p) for p in (args.paths or ["."])])
+    except PathNotFound as error:
+        raise UsageError(str(error)) from error
+    if not files and not args.quiet:
+        print("gradwatch: warning: no Python files found under the given paths", file=sys.stderr)
+
+    mode = "diff" if args.diff else "fix" if args.fix else "check"
+    cwd = os.getcwd()
+    # Settings are resolved before any checking, so a broken pyproject stops the run up front.
+    tasks = [_CheckTask(path, _display_path(path, cwd), resolver.for_file(path), mode, args.unsafe_fixes) for path in files]
+    outcomes = _check_all(tasks, args.jobs or _default_jobs())
+
+    failed = False
+    fixed_findings = fixed_files = 0
+    reports: list[FileReport] = []
+    diffs: list[tuple[str, str]] = []
+    for task, outcome in sorted(zip(tasks, outcomes), key=lambda pair: pair[0].display):
+        if outcome["problem"]:
+            print(f"{task.display}: {outcome['problem']}", file=sys.stderr)
+            failed = failed or outcome["crashed"]
+            continue
+        if outcome["fixed_text"] is not None:
+            if mode == "diff":
+                diffs.append((task.display, _unified_diff(task.display, outcome["original"], outcome["fixed_text"])))
+            else:
+                try:
+                    write_atomically(task.path, outcome["fixed_text"])
+                except OSError as error:
+                    print(f"{task.display}: cannot write the fixes: {error}", file=sys.stderr)
+                    failed = True
+                    # The file is unchanged, so what it still holds is what was found before fixing.
+                    from gradwatch.checker import check_source
+
+                    outcome["findings"] = tuple(check_source(outcome["original"], str(task.path), task.settings).findings)
+                    outcome["fixed"] = 0
+            if outcome["fixed"]:
+                fixed_findings += outcome["fixed"]
+                fixed_files += 1
+        reports.append(FileReport(task.display, outcome["findings"]))
+
+    if mode == "diff":
+        for _, diff in diffs:
+            sys.stdout.write(diff)
+        if not args.quiet:
+            print(f"Would fix {_plural(fixed_findings, 'finding')} in {_plural(fixed_files, 'file')}.", file=sys.stderr)
+        if failed:
+            return EXIT_ERROR
+        return EXIT_FINDINGS if fixed_findings and not args.exit_zero else EXIT_CLEAN
+
+    if args.format == "json":
+        if args.statistics:
+            import json
+
+            sys.stdout.write(json.dumps(statistics(reports, args.unsafe_fixes), indent=2) + "\n")
+        else:
+            sys.stdout.write(format_json(reports))
+    elif args.format == "sarif":
+        sys.stdout.write(format_sarif(reports, catalogue, __version__))
+    elif args.statistics:
+        sys.stdout.write(format_statistics_text(statistics(reports, args.unsafe_fixes)))
+        if not args.quiet:
+            print(summary_line(reports, args.unsafe_fixes))
+    else:
+        tty = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
+        sys.stdout.write(
+            format_text(
+                reports,
+                color=use_color(sys.stdout),
+                fix_markers=tty,
+                unsafe_fixes=args.unsafe_fixes,
+                summary=not args.quiet,
+            )
+        )
+    sys.stdout.flush()
+    if mode == "fix" and not args.quiet:
+        print(f"Fixed {_plural(fixed_findings, 'finding')} in {_plural(fixed_files, 'file')}.", file=sys.stderr)
+
+    if failed:
+        return EXIT_ERROR
+    remaining = any(report.findings for report in reports)
+    return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN

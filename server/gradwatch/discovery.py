@@ -1,0 +1,59 @@
+"""Which files `gradwatch check PATH...` looks at."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+# Folders that hold installed, generated or vendored code: not the user's to fix.
+SKIPPED_FOLDER_NAMES = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist"})
+PYTHON_SUFFIX = ".py"
+
+
+class PathNotFound(Exception):
+    """A path named on the command line does not exist."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"path not found: {path}")
+        self.path = path
+
+
+def is_skipped_folder(folder: Path) -> bool:
+    """Hidden folders, virtual environments and build/vendor folders are not searched."""
+    name = folder.name
+    if name.startswith(".") or name in SKIPPED_FOLDER_NAMES:
+        return True
+    # Any virtual environment, whatever its name, has a pyvenv.cfg at its root.
+    return (folder / "pyvenv.cfg").is_file()
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        # Pruning `dirs` in place stops os.walk from descending; sorting keeps the order stable.
+        dirs[:] = sorted(d for d in dirs if not is_skipped_folder(root_path / d))
+        for name in sorted(files):
+            if name.endswith(PYTHON_SUFFIX):
+                yield root_path / name
+
+
+def discover_python_files(paths: Iterable[Path]) -> list[Path]:
+    """The files to check under `paths`, each once, in a stable order.
+
+    A file named explicitly is always checked, whatever its extension (a
+    script without `.py`); a folder named explicitly is searched even if its
+    own name would be skipped inside a walk. Raises PathNotFound.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if not path.exists():
+            raise PathNotFound(path)
+        candidates = [path] if not path.is_dir() else _walk(path)
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(candidate)
+    return found
