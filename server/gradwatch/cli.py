@@ -94,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug of ours: one line, not a traceback, unless asked for
+        if os.environ.get("GRADWATCH_DEBUG"):
+            raise
+        _error(f"internal error: {type(error).__name__}: {error} (set GRADWATCH_DEBUG=1 for the traceback)")
+        return EXIT_ERROR
 
 
 def _error(message: str) -> None:
