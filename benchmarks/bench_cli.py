@@ -1,0 +1,135 @@
+"""How fast gradwatch checks real code, compared with Python's own parser.
+
+Reads every file once, then, for several rounds in this one process, times
+  (a) `ast.parse` of every file, and
+  (b) `gradwatch.checker.check_source` of every file (what `gradwatch check
+      --jobs 1` does per file, without reading files or printing),
+and prints lines per second (median over rounds) and the ratio b/a.
+`--cli` also times the whole command in-process (`main(["check", "--jobs",
+"1", ...])` with its output thrown away), which adds reading files, settings
+lookup and formatting.
+
+    PYTHONPATH=server python benchmarks/bench_cli.py               # torch's own sources
+    PYTHONPATH=server python benchmarks/bench_cli.py --limit 300 --rounds 5
+    PYTHONPATH=server python benchmarks/bench_cli.py path/to/code --cli
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import importlib.util
+import io
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+TARGET_RATIO = 0.40
+
+
+def torch_source_folder() -> Path:
+    # find_spec locates the package without importing it (importing torch takes seconds).
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("bench_cli: torch is not installed; pass a folder of Python code instead")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def pick_files(folder: Path, limit: int | None) -> list[Path]:
+    from gradwatch.discovery import discover_python_files
+
+    files = sorted(discover_python_files([folder]))
+    if limit is not None and limit < len(files):
+        # Evenly spaced, so a small sample still spans the whole tree, not one subpackage.
+        step = len(files) / limit
+        files = [files[int(index * step)] for index in range(limit)]
+    return files
+
+
+def load(files: list[Path]) -> list[tuple[Path, str]]:
+    from gradwatch.checker import UnreadableFile, read_python_file
+
+    loaded = []
+    for path in files:
+        try:
+            loaded.append((path, read_python_file(path)))
+        except UnreadableFile:
+            continue
+    return loaded
+
+
+def time_parse(sources: list[tuple[Path, str]]) -> float:
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _, text in sources:
+            try:
+                ast.parse(text)
+            except SyntaxError:
+                pass
+    return time.perf_counter() - start
+
+
+def time_check(sources: list[tuple[Path, str]]) -> tuple[float, int]:
+    from gradwatch.checker import check_source
+
+    findings = 0
+    start = time.perf_counter()
+    for path, text in sources:
+        findings += len(check_source(text, str(path)).findings)
+    return time.perf_counter() - start, findings
+
+
+def time_cli(files: list[Path]) -> float:
+    from gradwatch.cli import main
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(["check", "--jobs", "1", "--exit-zero", "--quiet", *map(str, files)])
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, help="Python code to check (default: the installed torch package)")
+    parser.add_argument("--limit", type=int, help="use at most N files, spread over the tree")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds; medians are reported (default: 3)")
+    parser.add_argument("--cli", action="store_true", help="also time the whole `check --jobs 1` command in-process")
+    args = parser.parse_args(argv)
+
+    folder = args.folder or torch_source_folder()
+    files = pick_files(folder, args.limit)
+    sources = load(files)
+    lines = sum(text.count("\n") + (not text.endswith("\n")) for _, text in sources if text)
+    print(f"corpus: {folder} ({len(sources)} files, {lines} lines)")
+    if not lines:
+        print("nothing to measure")
+        return 1
+
+    time_check(sources[:20])  # warm-up: lazy imports and caches are not what we measure
+    parse_times, check_times, cli_times = [], [], []
+    findings = 0
+    for _ in range(args.rounds):
+        parse_times.append(time_parse(sources))
+        elapsed, findings = time_check(sources)
+        check_times.append(elapsed)
+        if args.cli:
+            cli_times.append(time_cli([path for path, _ in sources]))
+
+    parse_rate = lines / statistics.median(parse_times)
+    check_rate = lines / statistics.median(check_times)
+    ratio = check_rate / parse_rate
+    print(f"ast.parse:            {parse_rate:12,.0f} lines/s (median of {args.rounds})")
+    print(f"check_source:         {check_rate:12,.0f} lines/s (median of {args.rounds}; {findings} findings)")
+    if cli_times:
+        print(f"check --jobs 1 (CLI): {lines / statistics.median(cli_times):12,.0f} lines/s (median of {args.rounds})")
+    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    print(f"ratio check_source / ast.parse: {ratio:.2f} ({verdict} the {TARGET_RATIO:.2f} target)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
