@@ -545,3 +545,12 @@ def test_explain_syntax_error_code(capsys):
     code, out, _ = run(capsys, "explain", "GW001")
     assert code == 0
     assert out.startswith("# GW001 syntax-error")
+
+
+def test_serve_and_probe_hand_their_arguments_to_their_own_parsers(capsys):
+    code, out, _ = run(capsys, "serve", "--help")
+    assert code == 0
+    assert "--stdio" in out and "--tcp" in out
+    code, out, _ = run(capsys, "probe", "--help")
+    assert code == 0
+    assert "gradwatch probe" in out

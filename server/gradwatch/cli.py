@@ -122,7 +122,13 @@ def _delegate(command: str, rest: list[str]) -> int:
     except ImportError as error:
         _error(f"cannot start '{command}': {error}")
         return EXIT_ERROR
-    result = entry(rest)
+    try:
+        result = entry(rest)
+    except SystemExit as exit_request:  # their argparse on --help or a bad option
+        code = exit_request.code
+        return code if isinstance(code, int) else (EXIT_CLEAN if code is None else EXIT_ERROR)
+    except KeyboardInterrupt:
+        return 130
     return result if isinstance(result, int) else EXIT_CLEAN
 
 
