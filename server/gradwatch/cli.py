@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from gradwatch import __version__
+
+if TYPE_CHECKING:
+    from gradwatch.config import Settings
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -168,52 +173,51 @@ def _run_explain(args: argparse.Namespace) -> int:
 PARALLEL_MIN_FILES = 16
 
 
+@dataclass(frozen=True)
 class _CheckTask:
     """One file to check (and maybe fix); sent to a worker process, so plain data only."""
 
-    __slots__ = ("path", "display", "settings", "mode", "unsafe")
-
-    def __init__(self, path, display: str, settings, mode: str, unsafe: bool) -> None:
-        self.path = path
-        self.display = display
-        self.settings = settings
-        self.mode = mode  # "check", "fix" or "diff"
-        self.unsafe = unsafe
-
-    def __getstate__(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
+    path: Path
+    display: str
+    settings: Settings
+    mode: str  # "check", "fix" or "diff"
+    unsafe: bool
 
 
-def _check_file(task: _CheckTask) -> dict:
+@dataclass
+class _FileOutcome:
+    findings: tuple = ()
+    # Set when fixes changed the text (fix and diff modes).
+    original: str | None = None
+    fixed_text: str | None = None
+    fixed: int = 0
+    # Why the file was skipped; `crashed` when that was our fault, not the file's.
+    problem: str | None = None
+    crashed: bool = False
+
+
+def _check_file(task: _CheckTask) -> _FileOutcome:
     """Read, check and (in fix/diff mode) fix one file. Never raises: problems come back as text."""
     from gradwatch.checker import UnreadableFile, check_source, read_python_file
     from gradwatch.fixes import fix_until_stable
 
-    outcome: dict = {"findings": (), "original": None, "fixed_text": None, "fixed": 0, "problem": None, "crashed": False}
     try:
         text = read_python_file(task.path)
     except UnreadableFile as error:
-        outcome["problem"] = str(error)
-        return outcome
+        return _FileOutcome(problem=str(error))
     try:
         if task.mode == "check":
-            outcome["findings"] = tuple(check_source(text, str(task.path), task.settings).findings)
-            return outcome
+            return _FileOutcome(findings=tuple(check_source(text, str(task.path), task.settings).findings))
         fixed = fix_until_stable(
             text, lambda current: check_source(current, str(task.path), task.settings).findings, unsafe=task.unsafe
         )
     except Exception as error:  # a bug in a rule must cost one file, not the run
-        outcome["problem"] = f"internal error, file skipped (please report): {type(error).__name__}: {error}"
-        outcome["crashed"] = True
-        return outcome
-    outcome["findings"] = tuple(fixed.findings)
+        return _FileOutcome(
+            problem=f"internal error, file skipped (please report): {type(error).__name__}: {error}", crashed=True
+        )
     if fixed.fixed and fixed.text != text:
-        outcome.update(original=text, fixed_text=fixed.text, fixed=fixed.fixed)
-    return outcome
+        return _FileOutcome(tuple(fixed.findings), original=text, fixed_text=fixed.text, fixed=fixed.fixed)
+    return _FileOutcome(tuple(fixed.findings))
 
 
 def _default_jobs() -> int:
@@ -223,7 +227,7 @@ def _default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _check_all(tasks: list[_CheckTask], jobs: int) -> list[dict]:
+def _check_all(tasks: list[_CheckTask], jobs: int) -> list[_FileOutcome]:
     if jobs > 1 and len(tasks) >= PARALLEL_MIN_FILES:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
@@ -293,8 +297,6 @@ class _SettingsResolver:
     """Settings per file: --config for all, else each file's nearest pyproject.toml (read once)."""
 
     def __init__(self, config: str | None, select: tuple[str, ...], ignore: tuple[str, ...]) -> None:
-        from pathlib import Path
-
         self.select, self.ignore = select, ignore
         self.fixed = self._finish(_settings_from_file(Path(config))) if config else None
         self.by_pyproject: dict = {}
@@ -320,7 +322,10 @@ class _SettingsResolver:
 
 def _display_path(path, cwd: str) -> str:
     absolute = os.path.abspath(path)
-    relative = os.path.relpath(absolute, cwd)
+    try:
+        relative = os.path.relpath(absolute, cwd)
+    except ValueError:  # another drive, on Windows
+        return absolute
     return absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
 
 
@@ -333,7 +338,6 @@ def write_atomically(path, text: str) -> None:
     """
     import stat
     import tempfile
-    from pathlib import Path
 
     target = Path(os.path.realpath(path))
     info = target.stat()
@@ -375,20 +379,8 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from gradwatch.discovery import PathNotFound, discover_python_files
-    from gradwatch.output import (
-        FileReport,
-        format_json,
-        format_sarif,
-        format_statistics_text,
-        format_text,
-        rule_catalogue,
-        statistics,
-        summary_line,
-        use_color,
-    )
+    from gradwatch.output import rule_catalogue
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
@@ -410,53 +402,87 @@ def _run_check(args: argparse.Namespace) -> int:
     mode = "diff" if args.diff else "fix" if args.fix else "check"
     cwd = os.getcwd()
     # Settings are resolved before any checking, so a broken pyproject stops the run up front.
-    tasks = [_CheckTask(path, _display_path(path, cwd), resolver.for_file(path), mode, args.unsafe_fixes) for path in files]
+    tasks = [
+        _CheckTask(path, _display_path(path, cwd), resolver.for_file(path), mode, args.unsafe_fixes) for path in files
+    ]
     outcomes = _check_all(tasks, args.jobs or _default_jobs())
-
-    failed = False
-    fixed_findings = fixed_files = 0
-    reports: list[FileReport] = []
-    diffs: list[tuple[str, str]] = []
-    for task, outcome in sorted(zip(tasks, outcomes), key=lambda pair: pair[0].display):
-        if outcome["problem"]:
-            print(f"{task.display}: {outcome['problem']}", file=sys.stderr)
-            failed = failed or outcome["crashed"]
-            continue
-        if outcome["fixed_text"] is not None:
-            if mode == "diff":
-                diffs.append((task.display, _unified_diff(task.display, outcome["original"], outcome["fixed_text"])))
-            else:
-                try:
-                    write_atomically(task.path, outcome["fixed_text"])
-                except OSError as error:
-                    print(f"{task.display}: cannot write the fixes: {error}", file=sys.stderr)
-                    failed = True
-                    # The file is unchanged, so what it still holds is what was found before fixing.
-                    from gradwatch.checker import check_source
-
-                    outcome["findings"] = tuple(check_source(outcome["original"], str(task.path), task.settings).findings)
-                    outcome["fixed"] = 0
-            if outcome["fixed"]:
-                fixed_findings += outcome["fixed"]
-                fixed_files += 1
-        reports.append(FileReport(task.display, outcome["findings"]))
-
+    results = sorted(zip(tasks, outcomes), key=lambda pair: pair[0].display)
+    failed = _report_skipped(results)
     if mode == "diff":
-        for _, diff in diffs:
-            sys.stdout.write(diff)
-        if not args.quiet:
-            print(f"Would fix {_plural(fixed_findings, 'finding')} in {_plural(fixed_files, 'file')}.", file=sys.stderr)
-        if failed:
-            return EXIT_ERROR
-        return EXIT_FINDINGS if fixed_findings and not args.exit_zero else EXIT_CLEAN
+        return _show_diffs(results, args, failed)
+    if mode == "fix":
+        failed = _write_fixes(results) or failed
+    _print_findings(results, args, catalogue)
+    if mode == "fix" and not args.quiet:
+        fixed = [outcome.fixed for _, outcome in results if outcome.fixed]
+        print(f"Fixed {_plural(sum(fixed), 'finding')} in {_plural(len(fixed), 'file')}.", file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    remaining = any(outcome.findings for _, outcome in results)
+    return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN
 
-    if args.format == "json":
-        if args.statistics:
-            import json
 
-            sys.stdout.write(json.dumps(statistics(reports, args.unsafe_fixes), indent=2) + "\n")
-        else:
-            sys.stdout.write(format_json(reports))
+def _report_skipped(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
+    """One stderr line per skipped file; True if one was skipped because of a bug of ours."""
+    crashed = False
+    for task, outcome in results:
+        if outcome.problem:
+            print(f"{task.display}: {outcome.problem}", file=sys.stderr)
+            crashed = crashed or outcome.crashed
+    return crashed
+
+
+def _write_fixes(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
+    """Write every fixed file; True if one could not be written."""
+    failed = False
+    for task, outcome in results:
+        if outcome.fixed_text is None:
+            continue
+        try:
+            write_atomically(task.path, outcome.fixed_text)
+        except OSError as error:
+            print(f"{task.display}: cannot write the fixes: {error}", file=sys.stderr)
+            failed = True
+            # The file is unchanged, so what it holds is what was found before fixing.
+            from gradwatch.checker import check_source
+
+            outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings).findings)
+            outcome.fixed = 0
+    return failed
+
+
+def _show_diffs(results: list[tuple[_CheckTask, _FileOutcome]], args: argparse.Namespace, failed: bool) -> int:
+    fixed = []
+    for task, outcome in results:
+        if outcome.fixed_text is not None:
+            sys.stdout.write(_unified_diff(task.display, outcome.original, outcome.fixed_text))
+            fixed.append(outcome.fixed)
+    if not args.quiet:
+        print(f"Would fix {_plural(sum(fixed), 'finding')} in {_plural(len(fixed), 'file')}.", file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if fixed and not args.exit_zero else EXIT_CLEAN
+
+
+def _print_findings(results: list[tuple[_CheckTask, _FileOutcome]], args: argparse.Namespace, catalogue) -> None:
+    import json
+
+    from gradwatch.output import (
+        FileReport,
+        format_json,
+        format_sarif,
+        format_statistics_text,
+        format_text,
+        statistics,
+        summary_line,
+        use_color,
+    )
+
+    reports = [FileReport(task.display, outcome.findings) for task, outcome in results if not outcome.problem]
+    if args.format == "json" and args.statistics:
+        sys.stdout.write(json.dumps(statistics(reports, args.unsafe_fixes), indent=2) + "\n")
+    elif args.format == "json":
+        sys.stdout.write(format_json(reports))
     elif args.format == "sarif":
         sys.stdout.write(format_sarif(reports, catalogue, __version__))
     elif args.statistics:
@@ -464,21 +490,13 @@ def _run_check(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(summary_line(reports, args.unsafe_fixes))
     else:
-        tty = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
-        sys.stdout.write(
-            format_text(
-                reports,
-                color=use_color(sys.stdout),
-                fix_markers=tty,
-                unsafe_fixes=args.unsafe_fixes,
-                summary=not args.quiet,
-            )
+        is_terminal = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
+        text = format_text(
+            reports,
+            color=use_color(sys.stdout),
+            fix_markers=is_terminal,
+            unsafe_fixes=args.unsafe_fixes,
+            summary=not args.quiet,
         )
+        sys.stdout.write(text)
     sys.stdout.flush()
-    if mode == "fix" and not args.quiet:
-        print(f"Fixed {_plural(fixed_findings, 'finding')} in {_plural(fixed_files, 'file')}.", file=sys.stderr)
-
-    if failed:
-        return EXIT_ERROR
-    remaining = any(report.findings for report in reports)
-    return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN
