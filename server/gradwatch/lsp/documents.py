@@ -1,0 +1,294 @@
+"""What gets analysed and when: programs, their analyses, debounce and the worker pool.
+
+A *program* is what the engine reads in one go: a Python file, or all code
+cells of a notebook in order. Each part of it that the editor knows as a
+document (the file, or one cell) is a *segment*. Results are mapped back into
+the segment they fall in, so a cell gets its own diagnostics.
+
+Analysis runs in a thread pool so the event loop keeps answering requests.
+A result is used only if the program's *state* (document versions, settings
+generation) is still the current one; otherwise it is dropped and, if the
+editor asked for it, the analysis runs again on the latest text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Hashable
+
+from lsprotocol import types
+
+from gradwatch.checker import check_source
+from gradwatch.config import Settings
+from gradwatch.findings import Finding, NameState, Span
+from gradwatch.lsp import convert
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    uri: str
+    version: int | None
+    # Program line (1-based) of this segment's first line.
+    first_line: int
+    # The segment's own text, split into lines; positions are converted against these.
+    lines: tuple[str, ...]
+
+    @property
+    def last_line(self) -> int:
+        return self.first_line + len(self.lines) - 1
+
+
+@dataclass(frozen=True)
+class Program:
+    key: str  # the document's URI, or the notebook's
+    text: str
+    segments: tuple[Segment, ...]
+    settings: Settings
+    enabled: bool
+    path: str | None
+    # Changes whenever anything that affects the result changes; see Analyser.
+    state: Hashable
+
+    def locate(self, span: Span) -> tuple[Segment, Span] | None:
+        """The segment a span starts in and the span in that segment's own lines."""
+        for segment in self.segments:
+            if segment.first_line <= span.line <= segment.last_line:
+                offset = segment.first_line - 1
+                if span.end_line <= segment.last_line:
+                    local = Span(span.line - offset, span.column, span.end_line - offset, span.end_column)
+                else:  # a span running into the next cell is cut at the end of this one
+                    last = len(segment.lines)
+                    local = Span(span.line - offset, span.column, last, len(segment.lines[-1]))
+                return segment, local
+        return None
+
+
+def single_document_program(
+    uri: str, version: int | None, text: str, settings: Settings, enabled: bool, path: str | None, state: Hashable
+) -> Program:
+    segment = Segment(uri, version, 1, tuple(convert.split_lines(text)))
+    return Program(uri, text, (segment,), settings, enabled, path, state)
+
+
+@dataclass(frozen=True)
+class LocatedFinding:
+    finding: Finding
+    uri: str
+    span: Span  # in the document `uri`
+    diagnostic: types.Diagnostic
+
+
+@dataclass(frozen=True)
+class LocatedName:
+    name: NameState
+    uri: str
+    span: Span
+
+
+@dataclass
+class Analysis:
+    program: Program
+    findings: list[LocatedFinding] = field(default_factory=list)
+    names: list[LocatedName] = field(default_factory=list)
+    failed: bool = False
+
+    def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
+        return [item.diagnostic for item in self.findings if item.uri == uri]
+
+    def findings_in(self, uri: str) -> list[LocatedFinding]:
+        return [item for item in self.findings if item.uri == uri]
+
+    def segment(self, uri: str) -> Segment | None:
+        for segment in self.program.segments:
+            if segment.uri == uri:
+                return segment
+        return None
+
+    def coder(self, uri: str, encoding: str) -> convert.LineCoder | None:
+        segment = self.segment(uri)
+        return None if segment is None else convert.LineCoder(segment.lines, encoding)
+
+
+def analyse_program(program: Program, encoding: str) -> Analysis:
+    """Run the engine and map its results into the program's documents (runs in a worker thread)."""
+    analysis = Analysis(program)
+    if not program.enabled:
+        return analysis
+    try:
+        result = check_source(program.text, path=program.path, settings=program.settings)
+    except Exception:
+        # No diagnostics is better than stale ones; the traceback goes to the log.
+        log.exception("analysis of %s failed", program.key)
+        analysis.failed = True
+        return analysis
+    coders = {segment.uri: convert.LineCoder(segment.lines, encoding) for segment in program.segments}
+    for finding in result.findings:
+        located = program.locate(finding.span)
+        if located is None:
+            continue
+        segment, span = located
+        related = []
+        for item in finding.related:
+            where = program.locate(item.span)
+            if where is None:
+                continue
+            related.append(
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(uri=where[0].uri, range=coders[where[0].uri].range(where[1])),
+                    message=item.message,
+                )
+            )
+        diagnostic = convert.diagnostic(finding, coders[segment.uri].range(span), related)
+        analysis.findings.append(LocatedFinding(finding, segment.uri, span, diagnostic))
+    for name in result.names:
+        located = program.locate(name.span)
+        if located is not None:
+            analysis.names.append(LocatedName(name, located[0].uri, located[1]))
+    return analysis
+
+
+@dataclass
+class _Slot:
+    timer: asyncio.TimerHandle | None = None
+    running: bool = False
+    # Asked to run while a run was in flight: run again when it ends.
+    rerun: bool = False
+    waiters: list[asyncio.Future] = field(default_factory=list)
+
+
+class Analyser:
+    """Debounced, off-loop analysis with a cache of the latest analysis per program.
+
+    `build(key)` snapshots the program now (on the event loop) or returns None
+    if it is gone; `state_of(key)` is the cheap part of that snapshot used to
+    tell whether a finished analysis is still current; `publish(analysis)` is
+    called with every current analysis.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[str], Program | None],
+        state_of: Callable[[str], Hashable | None],
+        publish: Callable[[Analysis], None],
+        encoding: Callable[[], str],
+        max_workers: int = 2,
+    ) -> None:
+        self._build = build
+        self._state_of = state_of
+        self._publish = publish
+        self._encoding = encoding
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gradwatch-analysis")
+        self._slots: dict[str, _Slot] = {}
+        self._cache: dict[str, Analysis] = {}
+
+    def schedule(self, key: str, delay_seconds: float = 0.0) -> None:
+        """Analyse `key` after `delay_seconds`; a later call restarts the delay (debounce)."""
+        slot = self._slots.setdefault(key, _Slot())
+        if slot.timer is not None:
+            slot.timer.cancel()
+            slot.timer = None
+        if delay_seconds <= 0:
+            self._start(key)
+        else:
+            slot.timer = asyncio.get_running_loop().call_later(delay_seconds, self._start, key)
+
+    def cached(self, key: str) -> Analysis | None:
+        """The analysis of exactly the current state, or None (never runs the analysis)."""
+        analysis = self._cache.get(key)
+        if analysis is not None and analysis.program.state == self._state_of(key):
+            return analysis
+        return None
+
+    def latest(self, key: str) -> Analysis | None:
+        """The last published analysis, current or not."""
+        return self._cache.get(key)
+
+    async def current(self, key: str) -> Analysis | None:
+        """The analysis of the current state, waiting for (and if need be starting) it."""
+        analysis = self.cached(key)
+        if analysis is not None or self._state_of(key) is None:
+            return analysis
+        slot = self._slots.setdefault(key, _Slot())
+        waiter = asyncio.get_running_loop().create_future()
+        slot.waiters.append(waiter)
+        if slot.timer is None and not slot.running:
+            self._start(key)
+        elif slot.running:
+            slot.rerun = True
+        return await waiter
+
+    def forget(self, key: str) -> Analysis | None:
+        """The program was closed: stop its work and drop its cache; returns the last analysis."""
+        slot = self._slots.pop(key, None)
+        if slot is not None:
+            if slot.timer is not None:
+                slot.timer.cancel()
+            for waiter in slot.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        return self._cache.pop(key, None)
+
+    def keys(self) -> list[str]:
+        return list(self._slots)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _start(self, key: str) -> None:
+        slot = self._slots.get(key)
+        if slot is None:
+            return
+        slot.timer = None
+        if slot.running:
+            slot.rerun = True
+            return
+        try:
+            program = self._build(key)
+        except Exception:
+            log.exception("cannot read %s for analysis", key)
+            program = None
+        if program is None:
+            self._wake(slot, None)
+            return
+        slot.running = True
+        slot.rerun = False
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool, analyse_program, program, self._encoding()
+        )
+        future.add_done_callback(partial(self._finished, key, program))
+
+    def _finished(self, key: str, program: Program, future: asyncio.Future) -> None:
+        slot = self._slots.get(key)
+        if slot is None or future.cancelled():
+            return  # closed meanwhile
+        slot.running = False
+        try:
+            analysis = future.result()
+        except Exception:
+            log.exception("analysis of %s failed", key)
+            analysis = Analysis(program, failed=True)
+        if program.state != self._state_of(key):
+            # The document moved on while we worked: this result is stale.
+            if slot.timer is None and (slot.rerun or slot.waiters):
+                self._start(key)
+            return
+        slot.rerun = False  # whatever asked for a rerun sees the same state: this result answers it
+        self._cache[key] = analysis
+        self._wake(slot, analysis)
+        try:
+            self._publish(analysis)
+        except Exception:
+            log.exception("publishing diagnostics for %s failed", key)
+
+    @staticmethod
+    def _wake(slot: _Slot, analysis: Analysis | None) -> None:
+        waiters, slot.waiters = slot.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(analysis)

@@ -1,0 +1,373 @@
+"""The language server: LSP wiring only; analysis, fixes and settings live elsewhere.
+
+Diagnostics are *pushed* (textDocument/publishDiagnostics) unless the client
+says it can *pull* them (it advertises `textDocument.diagnostic`): then they
+are only pulled, never also pushed, because a client that does both shows
+every diagnostic twice (vscode-languageclient keeps the two in separate
+collections). Either way the same debounced, off-loop analysis feeds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from importlib import metadata
+from typing import Any, Hashable, Sequence
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from gradwatch import __version__
+from gradwatch.lsp import actions, notebooks
+from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document_program
+from gradwatch.lsp.hover import hover as hover_for
+from gradwatch.lsp.settings import RUN_ON_TYPE, SECTION, SettingsStore, folder_of
+
+log = logging.getLogger("gradwatch.lsp")
+
+CONFIGURATION_TIMEOUT_SECONDS = 5.0
+
+
+class GradwatchServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            name="gradwatch",
+            version=__version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            notebook_document_sync=notebooks.sync_options(),
+        )
+        self.settings = SettingsStore(self._show_warning)
+        # Bumped on every settings change: analyses made under older settings are stale.
+        self.settings_generation = 0
+        self.pull_diagnostics = False
+        self.analyser = Analyser(self._build, self._state_of, self._publish, self._encoding)
+        # Program key -> URIs diagnostics were last published for (to clear them when they go away).
+        self._published: dict[str, set[str]] = {}
+
+    # -- documents and programs -------------------------------------------------
+
+    def _encoding(self) -> str:
+        return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+
+    def _open_text(self, uri: str):
+        # Never workspace.get_text_document: for an unknown URI it reads the file from disk.
+        return self.workspace.text_documents.get(unquote(uri))
+
+    def key_of(self, uri: str) -> str:
+        """The program a document belongs to: its notebook's URI for a cell, else itself."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        return notebook.uri if notebook is not None else uri
+
+    def _cells(self, notebook: types.NotebookDocument) -> list[notebooks.Cell]:
+        cells = []
+        for cell_uri in notebooks.code_cell_uris(notebook):
+            document = self._open_text(cell_uri)
+            if document is not None:
+                cells.append(notebooks.Cell(document.uri, document.version, document.source))
+        return cells
+
+    def _state_of(self, key: str) -> Hashable | None:
+        notebook = self.workspace.get_notebook_document(notebook_uri=key)
+        if notebook is not None:
+            versions = []
+            for cell_uri in notebooks.code_cell_uris(notebook):
+                document = self._open_text(cell_uri)
+                versions.append((cell_uri, document.version if document is not None else None))
+            return (self.settings_generation, tuple(versions))
+        document = self._open_text(key)
+        if document is None:
+            return None
+        return (self.settings_generation, document.version)
+
+    def _build(self, key: str) -> Program | None:
+        state = self._state_of(key)
+        if state is None:
+            return None
+        folder = folder_of(key, list(self.workspace.folders))
+        editor = self.settings.editor_for(folder)
+        rules = self.settings.rules_for(key, folder)
+        path = to_fs_path(key) if key.startswith("file:") else None
+        notebook = self.workspace.get_notebook_document(notebook_uri=key)
+        if notebook is not None:
+            text, segments = notebooks.notebook_program(self._cells(notebook))
+            return Program(key, text, segments, rules, editor.enable, path, state)
+        document = self._open_text(key)
+        return single_document_program(key, document.version, document.source, rules, editor.enable, path, state)
+
+    def debounce_seconds(self, key: str) -> float | None:
+        """How long to wait after a change; None: changes do not trigger analysis (run on save)."""
+        editor = self.settings.editor_for(folder_of(key, list(self.workspace.folders)))
+        if editor.run != RUN_ON_TYPE:
+            return None
+        return editor.debounce_ms / 1000.0
+
+    def analyse_all(self) -> None:
+        for key in self.analyser.keys():
+            self.analyser.schedule(key)
+
+    # -- publishing --------------------------------------------------------------
+
+    def _publish(self, analysis: Analysis) -> None:
+        key = analysis.program.key
+        previous = self._published.get(key, set())
+        now = {segment.uri for segment in analysis.program.segments}
+        if not self.pull_diagnostics:
+            # Every document of the program, even without findings: that is what clears old ones.
+            for segment in analysis.program.segments:
+                self._send(segment.uri, analysis.diagnostics_for(segment.uri), segment.version)
+            for uri in previous - now:
+                self._send(uri, [], None)  # a cell that left the notebook
+        self._published[key] = now
+
+    def clear(self, key: str) -> None:
+        for uri in self._published.pop(key, set()):
+            self._send(uri, [], None)
+
+    def _send(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None) -> None:
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+        )
+
+    # -- settings ----------------------------------------------------------------
+
+    def _show_warning(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    def _client_can(self, path: str) -> bool:
+        value: Any = self.client_capabilities
+        for part in path.split("."):
+            value = getattr(value, part, None)
+            if value is None:
+                return False
+        return bool(value)
+
+    async def pull_configuration(self) -> None:
+        """Ask the client for the "gradwatch" section, globally and per workspace folder."""
+        if not self._client_can("workspace.configuration"):
+            return
+        folders = list(self.workspace.folders.values())
+        items = [types.ConfigurationItem(section=SECTION)]
+        items += [types.ConfigurationItem(scope_uri=folder.uri, section=SECTION) for folder in folders]
+        try:
+            results = await asyncio.wait_for(
+                self.workspace_configuration_async(types.ConfigurationParams(items=items)),
+                CONFIGURATION_TIMEOUT_SECONDS,
+            )
+        except Exception as error:  # a client that cannot answer keeps the settings we have
+            log.warning("workspace/configuration failed: %r", error)
+            return
+        results = list(results or [])
+        if results and results[0] is not None:
+            self.settings.set_global(results[0])
+        for folder, value in zip(folders, results[1:]):
+            self.settings.set_folder(folder.uri, value)
+
+    def settings_changed(self) -> None:
+        self.settings_generation += 1
+        self.settings.forget_project_files()
+        self.analyse_all()
+        if self.pull_diagnostics and self._client_can("workspace.diagnostics.refresh_support"):
+            self.workspace_diagnostic_refresh(None)
+
+    def log_start_up(self) -> None:
+        def version(package: str) -> str:
+            try:
+                return metadata.version(package)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        message = (
+            f"gradwatch {__version__} language server; Python {sys.version.split()[0]} ({sys.executable}); "
+            f"pygls {version('pygls')}; lsprotocol {version('lsprotocol')}; jedi {version('jedi')}; "
+            f"position encoding {self._encoding()}; diagnostics {'pulled' if self.pull_diagnostics else 'pushed'}; "
+            f"sys.path = {sys.path}"
+        )
+        log.info("%s", message)
+        self.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
+
+
+server = GradwatchServer()
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: GradwatchServer, params: types.InitializeParams) -> None:
+    ls.pull_diagnostics = ls._client_can("text_document.diagnostic")
+    ls.settings.set_global(params.initialization_options, "initializationOptions")
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: GradwatchServer, params: types.InitializedParams) -> None:
+    ls.log_start_up()
+    await ls.pull_configuration()
+    ls.settings_changed()
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: GradwatchServer, params: None) -> None:
+    ls.analyser.shutdown()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: GradwatchServer, params: types.DidChangeConfigurationParams) -> None:
+    if ls._client_can("workspace.configuration"):
+        await ls.pull_configuration()
+    elif params.settings is not None:
+        ls.settings.set_global(params.settings, "workspace/didChangeConfiguration")
+    ls.settings_changed()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def did_change_folders(ls: GradwatchServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    await ls.pull_configuration()
+    ls.settings_changed()
+
+
+# -- text documents --------------------------------------------------------------
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: GradwatchServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.analyser.schedule(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: GradwatchServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    delay = ls.debounce_seconds(uri)
+    if delay is not None:
+        ls.analyser.schedule(uri, delay)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+def did_save(ls: GradwatchServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if uri.endswith("/pyproject.toml"):
+        ls.settings_changed()
+    elif ls._open_text(uri) is not None:
+        ls.analyser.schedule(uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: GradwatchServer, params: types.DidCloseTextDocumentParams) -> None:
+    key = params.text_document.uri
+    ls.analyser.forget(key)
+    ls.clear(key)
+
+
+# -- notebooks -------------------------------------------------------------------
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(ls: GradwatchServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    ls.analyser.schedule(params.notebook_document.uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def notebook_did_change(ls: GradwatchServer, params: types.DidChangeNotebookDocumentParams) -> None:
+    key = params.notebook_document.uri
+    structure = params.change.cells.structure if params.change.cells is not None else None
+    for closed in (structure.did_close or []) if structure is not None else []:
+        ls._send(closed.uri, [], None)  # a removed cell keeps no diagnostics
+    delay = ls.debounce_seconds(key)
+    if delay is not None:
+        ls.analyser.schedule(key, delay)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+def notebook_did_save(ls: GradwatchServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    ls.analyser.schedule(params.notebook_document.uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def notebook_did_close(ls: GradwatchServer, params: types.DidCloseNotebookDocumentParams) -> None:
+    key = params.notebook_document.uri
+    ls.analyser.forget(key)
+    ls.clear(key)
+
+
+# -- requests --------------------------------------------------------------------
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_DIAGNOSTIC,
+    types.DiagnosticOptions(identifier="gradwatch", inter_file_dependencies=False, workspace_diagnostics=False),
+)
+async def pull_diagnostics(ls: GradwatchServer, params: types.DocumentDiagnosticParams):
+    uri = params.text_document.uri
+    analysis = await ls.analyser.current(ls.key_of(uri))
+    items = analysis.diagnostics_for(uri) if analysis is not None else []
+    return types.RelatedFullDocumentDiagnosticReport(items=items)
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=actions.KINDS, resolve_provider=False),
+)
+def code_action(ls: GradwatchServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    uri = params.text_document.uri
+    analysis = ls.analyser.cached(ls.key_of(uri))
+    if analysis is None:
+        return None  # unknown document, or edited since the last analysis: nothing that would still fit
+    versioned = ls._client_can("workspace.workspace_edit.document_changes")
+    return actions.code_actions(analysis, uri, params, ls._encoding(), versioned) or None
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def hover(ls: GradwatchServer, params: types.HoverParams) -> types.Hover | None:
+    uri = params.text_document.uri
+    analysis = ls.analyser.cached(ls.key_of(uri))
+    if analysis is None:
+        return None
+    return hover_for(analysis, uri, params.position, ls._encoding())
+
+
+# -- entry point -----------------------------------------------------------------
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradwatch serve", description="Run the gradwatch language server.")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    transport.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on a TCP port (for debugging)")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="what goes to stderr (default: info)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    # Clients add options of their own (vscode-languageclient: --clientProcessId=N); they are not ours to refuse.
+    args, unknown = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    level = getattr(logging, args.log_level.upper())
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pygls logs every message at info (whole documents included); only show it when debugging.
+    logging.getLogger("pygls").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    if unknown:
+        log.info("ignoring command line arguments %s", unknown)
+    if args.tcp is not None:
+        server.start_tcp(*args.tcp)
+    else:
+        server.start_io()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
