@@ -470,6 +470,15 @@ def test_fix_keeps_crlf_line_endings(project, capsys):
     assert data.count(b"\n") == data.count(b"\r\n")
 
 
+def test_fix_keeps_a_utf8_byte_order_mark(project, capsys):
+    path = project / "legal.py"
+    path.write_bytes(b"\xef\xbb\xbf" + GW203_EXAMPLE.encode())
+    run(capsys, "check", "--fix")
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf" * 2)
+    assert b"y = y + x\n" in data
+
+
 def test_fix_never_touches_files_without_fixable_findings(project, capsys):
     untouched = [write(project, "bad.py", SYNTAX_ERROR), write(project, "good.py", CLEAN)]
     write(project, "cut.py", GW101_EXAMPLE)
