@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from gradwatch.analysis.values import Reason, SavedOp, Tensor, Tri
+from gradwatch.analysis.values import GradSource, SavedOp, Tensor, Tri
 from gradwatch.findings import NameState, Span
 from gradwatch.source import SourceText
 
@@ -49,6 +49,7 @@ class InPlace:
     grad_enabled: Tri
     through_data: bool = False  # `t.data.add_(...)`
     clobbers: tuple[SavedOp, ...] = ()  # saved tensors this bumps the version of
+    aliased: bool = False  # another name shares the tensor's memory (a rewrite would change it)
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,11 @@ class GradRead:
 
 @dataclass(frozen=True)
 class OptimizerParams:
-    """A tensor given to an optimizer by name: `optim.SGD([w], ...)`."""
+    """What an optimizer is given to train: `optim.SGD([w], ...)`, `optim.Adam(model.parameters())`."""
 
     span: Span
-    target: Tensor
-    target_text: str
-
-
-@dataclass(frozen=True)
-class ZeroGradient:
-    """An op whose gradient is zero everywhere (`round`, `sign`, ...) applied to a tensor that requires grad."""
-
-    reason: Reason
+    sources: frozenset[GradSource]
+    tensors: tuple[tuple[Tensor, str], ...] = ()  # tensors named in the list, with their text
 
 
 @dataclass

@@ -1,6 +1,466 @@
-"""Placeholder until the interpreter lands (being written now)."""
-from gradwatch.analysis.events import Facts
+"""The abstract interpreter: walks each scope in order, tracking autograd state.
+
+Branches join, loops run until their state stops changing (or a small bound),
+and every scope (module body, function, method) is analysed once on its own.
+Functions see the module's imports and classes; everything else they get from
+outside is unknown. Inside `forward` of an `nn.Module`, returned tensors are
+assumed to be backpropagated.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import replace
+
+from gradwatch.analysis import describe
+from gradwatch.analysis.events import Backward, Facts, GradCall, GradRead, InPlace, OptimizerParams
+from gradwatch.analysis.expressions import Evaluator, dotted, literal_true
+from gradwatch.analysis.imports import import_bindings
+from gradwatch.analysis.state import State
+from gradwatch.analysis.values import (
+    NO,
+    UNKNOWN,
+    UNKNOWN_TENSOR,
+    UNKNOWN_VALUE,
+    YES,
+    Constant,
+    GradModeContext,
+    ModuleClass,
+    Module,
+    Parameters,
+    Reason,
+    Sequence,
+    Tensor,
+    TorchRef,
+    Tri,
+    UserFunction,
+)
+from gradwatch.source import SourceText
+
+MAX_LOOP_ROUNDS = 4
+
+# A scope none of whose text matches this cannot produce an event any rule uses,
+# so it is skipped (this keeps whole-project checks fast).
+_RELEVANT = re.compile(r"backward|autograd|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward")
+
+_INPLACE_OPERATORS = {
+    ast.Add: "__iadd__",
+    ast.Sub: "__isub__",
+    ast.Mult: "__imul__",
+    ast.Div: "__itruediv__",
+    ast.MatMult: "__imatmul__",
+    ast.Pow: "__ipow__",
+}
 
 
-def analyse(tree, source):
-    return Facts(source=source)
+class _PathEnded(Exception):
+    """Raised inside a block after `return`/`raise`/`break`/`continue`."""
+
+
+class Interpreter(Evaluator):
+    def __init__(self, source: SourceText, collect_names: bool = True) -> None:
+        super().__init__(Facts(source=source), source)
+        self.collect_names = collect_names
+        self.globals: dict[str, object] = {}
+        self.loop_exits: list[list[State]] = []
+        self.current_function: ast.FunctionDef | None = None
+        self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
+
+    # -- scopes --------------------------------------------------------------
+
+    def run_module(self, tree: ast.Module) -> Facts:
+        self.collect_globals(tree)
+        state = State(bindings=dict(self.globals))
+        if self.relevant(tree):
+            self.exec_block(tree.body, state)
+        self.analyse_definitions(tree.body, in_class=None)
+        return self.finish()
+
+    def collect_globals(self, tree: ast.Module) -> None:
+        """Imports and classes, which functions may use wherever they are defined."""
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.globals.update(import_bindings(node))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                self.globals[node.name] = self.class_value(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.globals[node.name] = UserFunction(node.name)
+
+    def relevant(self, node: ast.AST) -> bool:
+        segment = self.source.segment(node) if not isinstance(node, ast.Module) else self.source.text
+        return bool(_RELEVANT.search(segment))
+
+    def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.analyse_function(node, in_class)
+            elif isinstance(node, ast.ClassDef):
+                cls = self.globals.get(node.name)
+                self.analyse_definitions(node.body, cls if isinstance(cls, ModuleClass) else None)
+
+    def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
+        if self.relevant(node):
+            state = self.function_entry_state(node, in_class)
+            outer = self.current_function
+            self.current_function = node
+            try:
+                self.exec_block(node.body, state)
+            finally:
+                self.current_function = outer
+        for inner in _nested_functions(node):
+            self.analyse_function(inner, None)
+
+    def function_entry_state(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> State:
+        state = State(bindings=dict(self.globals))
+        # A caller may run any function under no_grad; `forward` and `__init__` of a
+        # module are assumed to run with gradients on, as training does.
+        state.grad_mode_known = in_class is not None and node.name in ("forward", "__init__")
+        arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+        for arg in arguments:
+            state.bindings[arg.arg] = UNKNOWN_VALUE
+        if in_class is not None and arguments and node.name != "__init__":
+            self_name = arguments[0].arg
+            for attribute, value in in_class.attributes:
+                state.bindings[f"{self_name}.{attribute}"] = value
+        for decorator in node.decorator_list:
+            call = decorator.func if isinstance(decorator, ast.Call) else decorator
+            value = self.eval(call, State(bindings=dict(self.globals)))
+            if isinstance(value, TorchRef) and value.qualname in ("torch.no_grad", "torch.inference_mode"):
+                state.grad_enabled = NO
+                state.grad_mode_reason = Reason(self.span(decorator), f"`@{self.text(decorator)}`")
+        return state
+
+    def is_forward(self, node: ast.AST) -> bool:
+        return id(node) in self.forward_methods
+
+    def class_value(self, node: ast.ClassDef):
+        bases = [self.eval(b, State(bindings=dict(self.globals))) for b in node.bases]
+        is_module = any(
+            (isinstance(b, TorchRef) and b.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"))
+            or isinstance(b, ModuleClass)
+            for b in bases
+        )
+        if not is_module:
+            return UNKNOWN_VALUE
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
+                self.forward_methods.add(id(item))
+        attributes: dict[str, object] = {}
+        for base in bases:
+            if isinstance(base, ModuleClass):
+                attributes.update(base.attributes)
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is not None and init.args.args:
+            self_name = init.args.args[0].arg
+            state = State(bindings=dict(self.globals))
+            for arg in init.args.args[1:] + init.args.kwonlyargs:
+                state.bindings[arg.arg] = UNKNOWN_VALUE
+            saved_events = dict(self.events)
+            self.exec_block(init.body, state)
+            self.events = saved_events  # __init__ is analysed again as a function, with its events
+            prefix = self_name + "."
+            for key, value in state.bindings.items():
+                if key.startswith(prefix) and "." not in key[len(prefix):]:
+                    attributes[key[len(prefix):]] = value
+        parameter_flags = [
+            v.has_parameters if isinstance(v, Module) else (YES if isinstance(v, Tensor) and v.requires_grad is YES and v.is_leaf is YES else UNKNOWN)
+            for v in attributes.values()
+            if not isinstance(v, Constant)
+        ]
+        has_parameters = YES if YES in parameter_flags else UNKNOWN
+        return ModuleClass(node.name, tuple(attributes.items()), has_parameters, self.span(node))
+
+    def finish(self) -> Facts:
+        facts = self.facts
+        for event in self.events.values():
+            if isinstance(event, Backward):
+                facts.backwards.append(event)
+            elif isinstance(event, GradCall):
+                facts.grad_calls.append(event)
+            elif isinstance(event, InPlace):
+                facts.inplace_ops.append(event)
+            elif isinstance(event, GradRead):
+                facts.grad_reads.append(event)
+            elif isinstance(event, OptimizerParams):
+                facts.optimizer_params.append(event)
+        if self.collect_names:
+            facts.names = [describe.name_state(self.source, *entry) for entry in self.names.values()]
+        return facts
+
+    # -- statements ----------------------------------------------------------
+
+    def exec_block(self, body: list[ast.stmt], state: State) -> State | None:
+        """Run `body`; the state after it, or None when no path falls through."""
+        try:
+            for statement in body:
+                self.exec_statement(statement, state)
+        except _PathEnded:
+            return None
+        return state
+
+    def exec_statement(self, node: ast.stmt, state: State) -> None:
+        method = getattr(self, "exec_" + type(node).__name__, None)
+        if method is not None:
+            method(node, state)
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.eval(child, state)
+
+    def exec_Expr(self, node: ast.Expr, state: State) -> None:
+        self.eval(node.value, state)
+
+    def exec_Import(self, node, state: State) -> None:
+        for name, value in import_bindings(node):
+            state.bind(name, value)
+
+    exec_ImportFrom = exec_Import
+
+    def exec_Assign(self, node: ast.Assign, state: State) -> None:
+        value = self.eval(node.value, state)
+        for target in node.targets:
+            self.assign(target, value, state)
+
+    def exec_AnnAssign(self, node: ast.AnnAssign, state: State) -> None:
+        if node.value is not None:
+            self.assign(node.target, self.eval(node.value, state), state)
+
+    def exec_AugAssign(self, node: ast.AugAssign, state: State) -> None:
+        target_value = self.eval(node.target, state)
+        value = self.eval(node.value, state)
+        dunder = _INPLACE_OPERATORS.get(type(node.op))
+        if isinstance(target_value, Tensor) and dunder is not None:
+            spelling = self.text(node)[len(self.text(node.target)):].lstrip().split(None, 1)[0]
+            self.inplace(target_value, node.target, spelling, node, state, [value], f"torch.Tensor.{dunder}")
+            return
+        from gradwatch.analysis.expressions import BINARY_DUNDERS
+
+        name = BINARY_DUNDERS.get(type(node.op))
+        result = self.binary(name, target_value, value, node, state) if name else UNKNOWN_VALUE
+        self.assign(node.target, result, state)
+
+    def assign(self, target: ast.AST, value, state: State) -> None:
+        if isinstance(target, ast.Name):
+            state.bind(target.id, value)
+            if self.collect_names and isinstance(value, Tensor) and value.known:
+                self.names[id(target)] = (target, target.id, value, state.saved_by.get(value.storage, frozenset()))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = value.items if isinstance(value, Sequence) and len(value.items) == len(target.elts) else None
+            for index, element in enumerate(target.elts):
+                if items is not None:
+                    item = items[index]
+                elif isinstance(value, Sequence) and value.each is not None:
+                    item = value.each
+                else:
+                    item = UNKNOWN_VALUE
+                self.assign(element.value if isinstance(element, ast.Starred) else element, item, state)
+        elif isinstance(target, ast.Attribute):
+            self.assign_attribute(target, value, state)
+        elif isinstance(target, ast.Subscript):
+            base = self.eval(target.value, state)
+            self.eval(target.slice, state)
+            if isinstance(base, Tensor):
+                self.inplace(base, target.value, "[...] =", target, state, [value], "torch.Tensor.__setitem__")
+
+    def assign_attribute(self, target: ast.Attribute, value, state: State) -> None:
+        if target.attr == "requires_grad":
+            owner = self.eval(target.value, state)
+            flag = value.value if isinstance(value, Constant) and isinstance(value.value, bool) else None
+            if isinstance(owner, Tensor):
+                self.set_requires_grad(owner, target.value, Tri.of(flag) if flag is not None else UNKNOWN, target, state)
+            return
+        path = dotted(target)
+        if path is not None:
+            state.bind(path, value)
+        else:
+            self.eval(target.value, state)
+
+    def exec_Delete(self, node: ast.Delete, state: State) -> None:
+        for target in node.targets:
+            path = dotted(target)
+            if path is not None:
+                state.forget(path)
+
+    def exec_Return(self, node: ast.Return, state: State) -> None:
+        value = self.eval(node.value, state) if node.value is not None else Constant()
+        if self.current_function is not None and self.is_forward(self.current_function):
+            returned = value.items if isinstance(value, Sequence) else (value,)
+            for item in returned:
+                if isinstance(item, Tensor):
+                    self.backward(item, node.value, node, state, implicit=True)
+        raise _PathEnded
+
+    def exec_Raise(self, node, state: State) -> None:
+        for child in (node.exc, node.cause):
+            if child is not None:
+                self.eval(child, state)
+        raise _PathEnded
+
+    def exec_Break(self, node, state: State) -> None:
+        if self.loop_exits:
+            self.loop_exits[-1].append(state.copy())
+        raise _PathEnded
+
+    def exec_Continue(self, node, state: State) -> None:
+        raise _PathEnded
+
+    def exec_FunctionDef(self, node, state: State) -> None:
+        state.bind(node.name, UserFunction(node.name))
+
+    exec_AsyncFunctionDef = exec_FunctionDef
+
+    def exec_ClassDef(self, node, state: State) -> None:
+        state.bind(node.name, self.globals.get(node.name, UNKNOWN_VALUE))
+
+    def exec_If(self, node: ast.If, state: State) -> None:
+        self.eval(node.test, state)
+        if _is_main_guard(node.test):
+            self._merge_into(state, self.exec_block(node.body, state.copy()), None)
+            return
+        body = self.exec_block(node.body, state.copy())
+        orelse = self.exec_block(node.orelse, state.copy())
+        self._merge_into(state, body, orelse)
+
+    def _merge_into(self, state: State, first: State | None, second: State | None) -> None:
+        ends = [s for s in (first, second) if s is not None]
+        if not ends:
+            raise _PathEnded
+        joined = ends[0] if len(ends) == 1 else ends[0].join(ends[1])
+        state.become(joined)
+
+    def exec_For(self, node: ast.For, state: State) -> None:
+        iterable = self.eval(node.iter, state)
+        element = UNKNOWN_VALUE
+        if isinstance(iterable, Sequence) and iterable.each is not None:
+            element = iterable.each
+        elif isinstance(iterable, Parameters):
+            element = Tensor(requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node))
+            self._note_parameter_freezing(node, iterable, state)
+        self.run_loop(node, state, lambda s: self.assign(node.target, element, s))
+
+    exec_AsyncFor = exec_For
+
+    def _note_parameter_freezing(self, node: ast.For, params: Parameters, state: State) -> None:
+        """`for p in model.parameters(): p.requires_grad = False` changes what `model(x)` returns."""
+        for child in ast.walk(node):
+            flag = None
+            if isinstance(child, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in child.targets):
+                flag = literal_true(child.value)
+            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr == "requires_grad_":
+                flag = literal_true(child.args[0]) if child.args else YES
+            if flag is not None:
+                owner = node.iter.func.value if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute) else None
+                path = dotted(owner) if owner is not None else None
+                if path is not None:
+                    state.bind(path, replace(params.module, params_require_grad=UNKNOWN if flag is not NO else NO))
+                return
+
+    def exec_While(self, node: ast.While, state: State) -> None:
+        self.eval(node.test, state)
+        self.run_loop(node, state, lambda s: self.eval(node.test, s))
+
+    def run_loop(self, node, state: State, enter) -> None:
+        entry = state.copy()
+        head = state.copy()
+        exits: list[State] = []
+        for _ in range(MAX_LOOP_ROUNDS):
+            self.loop_exits.append([])
+            body_state = head.copy()
+            enter(body_state)
+            end = self.exec_block(node.body, body_state)
+            exits = self.loop_exits.pop()
+            new_head = head.join(end) if end is not None else head
+            if new_head.same_as(head):
+                break
+            head = new_head
+        after = entry.join(head)
+        for exit_state in exits:
+            after = after.join(exit_state)
+        if node.orelse:
+            end = self.exec_block(node.orelse, after.copy())
+            after = end if end is not None else after
+        state.become(after)
+
+    def exec_With(self, node: ast.With, state: State) -> None:
+        previous = (state.grad_enabled, state.grad_mode_reason, state.grad_mode_known)
+        for item in node.items:
+            value = self.eval(item.context_expr, state)
+            if isinstance(value, GradModeContext):
+                state.grad_enabled = value.enabled
+                state.grad_mode_known = state.grad_mode_known or value.enabled is not UNKNOWN
+                state.grad_mode_reason = Reason(self.span(item.context_expr), f"`with {self.text(item.context_expr)}`")
+            elif item.optional_vars is not None:
+                self.assign(item.optional_vars, UNKNOWN_VALUE, state)
+        end = self.exec_block(node.body, state)
+        if end is None:
+            raise _PathEnded
+        state.grad_enabled, state.grad_mode_reason, state.grad_mode_known = previous
+
+    exec_AsyncWith = exec_With
+
+    def exec_Try(self, node: ast.Try, state: State) -> None:
+        entry = state.copy()
+        body = self.exec_block(node.body, state.copy())
+        if body is not None and node.orelse:
+            body = self.exec_block(node.orelse, body)
+        ends = [body] if body is not None else []
+        for handler in node.handlers:
+            start = entry.join(body) if body is not None else entry.copy()
+            if handler.name:
+                start.bind(handler.name, UNKNOWN_VALUE)
+            end = self.exec_block(handler.body, start)
+            if end is not None:
+                ends.append(end)
+        if not ends:
+            if node.finalbody:
+                self.exec_block(node.finalbody, entry.copy())
+            raise _PathEnded
+        joined = ends[0]
+        for end in ends[1:]:
+            joined = joined.join(end)
+        state.become(joined)
+        if node.finalbody:
+            self._merge_into(state, self.exec_block(node.finalbody, state), None)
+
+    exec_TryStar = exec_Try
+
+    def exec_Match(self, node, state: State) -> None:
+        self.eval(node.subject, state)
+        ends = [self.exec_block(case.body, state.copy()) for case in node.cases]
+        ends.append(state.copy())
+        live = [e for e in ends if e is not None]
+        joined = live[0]
+        for end in live[1:]:
+            joined = joined.join(end)
+        state.become(joined)
+
+    def exec_Global(self, node, state: State) -> None:
+        for name in node.names:
+            state.forget(name)
+
+    exec_Nonlocal = exec_Global
+
+
+def _nested_functions(node: ast.AST):
+    """Functions defined directly inside `node`'s body (not inside a deeper def or class)."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield child
+        elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(child))
+
+
+def _is_main_guard(test: ast.AST) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+    )
+
+
+def analyse(tree: ast.Module, source: SourceText, collect_names: bool = True) -> Facts:
+    return Interpreter(source, collect_names).run_module(tree)

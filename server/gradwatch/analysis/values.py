@@ -58,6 +58,16 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Cut(Reason):
+    """Where a tensor that required grad lost its graph, and whose gradient it cut off."""
+
+    kind: str = ""  # "detach", "data", "no_grad", "non_tensor", "rewrap", "non_differentiable"
+    sources: frozenset = frozenset()
+    # For `.detach()`: the text to delete to undo the cut.
+    removal: Span | None = None
+
+
+@dataclass(frozen=True)
 class SavedOp:
     """An op application whose backward needs tensors it saved."""
 
@@ -74,6 +84,7 @@ class GradSource:
 
     name: str
     span: Span
+    explicit: bool = False  # `requires_grad=True` or `nn.Parameter` written in this file
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,9 @@ class Tensor:
     zero_grads: tuple[Reason, ...] = ()
     deps: frozenset[int] = frozenset()  # storages it was computed from, graph or not
     origin: Reason | None = None
+    # The factory call that created this leaf (to add `requires_grad=True` there).
+    factory: Span | None = None
+    view_of_leaf: bool = False  # a view of a leaf that requires grad
     through_data: bool = False  # obtained through `.data`
     known: bool = True  # False when it stands for a value the analysis could not follow
 
@@ -104,6 +118,8 @@ class Tensor:
             zero_grads=_merge(self.zero_grads, other.zero_grads),
             deps=self.deps | other.deps,
             origin=self.origin if self.origin == other.origin else None,
+            factory=self.factory if self.factory == other.factory else None,
+            view_of_leaf=self.view_of_leaf and other.view_of_leaf,
             through_data=self.through_data and other.through_data,
             known=self.known and other.known,
         )
@@ -130,6 +146,10 @@ UNKNOWN_VALUE = Unknown()
 @dataclass(frozen=True)
 class Constant:
     """A Python number, string, bool or None (never a tensor)."""
+
+    # Set when the number came out of a tensor that required grad (`.item()`).
+    cuts: tuple = ()
+    value: object = None  # the literal, when it is one
 
 
 CONSTANT = Constant()
@@ -182,6 +202,13 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class UserFunction:
+    """A function defined in this file (its body is analysed on its own)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class GradModeContext:
     """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(flag)`, `torch.enable_grad()`."""
 
@@ -194,6 +221,7 @@ class Sequence:
     """A tuple or list literal whose items are known."""
 
     items: tuple = field(default_factory=tuple)
+    each: object = None  # for results of unknown length (`x.chunk(2)`): every item
 
 
 def join_values(a, b):

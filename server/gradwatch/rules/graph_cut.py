@@ -1,0 +1,399 @@
+"""GW1xx: the gradient path is cut, so backward raises or a gradient never arrives."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from gradwatch.analysis.events import Facts
+from gradwatch.analysis.values import NO, YES
+from gradwatch.findings import Finding, Related, Severity
+from gradwatch.rules import register
+from gradwatch.rules.base import RUNS, Example, Rule, grad_none, grad_zero, raises
+from gradwatch.rules.rewrites import add_requires_grad, remove_span
+
+NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
+
+
+def _line_ref(span) -> str:
+    return f"line {span.line}"
+
+
+@register
+class BackwardWithoutGraph(Rule):
+    code = "GW101"
+    name = "backward-without-graph"
+    severity = Severity.ERROR
+    summary = "`backward()` or `torch.autograd.grad` on a value that provably has no autograd graph."
+    explanation = f"""
+torch can only backpropagate from a tensor that requires grad. When everything a
+loss is computed from is constant, or the path from the parameters was cut (by
+`.detach()`, `torch.no_grad()`, `torch.inference_mode()`, `.item()`, re-wrapping
+with `torch.tensor(...)`, or a non-differentiable op such as `argmax`, a comparison
+or an integer cast), the loss has no `grad_fn` and torch raises:
+
+    RuntimeError: {NO_GRAD_FN}
+
+The finding cites the line that cut the graph.
+"""
+    fix_summary = "Remove the `.detach()` that cut the graph (offered when a `.detach()` is the cause), or compute the loss with gradients enabled."
+    examples = (
+        Example(
+            """
+import torch
+import torch.nn.functional as F
+
+x = torch.randn(10, requires_grad=True)
+y = F.relu(x)
+z = y.detach()
+loss = z.sum()
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=9,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+with torch.no_grad():
+    pred = w * 2
+loss = pred.sum()
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=8,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(4, requires_grad=True)
+scores = w * 3
+label = scores.argmax()
+loss = label.float()
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=8,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(4, requires_grad=True)
+total = (w ** 2).sum().item()
+loss = torch.tensor(total)
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+import torch.nn.functional as F
+
+x = torch.randn(10, requires_grad=True)
+y = F.relu(x)
+loss = y.sum()
+loss.backward()
+""",
+        """
+import torch
+
+x = torch.randn(10, requires_grad=True)
+w = torch.randn(10, requires_grad=False)
+y = x * w
+loss = y.sum()
+loss.backward()
+""",
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+with torch.no_grad():
+    scale = w.mean()
+loss = (w * scale).sum()
+loss.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.backwards:
+            target = event.target
+            if event.implicit or not target.known or target.requires_grad is not NO:
+                continue
+            call = facts.source.text_of(event.span)
+            yield self._finding(call, event.target_text, target, event.span, facts)
+        for event in facts.grad_calls:
+            if event.outputs and all(t.known and t.requires_grad is NO for t in event.outputs):
+                names = ", ".join(facts.source.segment(a) for a in event.node.args[:1]) or "the outputs"
+                yield self._finding("torch.autograd.grad(...)", names, event.outputs[0], event.span, facts)
+
+    def _finding(self, call, target_text, target, span, facts) -> Finding:
+        if target.cuts:
+            cut = target.cuts[-1]
+            because = f"{cut.text} ({_line_ref(cut.span)})"
+        else:
+            because = "nothing it is computed from requires grad"
+        message = (
+            f"`{call}` will raise: `{target_text}` has no grad_fn because {because} "
+            f"(RuntimeError: {NO_GRAD_FN})"
+        )
+        related = [Related(cut.span, cut.text) for cut in target.cuts]
+        fixes = [remove_span(cut.removal, "Remove `.detach()`") for cut in target.cuts if cut.kind == "detach" and cut.removal]
+        return self.finding(message, span, related, fixes[-1:])
+
+
+@register
+class DetachCutsTrainedTensor(Rule):
+    code = "GW102"
+    name = "detach-cuts-trained-tensor"
+    severity = Severity.WARNING
+    summary = "`.detach()` cuts tensors you train off from every backward in the file, so they silently get no gradient."
+    explanation = """
+`.detach()` returns a tensor without history. When the only route from a tensor
+you meant to train (created with `requires_grad=True`, an `nn.Parameter`, or
+parameters given to an optimizer) to any backpropagated loss goes through a
+`.detach()`, the loss still has a graph through other paths, so `backward()`
+succeeds, but those tensors' `.grad` stays None and the optimizer never moves
+them. torch raises nothing; training just quietly does not learn them.
+
+Detaching on purpose (a GAN's discriminator step, a target network, a
+straight-through estimator) is fine when the same tensors get their gradient
+from another backward: this rule stays quiet then.
+"""
+    fix_summary = "Remove the `.detach()` (an unsafe fix: it changes which tensors train)."
+    examples = (
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+hidden = (x * w).detach()
+loss = (hidden * b).sum()
+loss.backward()
+""",
+            grad_none("w"),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+hidden = x * w
+loss_b = (hidden.detach() * b).sum()
+loss_b.backward()
+loss_w = (hidden * b).sum()
+loss_w.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        backpropagated = set()
+        for event in facts.backwards:
+            if not event.implicit:
+                backpropagated |= event.target.sources
+        for event in facts.grad_calls:
+            for output in event.outputs:
+                backpropagated |= output.sources
+        optimized = set().union(*(p.sources for p in facts.optimizer_params)) if facts.optimizer_params else set()
+        for event in facts.backwards:
+            if event.implicit or event.target.requires_grad is not YES:
+                continue
+            for cut in event.target.cuts:
+                if cut.kind != "detach":
+                    continue
+                trained = {s for s in cut.sources if s.explicit or s in optimized}
+                if not trained or trained & backpropagated:
+                    continue
+                names = ", ".join(sorted(s.name for s in trained))
+                message = (
+                    f"`{facts.source.text_of(cut.span)}` cuts {names} off from every backward in this file: "
+                    f"`{facts.source.text_of(event.span)}` ({_line_ref(event.span)}) succeeds, "
+                    f"but their .grad stays None"
+                )
+                related = [Related(s.span, "created here, to be trained") for s in trained]
+                related.append(Related(event.span, "backpropagated here"))
+                fixes = [remove_span(cut.removal, "Remove `.detach()`")] if cut.removal else []
+                yield self.finding(message, cut.span, related, fixes)
+
+
+@register
+class GradForTensorWithoutGrad(Rule):
+    code = "GW103"
+    name = "grad-of-tensor-without-grad"
+    severity = Severity.ERROR
+    summary = "`torch.autograd.grad` asks for the gradient of a tensor that does not require grad."
+    explanation = """
+`torch.autograd.grad(outputs, inputs)` checks every input first: one that does not
+require grad makes it raise
+
+    RuntimeError: One of the differentiated Tensors does not require grad
+
+(A plain `loss.backward()` is different: it simply leaves such a tensor's `.grad`
+None; see GW104.)
+"""
+    fix_summary = "Create the tensor with `requires_grad=True` (or call `.requires_grad_()` on it first)."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(10, requires_grad=True)
+w = torch.randn(10)
+loss = (x * w).sum()
+grads = torch.autograd.grad(loss, [x, w])
+""",
+            raises("One of the differentiated Tensors does not require grad"),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(10, requires_grad=True)
+w = torch.randn(10, requires_grad=True)
+loss = (x * w).sum()
+grads = torch.autograd.grad(loss, [x, w])
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.grad_calls:
+            for tensor, span, text in event.inputs:
+                if not tensor.known or tensor.requires_grad is not NO:
+                    continue
+                message = (
+                    f"`torch.autograd.grad` will raise: `{text}` does not require grad "
+                    f"(RuntimeError: One of the differentiated Tensors does not require grad)"
+                )
+                related = [Related(tensor.origin.span, f"`{text}` created here without requires_grad=True")] if tensor.origin else []
+                fix = add_requires_grad(tensor.factory, facts.source) if tensor.factory else None
+                yield self.finding(message, span, related, [fix] if fix else [])
+
+
+@register
+class GradAlwaysNone(Rule):
+    code = "GW104"
+    name = "grad-always-none"
+    severity = Severity.WARNING
+    summary = "Reading `.grad` of a tensor that does not require grad, after a backward it took part in: it is always None."
+    explanation = """
+`loss.backward()` only fills `.grad` of leaf tensors that require grad. A tensor
+created without `requires_grad=True` takes part in the computation, but torch
+computes no gradient for it: its `.grad` stays None, without any error, and code
+that reads it (an update step, a gradient norm) silently does nothing or fails
+later with a TypeError on None.
+"""
+    fix_summary = "Create the tensor with `requires_grad=True` if you want its gradient."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(10, requires_grad=True)
+w = torch.randn(10)
+loss = (x * w).sum()
+loss.backward()
+print(w.grad)
+""",
+            grad_none("w"),
+            line=8,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(10, requires_grad=True)
+w = torch.randn(10)
+loss = (x * w).sum()
+loss.backward()
+print(x.grad)
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for read in facts.grad_reads:
+            tensor = read.target
+            if not tensor.known or tensor.requires_grad is not NO or tensor.is_leaf is not YES:
+                continue
+            if tensor.storage is None or tensor.through_data:
+                continue
+            backward = next(
+                (b for b in facts.backwards if not b.implicit and b.span < read.span and tensor.storage in b.target.deps),
+                None,
+            )
+            if backward is None:
+                continue
+            message = (
+                f"`{read.target_text}.grad` is always None: `{read.target_text}` does not require grad, so "
+                f"`{facts.source.text_of(backward.span)}` ({_line_ref(backward.span)}) computes no gradient for it"
+            )
+            related = [Related(backward.span, "backward that skips it")]
+            if tensor.origin:
+                related.append(Related(tensor.origin.span, "created here without requires_grad=True"))
+            fix = add_requires_grad(tensor.factory, facts.source) if tensor.factory else None
+            yield self.finding(message, read.span, related, [fix] if fix else [])
+
+
+@register
+class ZeroGradientOp(Rule):
+    code = "GW105"
+    name = "zero-gradient-op"
+    severity = Severity.WARNING
+    summary = "An op whose gradient is zero everywhere (`round`, `floor`, `ceil`, `sign`, ...) sits between trained tensors and a backpropagated loss."
+    explanation = """
+Ops such as `torch.round`, `floor`, `ceil`, `trunc` and `sign` are piecewise
+constant: torch differentiates through them without complaint, but their
+gradient is exactly zero everywhere, so nothing upstream learns through this
+path. torch raises nothing; the gradients are silently all zero.
+
+For quantization-aware training use a straight-through estimator,
+`x + (x.round() - x).detach()`, which this rule recognises as fine.
+"""
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(5, requires_grad=True)
+levels = torch.round(x * 4)
+loss = (levels ** 2).sum()
+loss.backward()
+""",
+            grad_zero("x"),
+            line=5,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(5, requires_grad=True)
+levels = x + (torch.round(x * 4) - x).detach()
+loss = (levels ** 2).sum()
+loss.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.backwards:
+            if event.implicit or event.target.requires_grad is not YES:
+                continue
+            for zero in event.target.zero_grads:
+                message = (
+                    f"{zero.text}: `{facts.source.text_of(event.span)}` ({_line_ref(event.span)}) "
+                    f"sends an all-zero gradient through it"
+                )
+                yield self.finding(message, zero.span, [Related(event.span, "backpropagated here")])

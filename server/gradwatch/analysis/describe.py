@@ -1,0 +1,26 @@
+"""One-line descriptions of a tensor's inferred autograd state, for hover."""
+
+from __future__ import annotations
+
+from gradwatch.analysis.values import NO, YES, Tensor
+from gradwatch.findings import NameState
+from gradwatch.source import SourceText
+
+
+def name_state(source: SourceText, node, name: str, tensor: Tensor, saved_by) -> NameState:
+    return NameState(source.span(node), name, f"`{name}`: {describe(tensor, saved_by)}")
+
+
+def describe(tensor: Tensor, saved_by=()) -> str:
+    grad = {YES: "requires grad", NO: "does not require grad"}.get(tensor.requires_grad, "may require grad")
+    parts = ["Tensor", grad]
+    if tensor.is_leaf is YES:
+        parts.append("a leaf")
+    elif tensor.is_leaf is NO:
+        parts.append("not a leaf")
+    for op in sorted(saved_by, key=lambda op: op.span):
+        parts.append(f"saved for backward by `{op.op}` (line {op.span.line})")
+    if tensor.requires_grad is NO and tensor.cuts:
+        cut = tensor.cuts[-1]
+        parts.append(f"cut from the graph at line {cut.span.line}")
+    return ", ".join(parts)

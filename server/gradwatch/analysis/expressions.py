@@ -1,0 +1,545 @@
+"""Evaluating expressions to abstract values: torch calls, tensor methods, operators.
+
+What each torch op does to autograd state (does it save its input or output,
+is it a view, does it cut the graph) comes from the measured op table; this
+module only knows the Python-level spellings.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+
+from gradwatch.analysis import op_table, tensor_ops
+from gradwatch.analysis.events import Backward, GradCall, GradRead, InPlace, OptimizerParams
+from gradwatch.analysis.state import State
+from gradwatch.analysis.values import (
+    CONSTANT,
+    NO,
+    UNKNOWN,
+    UNKNOWN_TENSOR,
+    UNKNOWN_VALUE,
+    YES,
+    Constant,
+    Cut,
+    GradModeContext,
+    GradSource,
+    Module,
+    ModuleClass,
+    Optimizer,
+    Parameters,
+    Reason,
+    Sequence,
+    Tensor,
+    TorchRef,
+    Tri,
+    Unknown,
+    UserFunction,
+    new_storage,
+)
+
+FACTORIES = {
+    "torch." + name
+    for name in (
+        "randn rand zeros ones empty full tensor arange linspace logspace eye randint randperm "
+        "randn_like rand_like zeros_like ones_like empty_like full_like randint_like as_tensor "
+        "from_numpy normal"
+    ).split()
+}
+GRAD_MODES = {
+    "torch.no_grad": NO,
+    "torch.inference_mode": NO,
+    "torch.enable_grad": YES,
+    "torch.autograd.no_grad": NO,
+    "torch.autograd.grad_mode.no_grad": NO,
+}
+INTEGER_DTYPES = {
+    "torch." + name
+    for name in "long int int64 int32 int16 int8 uint8 bool short".split()
+}
+BINARY_DUNDERS = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "truediv",
+    ast.FloorDiv: "floordiv",
+    ast.Mod: "mod",
+    ast.Pow: "pow",
+    ast.MatMult: "matmul",
+    ast.BitAnd: "and",
+    ast.BitOr: "or",
+    ast.BitXor: "xor",
+}
+COMPARE_DUNDERS = {
+    ast.Lt: "__lt__",
+    ast.LtE: "__le__",
+    ast.Gt: "__gt__",
+    ast.GtE: "__ge__",
+    ast.Eq: "__eq__",
+    ast.NotEq: "__ne__",
+}
+
+
+def literal_true(node: ast.AST | None) -> Tri:
+    if node is None:
+        return NO
+    if isinstance(node, ast.Constant):
+        return Tri.of(bool(node.value))
+    return UNKNOWN
+
+
+def keyword(node: ast.Call, name: str) -> ast.AST | None:
+    for kw in node.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+class Evaluator:
+    """Expression evaluation; `Interpreter` adds statements, scopes and classes."""
+
+    def __init__(self, facts, source) -> None:
+        self.facts = facts
+        self.source = source
+        self.events: dict[tuple, object] = {}
+        self.names: dict[int, object] = {}
+        self.collect_names = True
+        self._storages: dict[int, int] = {}
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def emit(self, node: ast.AST, event) -> None:
+        # Keyed by node: a loop body runs until its state is stable, and the
+        # events of its last (most general) run are the ones that count.
+        self.events[(type(event).__name__, id(node))] = event
+
+    def storage_for(self, node: ast.AST) -> int:
+        """One identity per creating expression, stable across loop iterations."""
+        key = id(node)
+        if key not in self._storages:
+            self._storages[key] = new_storage()
+        return self._storages[key]
+
+    def span(self, node: ast.AST):
+        return self.source.span(node)
+
+    def text(self, node: ast.AST) -> str:
+        return self.source.segment(node)
+
+    def reason(self, node: ast.AST, text: str) -> Reason:
+        return Reason(self.span(node), text)
+
+    # -- expressions ---------------------------------------------------------
+
+    def eval(self, node: ast.AST, state: State):
+        method = getattr(self, "eval_" + type(node).__name__, None)
+        if method is not None:
+            return method(node, state)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self.eval(child, state)
+        return UNKNOWN_VALUE
+
+    def eval_Constant(self, node: ast.Constant, state: State):
+        return Constant(value=node.value)
+
+    def eval_Name(self, node: ast.Name, state: State):
+        value = state.lookup(node.id)
+        if self.collect_names and isinstance(value, Tensor) and value.known:
+            self.names[id(node)] = (node, node.id, value, state.saved_by.get(value.storage, frozenset()))
+        return value
+
+    def eval_Attribute(self, node: ast.Attribute, state: State):
+        path = dotted(node)
+        if path is not None and path in state.bindings:
+            return state.bindings[path]
+        base = self.eval(node.value, state)
+        if isinstance(base, TorchRef):
+            return TorchRef(f"{base.qualname}.{node.attr}")
+        if isinstance(base, Tensor):
+            return self.tensor_attribute(base, node, state)
+        return UNKNOWN_VALUE
+
+    def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
+        if node.attr == "grad":
+            self.emit(node, GradRead(self.span(node), tensor, self.text(node.value), node))
+            return Tensor(requires_grad=UNKNOWN, is_leaf=YES, storage=self.storage_for(node))
+        if node.attr == "data":
+            return tensor.but(requires_grad=NO, is_leaf=YES, through_data=True, history=frozenset(), sources=frozenset())
+        if node.attr in ("T", "mT", "H", "mH"):
+            return self.apply_op("torch.Tensor.t", [tensor], node, state)
+        if node.attr in ("requires_grad", "is_leaf", "shape", "dtype", "device", "ndim", "grad_fn"):
+            return CONSTANT
+        return UNKNOWN_VALUE
+
+    def eval_Tuple(self, node, state):
+        return Sequence(tuple(self.eval(e, state) for e in node.elts))
+
+    eval_List = eval_Tuple
+
+    def eval_Subscript(self, node: ast.Subscript, state: State):
+        base = self.eval(node.value, state)
+        self.eval(node.slice, state)
+        if isinstance(base, Sequence):
+            if base.each is not None:
+                return base.each
+            index = node.slice
+            if isinstance(index, ast.Constant) and isinstance(index.value, int) and -len(base.items) <= index.value < len(base.items):
+                return base.items[index.value]
+            return UNKNOWN_VALUE
+        if isinstance(base, Tensor):
+            return self.apply_op("torch.Tensor.__getitem__", [base, UNKNOWN_VALUE], node, state)
+        return UNKNOWN_VALUE
+
+    def eval_BinOp(self, node: ast.BinOp, state: State):
+        left = self.eval(node.left, state)
+        right = self.eval(node.right, state)
+        name = BINARY_DUNDERS.get(type(node.op))
+        if name is None:
+            return UNKNOWN_VALUE
+        return self.binary(name, left, right, node, state)
+
+    def binary(self, name: str, left, right, node, state: State):
+        if isinstance(left, Tensor):
+            return self.apply_op(f"torch.Tensor.__{name}__", [left, right], node, state)
+        if isinstance(right, Tensor):
+            return self.apply_op(f"torch.Tensor.__r{name}__", [right, left], node, state)
+        if isinstance(left, Constant) and isinstance(right, Constant):
+            return Constant(cuts=left.cuts + right.cuts)
+        return UNKNOWN_VALUE
+
+    def eval_UnaryOp(self, node: ast.UnaryOp, state: State):
+        operand = self.eval(node.operand, state)
+        if isinstance(operand, Tensor):
+            dunder = {ast.USub: "__neg__", ast.Invert: "__invert__", ast.UAdd: "__pos__"}.get(type(node.op))
+            if dunder:
+                return self.apply_op(f"torch.Tensor.{dunder}", [operand], node, state)
+        if isinstance(operand, Constant):
+            return operand
+        return UNKNOWN_VALUE
+
+    def eval_Compare(self, node: ast.Compare, state: State):
+        left = self.eval(node.left, state)
+        values = [self.eval(c, state) for c in node.comparators]
+        if len(values) == 1 and isinstance(left, Tensor) and type(node.ops[0]) in COMPARE_DUNDERS:
+            return self.apply_op("torch.Tensor." + COMPARE_DUNDERS[type(node.ops[0])], [left, values[0]], node, state)
+        return CONSTANT if all(isinstance(v, Constant) for v in [left, *values]) else UNKNOWN_VALUE
+
+    def eval_IfExp(self, node: ast.IfExp, state: State):
+        from gradwatch.analysis.values import join_values
+
+        self.eval(node.test, state)
+        return join_values(self.eval(node.body, state), self.eval(node.orelse, state))
+
+    def eval_NamedExpr(self, node: ast.NamedExpr, state: State):
+        value = self.eval(node.value, state)
+        state.bind(node.target.id, value)
+        return value
+
+    def eval_Lambda(self, node, state):
+        return UNKNOWN_VALUE
+
+    def eval_ListComp(self, node, state):
+        return UNKNOWN_VALUE
+
+    eval_SetComp = eval_DictComp = eval_GeneratorExp = eval_ListComp
+
+    # -- calls ---------------------------------------------------------------
+
+    def eval_Call(self, node: ast.Call, state: State):
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            path = dotted(func)
+            if path is not None and path in state.bindings:
+                callee = state.bindings[path]
+            else:
+                receiver = self.eval(func.value, state)
+                if isinstance(receiver, TorchRef):
+                    callee = TorchRef(f"{receiver.qualname}.{func.attr}")
+                elif isinstance(receiver, Tensor):
+                    return self.tensor_method(receiver, func.attr, node, state)
+                elif isinstance(receiver, Module):
+                    return self.module_method(receiver, func, node, state)
+                elif isinstance(receiver, Unknown) and func.attr == "backward":
+                    return self.tensor_method(UNKNOWN_TENSOR, func.attr, node, state)
+                else:
+                    self.eval_arguments(node, state)
+                    return UNKNOWN_VALUE
+        else:
+            callee = self.eval(func, state)
+        if isinstance(callee, TorchRef):
+            return self.torch_call(callee.qualname, node, state)
+        if isinstance(callee, ModuleClass):
+            self.eval_arguments(node, state)
+            return Module(
+                kind=callee.name,
+                has_parameters=callee.has_parameters,
+                user_class=callee,
+                source=GradSource(f"the parameters of `{self.text(node)}`", self.span(node)),
+            )
+        if isinstance(callee, Module):
+            args = self.eval_arguments(node, state)
+            return self.module_call(callee, args[0] if args else UNKNOWN_VALUE, node, state)
+        self.eval_arguments(node, state)
+        return UNKNOWN_VALUE
+
+    def eval_arguments(self, node: ast.Call, state: State) -> list:
+        values = []
+        for arg in node.args:
+            value = self.eval(arg.value if isinstance(arg, ast.Starred) else arg, state)
+            values.append(UNKNOWN_VALUE if isinstance(arg, ast.Starred) else value)
+        for kw in node.keywords:
+            self.eval(kw.value, state)
+        return values
+
+    def torch_call(self, qualname: str, node: ast.Call, state: State):
+        if qualname in FACTORIES:
+            return self.factory(qualname, node, state)
+        if qualname in GRAD_MODES:
+            self.eval_arguments(node, state)
+            return GradModeContext(GRAD_MODES[qualname], qualname.rsplit(".", 1)[1])
+        if qualname == "torch.set_grad_enabled":
+            self.eval_arguments(node, state)
+            enabled = literal_true(node.args[0]) if node.args else UNKNOWN
+            return GradModeContext(enabled, "set_grad_enabled")
+        if qualname in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+            args = self.eval_arguments(node, state)
+            requires = literal_true(keyword(node, "requires_grad")) if keyword(node, "requires_grad") else YES
+            return self.leaf(node, requires, explicit=True, deps=args)
+        if qualname == "torch.autograd.grad":
+            return self.grad_call(node, state)
+        if qualname == "torch.autograd.backward":
+            args = self.eval_arguments(node, state)
+            target = args[0] if args and isinstance(args[0], Tensor) else UNKNOWN_TENSOR
+            self.backward(target, node.args[0] if node.args else node, node, state)
+            return CONSTANT
+        if qualname.startswith("torch.optim.") and qualname.count(".") == 2:
+            return self.optimizer(node, state)
+        if qualname == "torch.nn.Sequential":
+            args = self.eval_arguments(node, state)
+            children = tuple(a if isinstance(a, Module) else None for a in args)
+            has = Tri.any_of(c.has_parameters if c else UNKNOWN for c in children)
+            return Module(qualname, has_parameters=has, children=children, source=self.module_source(node))
+        info = op_table.lookup(qualname)
+        if info is not None and info.has_parameters is not None:
+            self.eval_arguments(node, state)
+            inplace = literal_true(keyword(node, "inplace")) is YES
+            return Module(
+                qualname,
+                has_parameters=Tri.of(info.has_parameters),
+                inplace=inplace,
+                source=self.module_source(node) if info.has_parameters else None,
+            )
+        args = self.eval_arguments(node, state)
+        if info is None:
+            return self.unknown_op(args)
+        if info.inplace_param and literal_true(keyword(node, "inplace")) is YES and args and isinstance(args[0], Tensor):
+            return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name)
+        return self.apply_op(qualname, args, node, state)
+
+    def module_source(self, node: ast.Call) -> GradSource:
+        return GradSource(f"the parameters of `{self.text(node)}`", self.span(node))
+
+    def factory(self, qualname: str, node: ast.Call, state: State):
+        args = self.eval_arguments(node, state)
+        requires = literal_true(keyword(node, "requires_grad"))
+        if qualname == "torch.as_tensor" and args and isinstance(args[0], Tensor):
+            return args[0]
+        cuts: tuple = ()
+        if qualname == "torch.tensor" and args:
+            first = args[0]
+            if isinstance(first, Tensor) and first.requires_grad is YES:
+                cuts = (
+                    Cut(
+                        self.span(node),
+                        f"`{self.text(node)}` copies the data without its graph",
+                        kind="rewrap",
+                        sources=first.sources,
+                    ),
+                )
+            elif isinstance(first, (Constant, Tensor)):
+                cuts = first.cuts
+        value = self.leaf(node, requires, explicit=requires is YES, deps=args)
+        return value.but(cuts=cuts) if cuts else value
+
+    def leaf(self, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
+        storage = self.storage_for(node)
+        source = GradSource(f"`{self.text(node)}`", self.span(node), explicit=explicit)
+        # A factory with requires_grad=True makes a leaf that requires grad even under no_grad.
+        return Tensor(
+            requires_grad=requires,
+            is_leaf=YES,
+            storage=storage,
+            sources=frozenset([source]) if requires is YES else frozenset(),
+            deps=frozenset([storage]).union(*(d.deps for d in deps if isinstance(d, Tensor))),
+            origin=self.reason(node, f"`{self.text(node)}`"),
+            factory=self.span(node),
+        )
+
+    def optimizer(self, node: ast.Call, state: State):
+        args = self.eval_arguments(node, state)
+        params_node = node.args[0] if node.args else keyword(node, "params")
+        sources: set = set()
+        tensors = []
+        if params_node is not None:
+            # Parameters may come as `m.parameters()`, a list of tensors, list sums,
+            # itertools.chain or param-group dicts: look for both anywhere inside.
+            for child in ast.walk(params_node):
+                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr in ("parameters", "named_parameters"):
+                    owner = self.eval(child.func.value, state)
+                    if isinstance(owner, Module) and owner.source is not None:
+                        sources.add(owner.source)
+            if isinstance(params_node, (ast.List, ast.Tuple)) and args and isinstance(args[0], Sequence):
+                for item, item_node in zip(args[0].items, params_node.elts):
+                    if isinstance(item, Tensor):
+                        sources |= item.sources
+                        tensors.append((item, self.text(item_node)))
+        self.emit(node, OptimizerParams(self.span(node), frozenset(sources), tuple(tensors)))
+        return Optimizer()
+
+    def grad_call(self, node: ast.Call, state: State):
+        args = self.eval_arguments(node, state)
+        outputs = args[0] if args else UNKNOWN_VALUE
+        inputs_node = node.args[1] if len(node.args) > 1 else keyword(node, "inputs")
+        inputs = args[1] if len(args) > 1 else (self.eval(inputs_node, state) if inputs_node is not None else UNKNOWN_VALUE)
+        output_values = outputs.items if isinstance(outputs, Sequence) else (outputs,)
+        outputs_tensors = tuple(v if isinstance(v, Tensor) else UNKNOWN_TENSOR for v in output_values)
+        input_entries = []
+        if isinstance(inputs, Sequence) and isinstance(inputs_node, (ast.List, ast.Tuple)):
+            for value, item in zip(inputs.items, inputs_node.elts):
+                input_entries.append((value if isinstance(value, Tensor) else UNKNOWN_TENSOR, self.span(item), self.text(item)))
+        elif isinstance(inputs, Tensor) and inputs_node is not None:
+            input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
+        clobbered = tuple(
+            (op, state.clobbered[op]) for t in outputs_tensors for op in t.history if op in state.clobbered
+        )
+        self.emit(node, GradCall(self.span(node), outputs_tensors, tuple(input_entries), node, clobbered))
+        create_graph = literal_true(keyword(node, "create_graph"))
+        each = Tensor(requires_grad=create_graph if create_graph is not YES else UNKNOWN, storage=self.storage_for(node))
+        return Sequence((), each=each)
+
+    def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
+        clobbered = tuple((op, state.clobbered[op]) for op in target.history if op in state.clobbered)
+        self.emit(
+            node,
+            Backward(self.span(node), target, self.text(target_node), node, implicit=implicit, clobbered=clobbered),
+        )
+
+    # -- modules -------------------------------------------------------------
+
+    def module_method(self, module: Module, func: ast.Attribute, node: ast.Call, state: State):
+        self.eval_arguments(node, state)
+        if func.attr in ("parameters", "named_parameters"):
+            return Parameters(module)
+        if func.attr in ("to", "cuda", "cpu", "train", "eval", "double", "float", "half", "type"):
+            return module
+        if func.attr == "requires_grad_":
+            flag = literal_true(node.args[0]) if node.args else YES
+            frozen = replace(module, params_require_grad=NO if flag is NO else (YES if flag is YES else UNKNOWN))
+            self.rebind_module(func.value, frozen, state)
+            return frozen
+        return UNKNOWN_VALUE
+
+    def rebind_module(self, target: ast.AST, module: Module, state: State) -> None:
+        path = dotted(target)
+        if path is not None:
+            state.bind(path, module)
+
+    def module_call(self, module: Module, argument, node: ast.Call, state: State):
+        if module.children:
+            value = argument
+            for child in module.children:
+                if child is None:
+                    return UNKNOWN_VALUE
+                value = self.module_call(child, value, node, state)
+            return value
+        params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
+        if module.user_class is not None or op_table.lookup(module.kind) is None:
+            if params_grad is YES and state.grad_enabled is YES:
+                return Tensor(
+                    requires_grad=YES,
+                    is_leaf=NO,
+                    storage=self.storage_for(node),
+                    sources=frozenset([module.source]) if module.source else frozenset(),
+                    deps=argument.deps if isinstance(argument, Tensor) else frozenset(),
+                )
+            return UNKNOWN_VALUE
+        if module.inplace and isinstance(argument, Tensor) and node.args:
+            return self.inplace(argument, node.args[0], "inplace=True", node, state, [], module.kind, module=module)
+        return self.apply_op(module.kind, [argument], node, state, module=module)
+
+    # -- tensor methods ------------------------------------------------------
+
+    def tensor_method(self, tensor: Tensor, name: str, node: ast.Call, state: State):
+        receiver = node.func.value
+        args = self.eval_arguments(node, state)
+        if name == "backward":
+            self.backward(tensor, receiver, node, state)
+            return CONSTANT
+        if name == "detach":
+            return tensor_ops.detach(self, tensor, receiver, node)
+        if name == "requires_grad_":
+            flag = literal_true(node.args[0] if node.args else keyword(node, "requires_grad")) if (node.args or node.keywords) else YES
+            return self.set_requires_grad(tensor, receiver, flag, node, state)
+        if name in ("retain_grad", "register_hook"):
+            return CONSTANT
+        if name == "to" and any(isinstance(a, TorchRef) and a.qualname in INTEGER_DTYPES for a in args):
+            return self.apply_op("torch.Tensor.long", [tensor], node, state)
+        qualname = f"torch.Tensor.{name}"
+        info = op_table.lookup(qualname)
+        if name.endswith("_") and not name.endswith("__"):
+            out_of_place = info.out_of_place if info is not None and info.out_of_place else name[:-1]
+            return self.inplace(tensor, receiver, name, node, state, args, f"torch.Tensor.{out_of_place}")
+        if info is None:
+            return self.unknown_op([tensor, *args])
+        return self.apply_op(qualname, [tensor, *args], node, state)
+
+    def set_requires_grad(self, tensor: Tensor, receiver: ast.AST, flag: Tri, node: ast.AST, state: State):
+        source = GradSource(f"`{self.text(receiver)}`", self.span(node), explicit=True)
+        changed = tensor.but(
+            requires_grad=flag,
+            sources=tensor.sources | {source} if flag is YES else tensor.sources,
+        )
+        self.update_aliases(tensor, changed, receiver, state)
+        return changed
+
+    def update_aliases(self, old: Tensor, new: Tensor, target: ast.AST, state: State) -> None:
+        """An in-place change is seen through every name that shares the tensor's memory."""
+        if old.storage is not None:
+            for name, value in list(state.bindings.items()):
+                if isinstance(value, Tensor) and value.storage == old.storage and value is not old:
+                    state.bindings[name] = value.but(
+                        requires_grad=Tri.any_of([value.requires_grad, new.requires_grad])
+                        if new.requires_grad is not NO
+                        else value.requires_grad,
+                        is_leaf=new.is_leaf if value.is_leaf is not NO else NO,
+                        history=value.history | new.history,
+                        sources=value.sources | new.sources,
+                    )
+        path = dotted(target)
+        if path is not None:
+            state.bindings[path] = new
+
+    # -- ops -----------------------------------------------------------------
+
+    def unknown_op(self, operands: list):
+        deps = frozenset().union(*(o.deps for o in operands if isinstance(o, Tensor)))
+        return UNKNOWN_TENSOR.but(deps=deps)
+
+    def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None):
+        return tensor_ops.apply_op(self, qualname, operands, node, state, module)
+
+    def inplace(self, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state: State, args: list, op_name: str, module: Module | None = None):
+        return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module)
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))

@@ -1,0 +1,215 @@
+"""What applying a torch op does to autograd state, driven by the measured op table."""
+
+from __future__ import annotations
+
+import ast
+
+from gradwatch.analysis import op_table
+from gradwatch.analysis.events import InPlace
+from gradwatch.analysis.values import (
+    NO,
+    UNKNOWN,
+    UNKNOWN_TENSOR,
+    YES,
+    Constant,
+    Cut,
+    SavedOp,
+    Sequence,
+    Tensor,
+    Tri,
+)
+from gradwatch.findings import Span
+
+_FLAG = {YES: True, NO: False, UNKNOWN: None}
+
+
+def _as_operand(value):
+    """Tensors stay; numbers are scalars (None); anything unknown may be a tensor."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, Constant):
+        return None
+    return UNKNOWN_TENSOR
+
+
+def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=None, storage: int | None = None):
+    """The value of `qualname(*operands)`; records what the op saves for backward in `state`."""
+    info = op_table.lookup(qualname)
+    if info is None:
+        return ev.unknown_op(operands)
+    tensors = [_as_operand(o) for o in operands]
+    present = [t for t in tensors if t is not None]
+    input_grad = [t.requires_grad for t in present]
+    if module is not None and module.has_parameters is YES:
+        input_grad.append(module.params_require_grad)
+    upstream = Tri.any_of(input_grad)
+    cuts = _merged(t.cuts for t in present) + _merged(o.cuts for o in operands if isinstance(o, Constant))
+    deps = frozenset().union(*(t.deps for t in present))
+
+    cut_reason = None
+    if state.grad_enabled is NO:
+        requires = NO
+        if upstream is YES:
+            cut_reason = _no_grad_cut(ev, node, state, present)
+    elif info.grad == "cut":
+        requires = NO
+        if upstream is YES:
+            cut_reason = Cut(
+                ev.span(node),
+                f"`{ev.text(node)}` is not differentiable: its result has no gradient",
+                kind="non_tensor" if info.returns == "non_tensor" else "non_differentiable",
+                sources=frozenset().union(*(t.sources for t in present)),
+            )
+    else:
+        requires = upstream if state.grad_enabled is YES else (NO if upstream is NO else UNKNOWN)
+    if cut_reason is not None:
+        cuts = cuts + (cut_reason,)
+
+    if info.returns == "non_tensor":
+        return Constant(cuts=cuts)
+
+    first = tensors[0] if tensors else None
+    if storage is None:
+        storage = first.storage if info.view and first is not None and first.storage is not None else ev.storage_for(node)
+    in_graph = requires is not NO
+    history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
+    sources = frozenset().union(*(t.sources for t in present)) if in_graph else frozenset()
+    if module is not None and module.source is not None and module.params_require_grad is YES and in_graph:
+        sources = sources | {module.source}
+    zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
+    if info.grad == "zero" and requires is YES:
+        zero_grads = zero_grads + (
+            Cut(ev.span(node), f"`{ev.text(node)}` has a zero gradient everywhere", kind="zero",
+                sources=frozenset().union(*(t.sources for t in present))),
+        )
+    if requires is YES:
+        saved = _record_saved(ev, info, tensors, storage, node, state, module)
+        if saved is not None:
+            history = history | {saved}
+    result = Tensor(
+        requires_grad=requires,
+        is_leaf=NO if requires is YES else (YES if requires is NO else UNKNOWN),
+        storage=storage,
+        history=history,
+        sources=sources,
+        cuts=cuts,
+        zero_grads=zero_grads,
+        deps=deps | {storage},
+        origin=ev.reason(node, f"`{ev.text(node)}`"),
+        view_of_leaf=bool(info.view and first is not None and _is_leaf_requiring_grad(first)),
+        known=all(t.known for t in present),
+    )
+    if info.returns == "tuple":
+        return Sequence((), each=result)
+    return result
+
+
+def _is_leaf_requiring_grad(tensor: Tensor) -> bool:
+    return tensor.view_of_leaf or (tensor.is_leaf is YES and tensor.requires_grad is YES)
+
+
+def _merged(groups) -> tuple:
+    merged: tuple = ()
+    for group in groups:
+        merged += tuple(c for c in group if c not in merged)
+    return merged
+
+
+def _no_grad_cut(ev, node, state, present) -> Cut:
+    where = state.grad_mode_reason
+    context = f"{where.text} (line {where.span.line})" if where else "a no-grad context"
+    return Cut(
+        ev.span(node),
+        f"`{ev.text(node)}` ran under {context}, so it recorded no graph",
+        kind="no_grad",
+        sources=frozenset().union(*(t.sources for t in present)),
+    )
+
+
+def _record_saved(ev, info, tensors, storage, node, state, module) -> SavedOp | None:
+    flags = [None if t is None else _FLAG[t.requires_grad] for t in tensors]
+    definite_inputs, _ = info.saved_operands(flags)
+    definite_output, _ = info.saves_output(flags)
+    storages: set[int] = set()
+    what: list[str] = []
+    for index in sorted(definite_inputs):
+        if index < len(tensors) and tensors[index] is not None and tensors[index].storage is not None:
+            storages.add(tensors[index].storage)
+            what.append(_describe_operand(state, tensors[index].storage))
+    if definite_output:
+        storages.add(storage)
+        what.append("its output")
+    if not storages:
+        return None
+    name = module.kind.replace("torch.nn.", "nn.") if module is not None else info.name.rsplit(".", 1)[-1]
+    saved = SavedOp(name, ev.span(node), ev.text(node), frozenset(storages), " and ".join(what))
+    for s in storages:
+        state.saved_by[s] = state.saved_by.get(s, frozenset()) | {saved}
+    # A fresh application of the op (say, in the next loop iteration) saved fresh tensors.
+    state.clobbered.pop(saved, None)
+    return saved
+
+
+def _describe_operand(state, storage: int) -> str:
+    for name, value in state.bindings.items():
+        if isinstance(value, Tensor) and value.storage == storage:
+            return f"its input `{name}`"
+    return "an input"
+
+
+def detach(ev, tensor: Tensor, receiver: ast.AST, node: ast.AST) -> Tensor:
+    cuts = tensor.cuts
+    if tensor.requires_grad is YES:
+        whole = ev.span(node)
+        removal = Span(
+            receiver.end_lineno,
+            ev.source.char_column(receiver.end_lineno, receiver.end_col_offset),
+            whole.end_line,
+            whole.end_column,
+        )
+        cuts = cuts + (
+            Cut(ev.span(node), f"`{ev.text(node)}` cut it from the graph", kind="detach",
+                sources=tensor.sources, removal=removal),
+        )
+    # detach() shares memory and the version counter with its input.
+    return Tensor(
+        requires_grad=NO,
+        is_leaf=YES,
+        storage=tensor.storage,
+        cuts=cuts,
+        deps=tensor.deps,
+        origin=ev.reason(node, f"`{ev.text(node)}`"),
+        known=tensor.known,
+    )
+
+
+def inplace(ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state, args: list, op_name: str, module=None):
+    """`target` modified in place by `op_name`: bumps its version, clobbering what saved it."""
+    clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=lambda op: op.span)) if tensor.storage else ()
+    aliased = tensor.storage is None or any(
+        isinstance(value, Tensor) and value.storage == tensor.storage and name != ev.text(target)
+        for name, value in state.bindings.items()
+    )
+    grad_enabled = state.grad_enabled if state.grad_mode_known else state.grad_enabled.join(NO)
+    event = InPlace(
+        ev.span(node), tensor, ev.text(target), spelling, node, grad_enabled,
+        through_data=tensor.through_data, clobbers=clobbers, aliased=aliased,
+    )
+    ev.emit(node, event)
+    if tensor.through_data:
+        # `.data` does not share the version counter: torch cannot notice, nothing raises.
+        return tensor
+    for op in clobbers:
+        state.clobbered[op] = event
+    inplace_name = op_name + "_" if not op_name.endswith("_") and op_table.lookup(op_name + "_") else op_name
+    result = apply_op(ev, inplace_name, [tensor, *args], node, state, module=module, storage=tensor.storage)
+    if not isinstance(result, Tensor):
+        result = UNKNOWN_TENSOR.but(storage=tensor.storage)
+    if state.grad_enabled is not YES or result.requires_grad is NO:
+        # Under no_grad the tensor keeps its flags; a constant modified by constants stays a leaf.
+        result = result.but(requires_grad=tensor.requires_grad, is_leaf=tensor.is_leaf,
+                            history=tensor.history | result.history, sources=tensor.sources)
+    result = result.but(view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory,
+                        deps=tensor.deps | result.deps)
+    ev.update_aliases(tensor, result, target, state)
+    return result

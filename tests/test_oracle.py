@@ -1,0 +1,79 @@
+"""Rule examples run on real torch: torch must do what each rule claims.
+
+An example must raise the stated error, or leave the named gradient None or all
+zero; a near miss must run cleanly; and applying the rule's fix must make the
+hazard go away both for gradwatch and for torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the oracle tests need torch==2.13.0 (pip install -e .[test])")
+
+from gradwatch.checker import check_source  # noqa: E402
+from gradwatch.fixes import apply_edits  # noqa: E402
+from rule_examples import EXAMPLES, NEAR_MISSES  # noqa: E402
+
+
+def run(code: str) -> tuple[dict, Exception | None, list[str]]:
+    """Execute `code`; return its namespace, the exception it raised (if any), and warnings."""
+    namespace: dict = {"__name__": "__main__"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            exec(compile(code, "<example>", "exec"), namespace)
+        except Exception as error:  # the outcome under test
+            return namespace, error, [str(w.message) for w in caught]
+    return namespace, None, [str(w.message) for w in caught]
+
+
+def assert_outcome(code: str, outcome) -> None:
+    namespace, error, warned = run(code)
+    if outcome.kind == "raises":
+        assert isinstance(error, RuntimeError), f"expected RuntimeError, got {error!r}"
+        assert outcome.detail in str(error)
+        return
+    assert error is None, f"torch raised {error!r}"
+    if outcome.kind == "grad_none":
+        assert namespace[outcome.detail].grad is None
+    elif outcome.kind == "grad_zero":
+        grad = namespace[outcome.detail].grad
+        assert grad is not None and bool((grad == 0).all())
+    elif outcome.kind == "warns":
+        assert any(outcome.detail in w for w in warned), warned
+    else:
+        assert outcome.kind == "runs"
+
+
+@pytest.mark.parametrize("rule,example", EXAMPLES)
+def test_torch_confirms_example(rule, example) -> None:
+    assert_outcome(example.code, example.outcome)
+
+
+@pytest.mark.parametrize("rule,code", NEAR_MISSES)
+def test_near_miss_runs_cleanly(rule, code) -> None:
+    _, error, _ = run(code)
+    assert error is None, f"near miss of {rule.code} raised {error!r}"
+
+
+def _fixed(rule, example) -> str | None:
+    findings = [f for f in check_source(example.code).findings if f.code == rule.code and f.fixes]
+    if not findings:
+        return None
+    return apply_edits(example.code, findings[0].fixes[0].edits)
+
+
+@pytest.mark.parametrize("rule,example", [p for p in EXAMPLES if _fixed(*p.values) is not None])
+def test_fix_removes_hazard(rule, example) -> None:
+    fixed = _fixed(rule, example)
+    ast.parse(fixed)
+    remaining = [f for f in check_source(fixed).findings if f.code == rule.code]
+    assert remaining == [], f"{rule.code} still fires after its fix:\n{fixed}"
+    namespace, error, _ = run(fixed)
+    assert error is None, f"fixed code still raises {error!r}:\n{fixed}"
+    if example.outcome.kind == "grad_none":
+        assert namespace[example.outcome.detail].grad is not None
