@@ -9,7 +9,7 @@ from gradwatch.checker import check_source
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from conftest import (
+from lsp_helpers import (
     GW101_LINE,
     GW101_SOURCE,
     GW201_LINE,
@@ -21,6 +21,7 @@ from conftest import (
     codes,
     open_document,
     replace_all,
+    start_session,
     until,
     utf16_length,
     wait_for_diagnostics,
@@ -129,29 +130,29 @@ async def test_rapid_edits_end_with_diagnostics_of_the_last_text(client: Languag
     assert max(p.version for p in published) == published[-1].version == fix_version
 
 
-async def test_save_analyses_in_on_save_mode(client: LanguageClient, project):
-    client.set_configuration({"run": "onSave", "debounce": 0}, section="gradwatch")
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    uri = open_document(client, project / "saved.py", "x = 1\n")
+async def test_save_analyses_in_on_save_mode(bare_client: LanguageClient, folder):
+    client = bare_client
+    await start_session(client, [folder], {"run": "onSave", "debounce": 0})
+    uri = open_document(client, folder / "saved.py", "x = 1\n")
     assert await wait_for_diagnostics(client, uri, version=1) == []
     replace_all(client, uri, "x = 1\n", SYNTAX_ERROR_SOURCE, version=2)
-    count = len(client.published)
+    await asyncio.sleep(0.3)
+    assert [p for p in client.published if p.version == 2] == []  # typing alone does not analyse
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
-    assert codes(await wait_for_diagnostics(client, uri, version=2, after=count)) == ["GW001"]
+    assert codes(await wait_for_diagnostics(client, uri, version=2)) == ["GW001"]
 
 
-async def test_default_debounce_waits_for_typing_to_pause(client: LanguageClient, project):
-    client.set_configuration({}, section="gradwatch")  # back to the default 150 ms
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    uri = open_document(client, project / "pause.py", "x = 1\n")
+async def test_default_debounce_waits_for_typing_to_pause(bare_client: LanguageClient, folder):
+    client = bare_client
+    await start_session(client, [folder], {})  # the default: 150 ms
+    uri = open_document(client, folder / "pause.py", "x = 1\n")
     await wait_for_diagnostics(client, uri, version=1)
-    count = len(client.published)
     for version in range(2, 6):  # 4 quick edits, 20 ms apart: one analysis, of the last
         position = types.Position(line=1, character=0)
         change_text(client, uri, types.Range(start=position, end=position), "#", version)
         await asyncio.sleep(0.02)
-    await wait_for_diagnostics(client, uri, version=5, after=count)
-    edited_versions = [p.version for p in client.published[count:] if p.uri == uri and p.version > 1]
+    await wait_for_diagnostics(client, uri, version=5)
+    edited_versions = [p.version for p in client.published if p.uri == uri and p.version > 1]
     assert edited_versions == [5]
 
 

@@ -205,8 +205,11 @@ def initialize(ls: GradwatchServer, params: types.InitializeParams) -> None:
 @server.feature(types.INITIALIZED)
 async def initialized(ls: GradwatchServer, params: types.InitializedParams) -> None:
     ls.log_start_up()
+    before = ls.settings.fingerprint()
     await ls.pull_configuration()
-    ls.settings_changed()
+    # Documents opened meanwhile were analysed with initializationOptions: redo only if that changed.
+    if ls.settings.fingerprint() != before:
+        ls.settings_changed()
 
 
 @server.feature(types.SHUTDOWN)

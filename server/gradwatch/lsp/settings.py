@@ -110,6 +110,10 @@ class SettingsStore:
         else:
             self._folders[folder_uri] = self._parse(raw, f"editor settings for {folder_uri}")
 
+    def fingerprint(self) -> str:
+        """Equal fingerprints: the editor settings did not change."""
+        return repr((self._global, sorted(self._folders.items())))
+
     def forget_project_files(self) -> None:
         """pyproject.toml may have changed: read it again on next use."""
         self._project.clear()
