@@ -600,7 +600,7 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
     if run is None:
         raise error
     record: dict = {"args": plan.label, "arity": len(plan.operands), "differentiable_operands": differentiable}
-    if isinstance(run.result, (tuple, list)):
+    if isinstance(run.result, (tuple, list)) and run.outputs:
         record["returns"] = "tuple"
     elif isinstance(run.result, torch.Tensor) or (run.result is None and run.outputs):
         record["returns"] = "tensor"

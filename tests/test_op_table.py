@@ -1,0 +1,245 @@
+"""The shipped op table matches the installed torch, and the loader answers from it.
+
+Every expectation below was checked by running torch 2.13 (see the probe's
+method: bump a tensor's version after the op, then backward).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from gradwatch.analysis import op_table
+from gradwatch.analysis.op_table import SHIPPED_TABLE, OpInfo, lookup
+
+
+@pytest.fixture(autouse=True)
+def shipped_table_only(monkeypatch):
+    monkeypatch.delenv(op_table.TABLE_ENV_VAR, raising=False)
+
+
+def info(name: str) -> OpInfo:
+    found = lookup(name)
+    assert found is not None, f"{name} missing from the op table"
+    return found
+
+
+# ----------------------------------------------------------- regeneration
+
+def _differences(shipped: dict, fresh: dict) -> list[str]:
+    lines = []
+    for key in sorted(set(shipped) | set(fresh)):
+        if key == "ops":
+            continue
+        if shipped.get(key) != fresh.get(key):
+            lines.append(f"{key}: shipped {shipped.get(key)!r}, measured {fresh.get(key)!r}")
+    old, new = shipped.get("ops", {}), fresh.get("ops", {})
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            lines.append(f"{name}:\n  shipped  {json.dumps(old.get(name), sort_keys=True)}"
+                         f"\n  measured {json.dumps(new.get(name), sort_keys=True)}")
+    return lines
+
+
+def test_shipped_table_is_what_the_installed_torch_does():
+    torch = pytest.importorskip("torch")
+    shipped_text = SHIPPED_TABLE.read_text(encoding="utf-8")
+    shipped = json.loads(shipped_text)
+    if shipped["torch_version"] != torch.__version__:
+        pytest.skip(f"table measured with torch {shipped['torch_version']}, installed {torch.__version__}: "
+                    "regenerate with `gradwatch probe --output server/gradwatch/analysis/op_table.json`")
+    from gradwatch import probe
+
+    fresh = probe.probe_table()
+    differences = _differences(shipped, fresh)
+    assert not differences, "op table differs from torch (regenerate it):\n" + "\n".join(differences[:40])
+    assert probe.render(fresh) == shipped_text, "same facts, different bytes: the table must be rendered by probe.render"
+    assert len(fresh["ops"]) > 800
+
+
+def test_probe_cli_writes_the_table(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from gradwatch import probe
+
+    # A bad output location is a clear error, not a traceback.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert probe.main(["--output", str(blocker / "table.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- loader on entries
+
+def test_table_is_stamped_with_a_torch_version():
+    assert op_table.torch_version().startswith("2.")
+
+
+def test_sigmoid_exp_tanh_relu_sqrt_softmax_save_their_output():
+    for name in ("torch.Tensor.sigmoid", "torch.sigmoid", "torch.Tensor.exp", "torch.tanh", "torch.Tensor.relu",
+                 "F.relu", "torch.Tensor.sqrt", "torch.softmax", "F.softmax", "nn.Sigmoid", "nn.ReLU"):
+        assert info(name).saves_output([True]) == (True, True), name
+        assert info(name).saves_output([False]) == (False, False), name
+        # unknown: the only configuration in which autograd records the op is the one that saves
+        assert info(name).saves_output([None]) == (True, True), name
+    assert info("torch.Tensor.sigmoid").saved_operands([True]) == (frozenset(), frozenset())
+
+
+def test_mul_saves_each_operand_only_when_the_other_requires_grad():
+    mul = info("torch.Tensor.mul")
+    assert mul.saved_operands([True, True]) == ({0, 1}, {0, 1})
+    # w is saved for x's gradient; x only for w's
+    assert mul.saved_operands([True, False]) == ({1}, {1})
+    assert mul.saved_operands([True, None]) == ({1}, {0, 1})
+    assert mul.saved_operands([False, True]) == ({0}, {0})
+    assert mul.saved_operands([False, False]) == (frozenset(), frozenset())
+    # unknown arity beyond what was measured: never saved
+    assert 5 not in mul.saved_operands([True, True, True, True, True, True])[1]
+
+
+def test_syntax_operators_with_a_python_number():
+    # `x * 2` saves nothing; `x ** 2` saves x; `2 ** x` saves x and its output.
+    assert info("torch.Tensor.__mul__").saved_operands([True, "scalar"]) == (frozenset(), frozenset())
+    assert info("torch.Tensor.__mul__").scalar_other.args == "(a, 2)"
+    assert info("torch.Tensor.__pow__").saved_operands([True, "scalar"]) == ({0}, {0})
+    assert info("torch.Tensor.__rpow__").saves_output([True, "scalar"]) == (True, True)
+    # the tensor-tensor form of the same operator does save, per configuration
+    assert info("torch.Tensor.__mul__").saved_operands([True, True]) == ({0, 1}, {0, 1})
+    # no scalar variant measured (matmul takes no number): nothing claimed
+    assert info("torch.Tensor.__matmul__").scalar_other is None
+    assert info("torch.Tensor.__matmul__").saved_operands([True, "scalar"]) == (frozenset(), frozenset())
+
+
+def test_in_place_mul_keeps_its_own_copy_of_self():
+    # y.mul_(w) with w requiring grad needs y's old value; torch saves a copy,
+    # so only w is saved (for self's gradient).
+    mul_ = info("torch.Tensor.mul_")
+    assert mul_.saved_operands([True, True]) == ({1}, {1})
+    assert mul_.saved_operands([False, True]) == (frozenset(), frozenset())
+
+
+def test_functional_linear_saves_input_when_weight_requires_grad():
+    linear = info("torch.nn.functional.linear")
+    assert linear.args == "(a, m, v)"
+    assert 0 in linear.saved_operands([False, True, True])[0]
+    assert 0 not in linear.saved_operands([True, False, False])[1]
+    assert 1 in linear.saved_operands([True, False, False])[0]
+
+
+def test_linear_module_has_parameters_and_saves_its_input():
+    linear = info("torch.nn.Linear")
+    assert linear.kind == "module"
+    assert linear.has_parameters is True
+    # its weight always requires grad, so the input is saved either way
+    assert linear.saved_operands([False]) == ({0}, {0})
+    assert linear.saved_operands([None]) == ({0}, {0})
+    for name in ("nn.Conv2d", "nn.BatchNorm2d", "nn.LayerNorm", "nn.Embedding", "nn.LSTM"):
+        assert info(name).has_parameters is True, name
+
+
+def test_relu_module_has_no_parameters_and_an_inplace_parameter():
+    relu = info("nn.ReLU")
+    assert relu.has_parameters is False
+    assert relu.inplace_param
+    assert relu.inplace_true is not None and relu.inplace_true.returns_self
+    assert relu.inplace_true.saves_output([True]) == (True, True)
+    for name in ("nn.Dropout", "nn.MaxPool2d", "nn.Flatten", "nn.MSELoss"):
+        assert info(name).has_parameters is False, name
+    for name in ("F.relu", "F.dropout", "nn.LeakyReLU", "nn.Hardtanh", "nn.ELU", "nn.SiLU", "nn.Dropout"):
+        assert info(name).inplace_param, name
+    assert not info("nn.Linear").inplace_param
+
+
+def test_inplace_hardtanh_and_silu_save_nothing_a_later_write_can_break():
+    # Unlike ReLU(inplace=True): torch keeps what it needs itself.
+    for name in ("nn.Hardtanh", "nn.SiLU"):
+        variant = info(name).inplace_true
+        assert variant.saves_output([True]) == (False, False), name
+        assert variant.saved_operands([True]) == (frozenset(), frozenset()), name
+
+
+def test_rounding_ops_have_zero_gradient():
+    for name in ("torch.round", "torch.Tensor.round", "torch.sign", "torch.Tensor.floor", "torch.ceil",
+                 "torch.trunc"):
+        assert info(name).grad == "zero", name
+
+
+def test_cut_ops():
+    for name in ("torch.Tensor.argmax", "torch.argmax", "torch.Tensor.eq", "torch.Tensor.gt", "torch.Tensor.__gt__",
+                 "torch.Tensor.long", "torch.Tensor.detach", "torch.tensor", "torch.zeros_like"):
+        assert info(name).grad == "cut", name
+    item = info("torch.Tensor.item")
+    assert (item.grad, item.returns) == ("cut", "non_tensor")
+    for name in ("torch.Tensor.tolist", "torch.Tensor.size", "torch.Tensor.dim", "torch.Tensor.numel"):
+        assert info(name).returns == "non_tensor", name
+
+
+def test_views():
+    for name in ("torch.Tensor.view", "torch.Tensor.transpose", "torch.Tensor.__getitem__", "torch.Tensor.t",
+                 "torch.Tensor.T", "torch.Tensor.narrow", "torch.Tensor.squeeze", "torch.Tensor.unsqueeze",
+                 "torch.Tensor.expand", "torch.Tensor.permute", "torch.Tensor.reshape", "torch.Tensor.detach",
+                 "torch.Tensor.data"):
+        assert info(name).view, name
+    for name in ("torch.Tensor.split", "torch.Tensor.chunk"):
+        assert (info(name).view, info(name).returns) == (True, "tuple"), name
+    assert not info("torch.Tensor.clone").view
+    assert not info("torch.Tensor.exp").view
+    assert info("torch.Tensor.contiguous").returns_self  # already contiguous: the same tensor
+
+
+def test_inplace_links():
+    add_ = info("torch.Tensor.add_")
+    assert add_.inplace and add_.out_of_place == "add" and add_.returns_self
+    assert info("torch.Tensor.add").inplace_twin == "add_"
+    assert not info("torch.Tensor.add").inplace
+    assert info("torch.Tensor.__iadd__").out_of_place == "__add__"
+    assert info("torch.Tensor.__mul__").inplace_twin == "__imul__"
+    assert info("torch.Tensor.__setitem__").inplace
+    assert info("torch.Tensor.sigmoid_").saves_output([True]) == (True, True)
+    assert info("torch.Tensor.relu_").saves_output([True]) == (True, True)
+    assert info("torch.Tensor.add_").saves_output([True, True]) == (False, False)
+
+
+def test_inputs_saved_by_common_ops():
+    for name, flags in (("torch.Tensor.__truediv__", [True, True]), ("F.mse_loss", [True, False]),
+                        ("torch.sin", [True]), ("torch.abs", [True]), ("torch.layer_norm", [True, True, True])):
+        assert 0 in info(name).saved_operands(flags)[0], name
+
+
+def test_aliases_and_unknown_names():
+    assert info("Tensor.add") == info("torch.Tensor.add")
+    assert info("F.relu").name == "torch.nn.functional.relu"
+    assert info("nn.Linear").name == "torch.nn.Linear"
+    assert lookup("torch.no_such_op") is None
+    assert lookup("") is None
+
+
+def test_environment_variable_selects_a_user_table(tmp_path, monkeypatch):
+    record = json.loads(SHIPPED_TABLE.read_text(encoding="utf-8"))["ops"]["torch.Tensor.add"]
+    custom = tmp_path / "table.json"
+    custom.write_text(json.dumps({"torch_version": "9.9.9", "ops": {"torch.Tensor.add": record}}))
+    monkeypatch.setenv(op_table.TABLE_ENV_VAR, str(custom))
+    assert op_table.torch_version() == "9.9.9"
+    assert lookup("Tensor.add") is not None
+    assert lookup("Tensor.mul") is None
+
+
+def test_unreadable_user_table_falls_back_to_the_shipped_one(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    monkeypatch.setenv(op_table.TABLE_ENV_VAR, str(broken))
+    table = op_table.load()
+    assert table.source == SHIPPED_TABLE
+    assert "broken.json" in table.problem
+    assert table.lookup("torch.Tensor.mul") is not None
+
+
+def test_cached_table_for_a_named_torch_version(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = tmp_path / ".cache" / "gradwatch" / "op_table-1.2.3.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"torch_version": "1.2.3", "ops": {}}))
+    assert op_table.torch_version(for_torch="1.2.3") == "1.2.3"
+    assert op_table.torch_version(for_torch="7.7.7") == json.loads(SHIPPED_TABLE.read_text())["torch_version"]
+    assert os.environ["HOME"] == str(tmp_path)
