@@ -59,7 +59,7 @@ def test_shipped_table_is_what_the_installed_torch_does():
     assert len(fresh["ops"]) > 800
 
 
-def test_probe_cli_writes_the_table(tmp_path, capsys):
+def test_probe_cli_refuses_an_unwritable_output_before_measuring(tmp_path, capsys):
     pytest.importorskip("torch")
     from gradwatch import probe
 
@@ -209,6 +209,7 @@ def test_inputs_saved_by_common_ops():
 
 def test_aliases_and_unknown_names():
     assert info("Tensor.add") == info("torch.Tensor.add")
+    assert hash(info("Tensor.mul")) == hash(info("torch.Tensor.mul"))
     assert info("F.relu").name == "torch.nn.functional.relu"
     assert info("nn.Linear").name == "torch.nn.Linear"
     assert lookup("torch.no_such_op") is None
@@ -243,3 +244,11 @@ def test_cached_table_for_a_named_torch_version(tmp_path, monkeypatch):
     assert op_table.torch_version(for_torch="1.2.3") == "1.2.3"
     assert op_table.torch_version(for_torch="7.7.7") == json.loads(SHIPPED_TABLE.read_text())["torch_version"]
     assert os.environ["HOME"] == str(tmp_path)
+
+
+def test_malformed_record_is_unknown_not_a_crash(tmp_path, monkeypatch):
+    custom = tmp_path / "table.json"
+    custom.write_text(json.dumps({"torch_version": "9.9.9", "ops": {"torch.Tensor.add": {"args": "(a, b)"}}}))
+    monkeypatch.setenv(op_table.TABLE_ENV_VAR, str(custom))
+    assert lookup("torch.Tensor.add") is None
+    assert "torch.Tensor.add" in op_table.load().problem

@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import operator
+import os
 import re
 import signal
 import sys
@@ -865,15 +866,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", "-o", help=f"where to write the table ('-' for stdout; default {default_output()})")
     args = parser.parse_args(argv)
+    output = None if args.output == "-" else Path(args.output) if args.output else default_output()
+    if output is not None:
+        # Fail before the measuring, not after it.
+        problem = None
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = str(error)
+        if problem is None and not os.access(output.parent, os.W_OK):
+            problem = "directory is not writable"
+        if problem is None and output.is_dir():
+            problem = "is a directory"
+        if problem:
+            print(f"gradwatch probe: cannot write {output}: {problem}", file=sys.stderr)
+            return 2
     started = time.monotonic()
     table = probe_table(progress=lambda message: print(message, file=sys.stderr, flush=True))
     text = render(table)
-    if args.output == "-":
+    if output is None:
         sys.stdout.write(text)
     else:
-        output = Path(args.output) if args.output else default_output()
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
         except OSError as error:
             print(f"gradwatch probe: cannot write {output}: {error}", file=sys.stderr)

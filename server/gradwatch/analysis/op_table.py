@@ -77,7 +77,8 @@ class OpInfo:
     returns_self: bool = False  # the result is operand 0 itself (in-place ops, `contiguous`)
     backward_error: str | None = None  # backward raises: "not_implemented" | "inplace_modified" | "other"
     differentiable_operands: frozenset[int] = frozenset()
-    saves_input_configs: Mapping[int, frozenset[Configuration]] | None = None
+    # (operand index, configurations in which it is saved), sorted by index; a tuple keeps OpInfo hashable
+    saves_input_configs: tuple[tuple[int, frozenset[Configuration]], ...] = ()
     saves_output_configs: frozenset[Configuration] = frozenset()
     scalar_other: OpInfo | None = None  # measured with a Python number as the second operand
     inplace_true: OpInfo | None = None  # measured with inplace=True
@@ -99,7 +100,7 @@ class OpInfo:
         if variant is None:
             return frozenset(), frozenset()
         saved_sets = [
-            frozenset(i for i, configs in (variant.saves_input_configs or {}).items() if config in configs)
+            frozenset(i for i, configs in variant.saves_input_configs if config in configs)
             for config in variant._configurations(flags)
         ]
         if not saved_sets:
@@ -165,7 +166,9 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
         returns_self=bool(record.get("returns_self", False)),
         backward_error=record.get("backward_error"),
         differentiable_operands=frozenset(record.get("differentiable_operands", ())),
-        saves_input_configs={int(i): _configs(configs) for i, configs in record.get("saves_input", {}).items()},
+        saves_input_configs=tuple(sorted(
+            (int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items()
+        )),
         saves_output_configs=_configs(record.get("saves_output", ())),
         scalar_other=op_info_from_record(name, {**scalar, "inplace": record.get("inplace")}, record.get("kind"))
         if scalar else None,
@@ -187,10 +190,14 @@ class OpTable:
 
     def lookup(self, qualname: str) -> OpInfo | None:
         name = canonical_name(qualname)
-        record = self._records.get(name)
-        if record is None:
+        if name not in self._records:
             return None
-        return self._info(name)
+        try:
+            return self._info(name)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # A hand-edited or foreign table: unknown op, never a crash.
+            self.problem = f"{self.source}: bad record for {name}: {error!r}"
+            return None
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 - tables live for the process
     def _info(self, name: str) -> OpInfo:
