@@ -20,6 +20,14 @@ writing "scalar" in its place: `info.saved_operands([True, "scalar"])`, or
 use `info.scalar_other` (an OpInfo whose only operand is the tensor). When an
 op has no measured scalar variant, nothing is claimed: both answers are empty.
 
+The JSON: {"torch_version", "format", "operand_kinds" (legend of the
+template operand names), "ops": {name: record}, "unmeasured": [names tried
+without a working template]}. A record holds the OpInfo fields plus
+"saves_input" {"<operand>": [[operands requiring grad], ...]},
+"saves_output" [[...], ...], and the nested "scalar_other" / "inplace_true"
+records. A configuration is the sorted list of operands that required grad;
+for modules the empty configuration counts (their parameters require grad).
+
 Which table is read: the file named by the GRADWATCH_OP_TABLE environment
 variable if set; else, when a caller names a torch version, the user cache
 `~/.cache/gradwatch/op_table-<version>.json` (what `gradwatch probe` writes
