@@ -25,6 +25,7 @@ from gradwatch import __version__
 from gradwatch.lsp import actions, notebooks
 from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document_program
 from gradwatch.lsp.hover import hover as hover_for
+from gradwatch.lsp.protocol import GradwatchProtocol
 from gradwatch.lsp.settings import RUN_ON_TYPE, SECTION, SettingsStore, folder_of
 
 log = logging.getLogger("gradwatch.lsp")
@@ -39,6 +40,7 @@ class GradwatchServer(LanguageServer):
             version=__version__,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             notebook_document_sync=notebooks.sync_options(),
+            protocol_cls=GradwatchProtocol,
         )
         self.settings = SettingsStore(self._show_warning)
         # Bumped on every settings change: analyses made under older settings are stale.
@@ -183,7 +185,7 @@ class GradwatchServer(LanguageServer):
         message = (
             f"gradwatch {__version__} language server; Python {sys.version.split()[0]} ({sys.executable}); "
             f"pygls {version('pygls')}; lsprotocol {version('lsprotocol')}; jedi {version('jedi')}; "
-            f"position encoding {self._encoding()}; diagnostics {'pulled' if self.pull_diagnostics else 'pushed'}; "
+            f"position encoding {getattr(self._encoding(), 'value', self._encoding())}; diagnostics {'pulled' if self.pull_diagnostics else 'pushed'}; "
             f"sys.path = {sys.path}"
         )
         log.info("%s", message)
