@@ -38,7 +38,7 @@ inputs, targets = make_data()
 for epoch in range(3):
     optimizer.zero_grad()
     features = model(inputs)
-    # Detaching here cuts the model off from the loss: backward raises (GW101).
+    # Detaching here cuts the model off from every loss: it never trains (GW102).
     frozen = features.detach()
     prediction = head(frozen).sigmoid()
     loss = F.mse_loss(prediction, targets)

@@ -477,7 +477,7 @@ class Evaluator:
             self.backward(tensor, receiver, node, state)
             return CONSTANT
         if name == "detach":
-            return tensor_ops.detach(self, tensor, receiver, node)
+            return tensor_ops.detach(self, tensor, node)
         if name == "requires_grad_":
             flag = literal_true(node.args[0] if node.args else keyword(node, "requires_grad")) if (node.args or node.keywords) else YES
             return self.set_requires_grad(tensor, receiver, flag, node, state)

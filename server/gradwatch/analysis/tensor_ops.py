@@ -23,13 +23,23 @@ from gradwatch.findings import Span
 _FLAG = {YES: True, NO: False, UNKNOWN: None}
 
 
-def _as_operand(value):
-    """Tensors stay; numbers are scalars (None); anything unknown may be a tensor."""
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, Constant):
-        return None
-    return UNKNOWN_TENSOR
+def _operands(info, values: list) -> tuple[list[Tensor], list]:
+    """The op's tensor operands and their requires-grad flags in the op table's terms.
+
+    Numbers are not operands, except the second operand of a binary op, which
+    the table measured separately as a scalar. Anything unknown may be a tensor.
+    """
+    tensors: list[Tensor] = []
+    flags: list = []
+    for index, value in enumerate(values):
+        if isinstance(value, Constant):
+            if index == 1 and info.scalar_other is not None:
+                flags.append(op_table.SCALAR)
+            continue
+        tensor = value if isinstance(value, Tensor) else UNKNOWN_TENSOR
+        tensors.append(tensor)
+        flags.append(_FLAG[tensor.requires_grad])
+    return tensors, flags
 
 
 def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=None, storage: int | None = None):
@@ -37,8 +47,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
     info = op_table.lookup(qualname)
     if info is None:
         return ev.unknown_op(operands)
-    tensors = [_as_operand(o) for o in operands]
-    present = [t for t in tensors if t is not None]
+    present, flags = _operands(info, operands)
     input_grad = [t.requires_grad for t in present]
     if module is not None and module.has_parameters is YES:
         input_grad.append(module.params_require_grad)
@@ -68,7 +77,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
     if info.returns == "non_tensor":
         return Constant(cuts=cuts)
 
-    first = tensors[0] if tensors else None
+    first = present[0] if present else None
     if storage is None:
         storage = first.storage if info.view and first is not None and first.storage is not None else ev.storage_for(node)
     in_graph = requires is not NO
@@ -83,7 +92,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
                 sources=frozenset().union(*(t.sources for t in present))),
         )
     if requires is YES:
-        saved = _record_saved(ev, info, tensors, storage, node, state, module)
+        saved = _record_saved(ev, info, present, flags, storage, node, state, module)
         if saved is not None:
             history = history | {saved}
     result = Tensor(
@@ -126,14 +135,13 @@ def _no_grad_cut(ev, node, state, present) -> Cut:
     )
 
 
-def _record_saved(ev, info, tensors, storage, node, state, module) -> SavedOp | None:
-    flags = [None if t is None else _FLAG[t.requires_grad] for t in tensors]
+def _record_saved(ev, info, tensors, flags, storage, node, state, module) -> SavedOp | None:
     definite_inputs, _ = info.saved_operands(flags)
     definite_output, _ = info.saves_output(flags)
     storages: set[int] = set()
     what: list[str] = []
     for index in sorted(definite_inputs):
-        if index < len(tensors) and tensors[index] is not None and tensors[index].storage is not None:
+        if index < len(tensors) and tensors[index].storage is not None:
             storages.add(tensors[index].storage)
             what.append(_describe_operand(state, tensors[index].storage))
     if definite_output:
@@ -157,16 +165,16 @@ def _describe_operand(state, storage: int) -> str:
     return "an input"
 
 
-def detach(ev, tensor: Tensor, receiver: ast.AST, node: ast.AST) -> Tensor:
+def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
     cuts = tensor.cuts
     if tensor.requires_grad is YES:
+        # Remove from the dot before `detach` to the closing parenthesis; the
+        # receiver's own span may stop short of a closing parenthesis of its own.
         whole = ev.span(node)
-        removal = Span(
-            receiver.end_lineno,
-            ev.source.char_column(receiver.end_lineno, receiver.end_col_offset),
-            whole.end_line,
-            whole.end_column,
-        )
+        attribute_end = ev.span(node.func)
+        line = ev.source.line(attribute_end.end_line)
+        dot = line.rfind(".", 0, attribute_end.end_column - len("detach"))
+        removal = Span(attribute_end.end_line, dot, whole.end_line, whole.end_column)
         cuts = cuts + (
             Cut(ev.span(node), f"`{ev.text(node)}` cut it from the graph", kind="detach",
                 sources=tensor.sources, removal=removal),
