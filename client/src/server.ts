@@ -2,17 +2,22 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import {
+  ClientCapabilities,
+  FeatureState,
   LanguageClient,
   LanguageClientOptions,
   RevealOutputChannelOn,
+  ServerCapabilities,
   ServerOptions,
   State,
+  StaticFeature,
 } from 'vscode-languageclient/node';
 import { checkPythonVersion, chooseInterpreter, InterpreterChoice } from './interpreter';
 import { ServerStatus } from './status';
 
 export const CLIENT_ID = 'gradwatch';
 const STOP_TIMEOUT_MS = 3000;
+const LOG_LEVELS = ['debug', 'info', 'warning', 'error'];
 
 /** What the server reads under the "gradwatch" section (initializationOptions and workspace/configuration). */
 export function settingsFor(scope: vscode.Uri | undefined, interpreter: string | undefined): Record<string, unknown> {
@@ -23,7 +28,7 @@ export function settingsFor(scope: vscode.Uri | undefined, interpreter: string |
     ignore: config.get<string[]>('ignore', []),
     severity: config.get<Record<string, string>>('severity', {}),
     run: config.get<string>('run', 'onType'),
-    logLevel: config.get<string>('logLevel', 'info'),
+    debounce: config.get<number>('debounce', 150),
     // Always the interpreter we verified and run: in Restricted Mode a workspace value must not reach the server.
     interpreter: interpreter ?? '',
   };
@@ -134,11 +139,13 @@ export class ServerController implements vscode.Disposable {
     libs: string,
     folder: vscode.WorkspaceFolder | undefined,
   ): LanguageClient {
-    const logLevel = vscode.workspace.getConfiguration('gradwatch').get<string>('logLevel', 'info');
+    const configuredLevel = vscode.workspace.getConfiguration('gradwatch').get<string>('logLevel', 'info');
+    // An unknown level would make the server's argument parser exit before it could say why.
+    const logLevel = LOG_LEVELS.includes(configuredLevel) ? configuredLevel : 'info';
     const inheritedPath = process.env.PYTHONPATH;
     const serverOptions: ServerOptions = {
       command: choice.command,
-      args: ['-m', 'gradwatch', 'serve', '--stdio'],
+      args: ['-m', 'gradwatch', 'serve', '--stdio', '--log-level', logLevel],
       options: {
         // Never the workspace: a stray gradwatch/ or site customisation there must not shadow the bundle.
         cwd: this.extensionPath,
@@ -146,7 +153,6 @@ export class ServerController implements vscode.Disposable {
           PYTHONPATH: inheritedPath ? `${libs}${path.delimiter}${inheritedPath}` : libs,
           PYTHONUNBUFFERED: '1',
           PYTHONIOENCODING: 'utf-8',
-          GRADWATCH_LOG_LEVEL: logLevel,
         },
       },
     };
@@ -180,7 +186,9 @@ export class ServerController implements vscode.Disposable {
         },
       },
     };
-    return new LanguageClient(CLIENT_ID, 'gradwatch', serverOptions, clientOptions);
+    const client = new LanguageClient(CLIENT_ID, 'gradwatch', serverOptions, clientOptions);
+    client.registerFeature(new PushDiagnosticsOnly());
+    return client;
   }
 
   private async stopClient(): Promise<void> {
@@ -205,6 +213,32 @@ export class ServerController implements vscode.Disposable {
   dispose(): void {
     void this.stop();
   }
+}
+
+/**
+ * Makes the server push diagnostics instead of answering pulls. vscode-languageclient 9 only pulls for
+ * documents it opened as text documents, so cells synced through notebookDocument/* never get pulled and a
+ * notebook would show no findings; pushed diagnostics land in cells and files alike. The server pushes when
+ * the client does not advertise pull support; hiding its diagnosticProvider keeps the client from pulling too
+ * (which would show every finding twice). Registered after the built-in features, so it runs after them.
+ */
+class PushDiagnosticsOnly implements StaticFeature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    delete capabilities.textDocument?.diagnostic;
+    delete capabilities.workspace?.diagnostics;
+  }
+
+  preInitialize(capabilities: ServerCapabilities): void {
+    delete capabilities.diagnosticProvider;
+  }
+
+  initialize(): void {}
+
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+
+  clear(): void {}
 }
 
 async function offerInterpreterChoice(problem: string): Promise<void> {

@@ -1,0 +1,538 @@
+// End-to-end test of the packaged extension in real VS Code (code-server), driven through headless Chromium.
+//
+//   node tests/extension/e2e.mjs --code-server DIR --vsix FILE --python PYTHON [--update-docs-screenshot] [--keep]
+//
+// DIR is what tests/extension/install-code-server.sh prints. Everything code-server, the extension host, the
+// server and Chromium write goes under one scratch folder (HOME, TMPDIR and XDG_* point there). Screenshots of
+// each step go to .artifacts/e2e/. Every wait polls a condition with a deadline; there are no fixed sleeps.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: options } = parseArgs({
+  options: {
+    'code-server': { type: 'string' },
+    vsix: { type: 'string', default: path.join(root, 'gradwatch-0.1.0.vsix') },
+    python: { type: 'string', default: path.join(root, '.venv', 'bin', 'python') },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    'update-docs-screenshot': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    // For debugging: run only the steps whose name matches, and log the LSP traffic to the gradwatch output.
+    only: { type: 'string' },
+    trace: { type: 'boolean', default: false },
+  },
+});
+if (!options['code-server']) {
+  console.error('usage: e2e.mjs --code-server DIR [--vsix FILE] [--python PYTHON] [--update-docs-screenshot]');
+  process.exit(2);
+}
+for (const [what, file] of [
+  ['vsix', options.vsix],
+  ['python', options.python],
+  ['chromium', options.chromium],
+]) {
+  if (!fs.existsSync(file)) {
+    console.error(`e2e: ${what} not found: ${file}`);
+    process.exit(2);
+  }
+}
+
+const artifacts = path.join(root, '.artifacts', 'e2e');
+fs.rmSync(artifacts, { recursive: true, force: true });
+fs.mkdirSync(artifacts, { recursive: true });
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gradwatch-e2e-'));
+const dirs = Object.fromEntries(
+  ['home', 'tmp', 'config', 'data', 'cache', 'state', 'runtime', 'user-data', 'extensions', 'workspace', 'browser'].map(
+    (name) => [name, path.join(scratch, name)],
+  ),
+);
+for (const dir of Object.values(dirs)) {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+const isolatedEnv = {
+  ...process.env,
+  HOME: dirs.home,
+  TMPDIR: dirs.tmp,
+  XDG_CONFIG_HOME: dirs.config,
+  XDG_DATA_HOME: dirs.data,
+  XDG_CACHE_HOME: dirs.cache,
+  XDG_STATE_HOME: dirs.state,
+  XDG_RUNTIME_DIR: dirs.runtime,
+  PATH: `${path.join(options['code-server'], 'bin')}${path.delimiter}${process.env.PATH}`,
+};
+// Our own environment must not leak into the server the extension starts.
+delete isolatedEnv.PYTHONPATH;
+
+const started = Date.now();
+const log = (message) => console.log(`[e2e +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+
+// ---------------------------------------------------------------------------------------------- workspace
+
+const NOTEBOOK_CELLS = [
+  'import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()',
+  'y.add_(1)\ny.sum().backward()',
+];
+
+function notebookJson(cells) {
+  return JSON.stringify(
+    {
+      cells: cells.map((source) => ({
+        cell_type: 'code',
+        execution_count: null,
+        metadata: {},
+        outputs: [],
+        source: source.split(/(?<=\n)/),
+      })),
+      metadata: {
+        kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' },
+        language_info: { name: 'python' },
+      },
+      nbformat: 4,
+      nbformat_minor: 5,
+    },
+    null,
+    1,
+  );
+}
+
+function makeWorkspace() {
+  fs.cpSync(path.join(root, 'examples'), dirs.workspace, { recursive: true });
+  const files = {
+    'gw203_inplace_hint.py':
+      'import torch\nx = torch.randn(3, requires_grad=True)\ny = x * 2\ny.add_(x)\ny.sum().backward()\n',
+    'gw201_inplace_error.py':
+      'import torch\nx = torch.randn(3, requires_grad=True)\nz = x.sigmoid()\nz.add_(1)\nz.sum().backward()\n',
+    'fix_all.py':
+      'import torch\nx = torch.randn(3, requires_grad=True)\na = x * 2\na.add_(x)\nb = x * 3\nb.mul_(x)\n(a + b).sum().backward()\n',
+    'cells.ipynb': notebookJson(NOTEBOOK_CELLS),
+  };
+  for (const [name, text] of Object.entries(files)) {
+    fs.writeFileSync(path.join(dirs.workspace, name), text);
+  }
+  const userSettings = {
+    'workbench.startupEditor': 'none',
+    'chat.disableAIFeatures': true,
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'extensions.ignoreRecommendations': true,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'editor.hover.delay': 200,
+    'editor.minimap.enabled': false,
+    // The default font stack falls back to one whose underscores vanish at this line height in headless Chromium.
+    'editor.fontFamily': "'DejaVu Sans Mono', 'Liberation Mono', monospace",
+    'editor.fontSize': 14,
+    'editor.lineHeight': 21,
+    'files.autoSave': 'off',
+    'window.restoreWindows': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'gradwatch.interpreter': options.python,
+    ...(options.trace ? { 'gradwatch.trace.server': 'verbose', 'gradwatch.logLevel': 'debug' } : {}),
+  };
+  fs.mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
+  fs.writeFileSync(path.join(dirs['user-data'], 'User', 'settings.json'), JSON.stringify(userSettings, null, 2));
+}
+
+// ---------------------------------------------------------------------------------------------- code-server
+
+const codeServerEntry = fs.realpathSync(path.join(options['code-server'], 'node_modules', '.bin', 'code-server'));
+const node24 = path.join(options['code-server'], 'bin', 'node');
+const configFile = path.join(scratch, 'config.yaml');
+fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
+const commonArgs = ['--config', configFile, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions];
+
+function installExtension() {
+  const result = spawnSync(node24, [codeServerEntry, ...commonArgs, '--install-extension', options.vsix, '--force'], {
+    env: isolatedEnv,
+    cwd: scratch,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const installed = fs.readdirSync(dirs.extensions).filter((name) => name.startsWith('gradwatch.gradwatch-'));
+  if (result.status !== 0 || installed.length !== 1) {
+    throw new Error(`--install-extension failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+  log(`installed ${installed[0]}`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(description, check, timeoutMs = 30_000, intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) {
+        return value;
+      }
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? `: ${lastError}` : ''}`);
+}
+
+async function startCodeServer(port) {
+  const logFile = fs.openSync(path.join(scratch, 'code-server.log'), 'w');
+  const child = spawn(
+    node24,
+    [
+      codeServerEntry,
+      ...commonArgs,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--ignore-last-opened',
+      dirs.workspace,
+    ],
+    { env: isolatedEnv, cwd: scratch, stdio: ['ignore', logFile, logFile], detached: true },
+  );
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  await until(
+    'code-server to answer /healthz',
+    async () => {
+      if (exited) {
+        throw new Error(`code-server exited early: ${JSON.stringify(exited)}`);
+      }
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      return response.ok;
+    },
+    60_000,
+  );
+  log(`code-server listening on 127.0.0.1:${port}`);
+  return child;
+}
+
+function stopProcessGroup(child) {
+  if (child && child.exitCode === null) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- page helpers
+
+let page;
+let shot = 0;
+async function screenshot(name) {
+  shot += 1;
+  const file = path.join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+const editorPart = () => page.locator('.part.editor');
+const activeEditor = () => editorPart().locator('.editor-group-container.active .monaco-editor').first();
+
+async function editorText() {
+  const text = await activeEditor().locator('.view-lines').innerText();
+  return text.replace(/\u00a0/g, ' ');
+}
+
+async function openFromExplorer(name) {
+  const row = page
+    .locator('.explorer-folders-view .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace('.', '\\.')}$`) }) });
+  await row.first().waitFor({ timeout: 30_000 });
+  await row.first().click();
+  await editorPart().locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 20_000 });
+}
+
+async function openTextFile(name, expectedText) {
+  await openFromExplorer(name);
+  await until(`${name} content`, async () => (await editorText()).includes(expectedText), 20_000);
+}
+
+/** Moves the mouse over the first squiggle of `kind` inside `scope` and waits for a hover containing `text`. */
+async function hoverSquiggle(scope, kind, text) {
+  const squiggle = scope.locator(`.squiggly-${kind}`).first();
+  const hover = page.locator('.monaco-hover').filter({ hasText: text });
+  return until(
+    `a hover containing "${text}"`,
+    async () => {
+      const box = await squiggle.boundingBox();
+      if (!box) {
+        return false;
+      }
+      // Leave and re-enter so each attempt triggers a fresh hover.
+      await page.mouse.move(5, 5);
+      await page.mouse.move(box.x + Math.min(box.width / 2, 30), box.y + box.height / 2, { steps: 4 });
+      await hover.first().waitFor({ state: 'visible', timeout: 4000 });
+      return hover.first();
+    },
+    45_000,
+    100,
+  );
+}
+
+/** Places the cursor on the line containing `lineText`, opens the quick-fix menu and picks `title`. */
+async function applyQuickFix(lineText, title) {
+  const line = activeEditor().locator('.view-line').filter({ hasText: lineText }).first();
+  const menuItem = page.locator('.action-widget .monaco-list-row').filter({ hasText: title });
+  await until(
+    `the quick fix "${title}"`,
+    async () => {
+      await line.click({ position: { x: 4, y: 5 } });
+      // Ctrl+. can be swallowed while the lightbulb is still computing: retry until the menu shows our fix.
+      await page.keyboard.press('Control+.');
+      try {
+        await menuItem.first().waitFor({ state: 'visible', timeout: 3000 });
+        return true;
+      } catch (error) {
+        await page.keyboard.press('Escape');
+        throw error;
+      }
+    },
+    45_000,
+    100,
+  );
+  await screenshot('quick-fix-menu');
+  await menuItem.first().click();
+}
+
+async function runCommand(title) {
+  await until(
+    `the command "${title}" in the palette`,
+    async () => {
+      await page.keyboard.press('Control+Shift+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 3000 });
+      await input.fill(`>${title}`);
+      const item = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title });
+      try {
+        await item.first().waitFor({ state: 'visible', timeout: 5000 });
+      } catch (error) {
+        await page.keyboard.press('Escape');
+        throw error;
+      }
+      await page.keyboard.press('Enter');
+      return true;
+    },
+    30_000,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------- the steps
+
+const steps = [];
+const step = (name, run) => steps.push({ name, run });
+
+step('workbench loads with the workspace', async () => {
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+});
+
+step('GW201 error is squiggled and listed in Problems with its code', async () => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  // The first diagnostics wait for the server to start (interpreter check, imports): allow for a cold machine.
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 90_000 });
+  await page.keyboard.press('Control+Shift+M');
+  const row = page.locator('.markers-panel .monaco-list-row').filter({ hasText: /GW201/ });
+  await row.first().waitFor({ timeout: 20_000 });
+  const text = await row.first().innerText();
+  if (!/gradwatch/.test(text) || !/inplace operation|in place/.test(text)) {
+    throw new Error(`unexpected Problems row: ${text}`);
+  }
+  log(`Problems: ${text.replace(/\s+/g, ' ').trim()}`);
+});
+
+step('examples/train.py findings appear in Problems', async () => {
+  await openTextFile('train.py', 'import torch');
+  const rows = page.locator('.markers-panel .monaco-list-row').filter({ hasText: /GW\d{3}/ });
+  const trainRows = await until(
+    'gradwatch findings for train.py in Problems',
+    async () => {
+      const texts = await rows.allInnerTexts();
+      const codes = new Set(texts.flatMap((t) => t.match(/GW\d{3}/g) ?? []));
+      return codes.size >= 2 ? [...codes] : false;
+    },
+    60_000,
+  );
+  log(`Problems now lists codes: ${trainRows.join(', ')}`);
+});
+
+step('hover explains the GW201 finding', async () => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  const hover = await hoverSquiggle(activeEditor(), 'error', 'GW201');
+  const text = await hover.innerText();
+  for (const expected of ['sigmoid', 'Fix:', 'z = z + 1']) {
+    if (!text.includes(expected)) {
+      throw new Error(`hover lacks "${expected}": ${text}`);
+    }
+  }
+  const file = await screenshot('hover');
+  if (options['update-docs-screenshot']) {
+    fs.copyFileSync(file, path.join(root, 'docs', 'images', 'hover.png'));
+    log('updated docs/images/hover.png');
+  }
+  await page.mouse.move(5, 5);
+});
+
+step('quick fix rewrites y.add_(x) as y = y + x and the finding clears', async () => {
+  await openTextFile('gw203_inplace_hint.py', 'y.add_(x)');
+  await activeEditor().locator('.squiggly-hint').first().waitFor({ timeout: 30_000 });
+  await applyQuickFix('y.add_(x)', 'y = y + x');
+  await until('the buffer to contain the fix', async () => {
+    const text = await editorText();
+    return text.includes('y = y + x') && !text.includes('y.add_(x)');
+  });
+  await until('the GW203 squiggle to clear', async () => (await activeEditor().locator('.squiggly-hint').count()) === 0);
+});
+
+step('gradwatch: Fix All Autograd Hazards applies every safe fix', async () => {
+  await openTextFile('fix_all.py', 'b.mul_(x)');
+  await until('two GW203 hints', async () => (await activeEditor().locator('.squiggly-hint').count()) >= 2, 30_000);
+  await activeEditor().locator('.view-line').first().click();
+  await runCommand('gradwatch: Fix All Autograd Hazards');
+  await until('both fixes in the buffer', async () => {
+    const text = await editorText();
+    return text.includes('a = a + x') && text.includes('b = b * x') && !/\.(add|mul)_\(/.test(text);
+  });
+  await until('the hints to clear', async () => (await activeEditor().locator('.squiggly-hint').count()) === 0);
+});
+
+step('notebook: the hazard built in cell 1 is reported in cell 2', async () => {
+  // Until the built-in ipynb extension has registered its serializer, a click opens the JSON text instead:
+  // close that and ask again.
+  await until(
+    'cells.ipynb to open as a notebook',
+    async () => {
+      await openFromExplorer('cells.ipynb');
+      try {
+        await editorPart().locator('.notebook-editor').first().waitFor({ state: 'visible', timeout: 3000 });
+        return true;
+      } catch (error) {
+        await page.keyboard.press('Control+W');
+        throw error;
+      }
+    },
+    60_000,
+  );
+  // The notebook's cell list lives in an overlay above the editor part, not inside it.
+  const cells = page.locator('.notebookOverlay .monaco-list-row.code-cell-row');
+  await until('two code cells', async () => (await cells.count()) === 2, 30_000);
+  await until('an error squiggle in cell 2', async () => (await cells.nth(1).locator('.squiggly-error').count()) > 0, 60_000);
+  if ((await cells.nth(0).locator('.squiggly-error').count()) !== 0) {
+    throw new Error('cell 1 has an error squiggle; the finding belongs to cell 2');
+  }
+  const hover = await hoverSquiggle(cells.nth(1), 'error', 'GW201');
+  const text = await hover.innerText();
+  if (!text.includes('sigmoid')) {
+    throw new Error(`notebook hover does not cite sigmoid: ${text}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------- main
+
+async function main() {
+  let codeServer;
+  let browser;
+  let failed = 0;
+  let passed = 0;
+  try {
+    makeWorkspace();
+    installExtension();
+    const port = await freePort();
+    codeServer = await startCodeServer(port);
+    // A fresh profile in the scratch folder for every run.
+    browser = await chromium.launchPersistentContext(dirs.browser, {
+      executablePath: options.chromium,
+      headless: true,
+      env: isolatedEnv,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const context = browser;
+    page = await context.newPage();
+    const consoleLog = fs.createWriteStream(path.join(artifacts, 'browser-console.log'));
+    page.on('console', (message) => consoleLog.write(`${message.type()}: ${message.text()}\n`));
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
+
+    const selected = steps.filter(({ name }, index) => index === 0 || !options.only || new RegExp(options.only, 'i').test(name));
+    for (const { name, run } of selected) {
+      const stepStart = Date.now();
+      try {
+        await run();
+        passed += 1;
+        await screenshot(name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 50));
+        log(`ok   ${name} (${((Date.now() - stepStart) / 1000).toFixed(1)}s)`);
+      } catch (error) {
+        failed += 1;
+        log(`FAIL ${name}: ${error instanceof Error ? error.message : error}`);
+        await screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40)}`).catch(() => {});
+        break; // later steps build on the workbench state of earlier ones
+      }
+    }
+  } catch (error) {
+    failed += 1;
+    log(`FAIL setup: ${error instanceof Error ? error.stack : error}`);
+  } finally {
+    await browser?.close().catch(() => {});
+    stopProcessGroup(codeServer);
+  }
+  if (failed) {
+    dumpLogs();
+    console.log(`e2e: screenshots in ${artifacts}; scratch kept in ${scratch}`);
+    const skipped = steps.length - passed - failed;
+    console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+    process.exit(1);
+  }
+  if (!options.keep) {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  console.log(`e2e: screenshots in ${artifacts}`);
+  console.log(`${passed} passed, 0 failed`);
+}
+
+function dumpLogs() {
+  const tail = (file, lines = 40) => {
+    try {
+      return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(missing)';
+    }
+  };
+  console.log(`--- code-server.log (tail)\n${tail(path.join(scratch, 'code-server.log'))}`);
+  const logs = path.join(dirs['user-data'], 'logs');
+  const found = fs.existsSync(logs) ? fs.readdirSync(logs, { recursive: true }) : [];
+  for (const relative of found.filter((name) => /gradwatch.*\.log$/i.test(String(name)))) {
+    console.log(`--- ${relative} (tail)\n${tail(path.join(logs, String(relative)), 60)}`);
+  }
+}
+
+await main();
