@@ -19,9 +19,9 @@ step "bundling the server into bundled/libs"
 rm -rf bundled/libs
 mkdir -p bundled/libs
 # gradwatch itself: a regular (non-editable) install of the repo, without its dependencies...
-"$python" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target bundled/libs .
+"$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-compile --no-deps --target bundled/libs .
 # ...which come as pure-Python wheels, resolved for the oldest Python we support so its backports are included.
-"$python" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --target bundled/libs \
+"$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-compile --no-deps --target bundled/libs \
   --only-binary=:all: --implementation py --abi none --platform any --python-version 3.10 \
   -r client/bundled-requirements.txt
 # pip's console scripts and caches are not used from the extension. jedi ships type stubs for ~200 unrelated

@@ -28,6 +28,11 @@ const { values: options } = parseArgs({
     trace: { type: 'boolean', default: false },
   },
 });
+for (const key of ['code-server', 'vsix', 'python']) {
+  if (options[key]) {
+    options[key] = path.resolve(options[key]);
+  }
+}
 if (!options['code-server']) {
   console.error('usage: e2e.mjs --code-server DIR [--vsix FILE] [--python PYTHON] [--update-docs-screenshot]');
   process.exit(2);
