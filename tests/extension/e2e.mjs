@@ -53,7 +53,18 @@ fs.rmSync(artifacts, { recursive: true, force: true });
 fs.mkdirSync(artifacts, { recursive: true });
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gradwatch-e2e-'));
 const dirs = Object.fromEntries(
-  ['home', 'tmp', 'config', 'data', 'cache', 'state', 'runtime', 'user-data', 'extensions', 'workspace', 'browser'].map(
+  [
+    'home',
+    'tmp',
+    'config',
+    'data',
+    'cache',
+    'state',
+    'runtime',
+    'extensions',
+    'workspace',
+    'restricted-workspace',
+  ].map(
     (name) => [name, path.join(scratch, name)],
   ),
 );
@@ -78,6 +89,8 @@ const started = Date.now();
 const log = (message) => console.log(`[e2e +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
 
 // ---------------------------------------------------------------------------------------------- workspace
+
+const RAN_MARKER = path.join(scratch, 'workspace-interpreter-ran');
 
 const NOTEBOOK_CELLS = [
   'import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()',
@@ -120,6 +133,9 @@ function makeWorkspace() {
   for (const [name, text] of Object.entries(files)) {
     fs.writeFileSync(path.join(dirs.workspace, name), text);
   }
+}
+
+function writeUserSettings(userData) {
   const userSettings = {
     'workbench.startupEditor': 'none',
     'chat.disableAIFeatures': true,
@@ -141,8 +157,28 @@ function makeWorkspace() {
     'gradwatch.interpreter': options.python,
     ...(options.trace ? { 'gradwatch.trace.server': 'verbose', 'gradwatch.logLevel': 'debug' } : {}),
   };
-  fs.mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
-  fs.writeFileSync(path.join(dirs['user-data'], 'User', 'settings.json'), JSON.stringify(userSettings, null, 2));
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(userSettings, null, 2));
+}
+
+/**
+ * A workspace that tries to make gradwatch run its own executable through a workspace setting. Opened in
+ * Restricted Mode, the extension must ignore it: the fake interpreter leaves a marker file if it ever runs.
+ */
+function makeRestrictedWorkspace() {
+  const folder = dirs['restricted-workspace'];
+  const fake = path.join(folder, 'tools', 'python');
+  fs.mkdirSync(path.dirname(fake), { recursive: true });
+  fs.writeFileSync(fake, `#!/bin/sh\ntouch "${RAN_MARKER}"\nexec "${options.python}" "$@"\n`, { mode: 0o755 });
+  fs.mkdirSync(path.join(folder, '.vscode'));
+  fs.writeFileSync(
+    path.join(folder, '.vscode', 'settings.json'),
+    JSON.stringify({ 'gradwatch.interpreter': '${workspaceFolder}/tools/python' }, null, 2),
+  );
+  fs.writeFileSync(
+    path.join(folder, 'gw201_inplace_error.py'),
+    'import torch\nx = torch.randn(3, requires_grad=True)\nz = x.sigmoid()\nz.add_(1)\nz.sum().backward()\n',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- code-server
@@ -151,10 +187,10 @@ const codeServerEntry = fs.realpathSync(path.join(options['code-server'], 'node_
 const node24 = path.join(options['code-server'], 'bin', 'node');
 const configFile = path.join(scratch, 'config.yaml');
 fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
-const commonArgs = ['--config', configFile, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions];
+const commonArgs = (userData) => ['--config', configFile, '--user-data-dir', userData, '--extensions-dir', dirs.extensions];
 
-function installExtension() {
-  const result = spawnSync(node24, [codeServerEntry, ...commonArgs, '--install-extension', options.vsix, '--force'], {
+function installExtension(userData) {
+  const result = spawnSync(node24, [codeServerEntry, ...commonArgs(userData), '--install-extension', options.vsix, '--force'], {
     env: isolatedEnv,
     cwd: scratch,
     encoding: 'utf8',
@@ -195,23 +231,23 @@ async function until(description, check, timeoutMs = 30_000, intervalMs = 200) {
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? `: ${lastError}` : ''}`);
 }
 
-async function startCodeServer(port) {
-  const logFile = fs.openSync(path.join(scratch, 'code-server.log'), 'w');
+async function startCodeServer(port, session) {
+  const logFile = fs.openSync(path.join(scratch, `code-server-${session.name}.log`), 'w');
   const child = spawn(
     node24,
     [
       codeServerEntry,
-      ...commonArgs,
+      ...commonArgs(session.userData),
       '--auth',
       'none',
       '--bind-addr',
       `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(session.trustPrompt ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--ignore-last-opened',
-      dirs.workspace,
+      session.workspace,
     ],
     { env: isolatedEnv, cwd: scratch, stdio: ['ignore', logFile, logFile], detached: true },
   );
@@ -346,8 +382,24 @@ async function runCommand(title) {
 
 // ---------------------------------------------------------------------------------------------- the steps
 
-const steps = [];
-const step = (name, run) => steps.push({ name, run });
+const sessions = [
+  {
+    name: 'trusted',
+    workspace: dirs.workspace,
+    userData: path.join(scratch, 'user-data'),
+    trustPrompt: false,
+    steps: [],
+  },
+  {
+    name: 'restricted',
+    workspace: dirs['restricted-workspace'],
+    userData: path.join(scratch, 'user-data-restricted'),
+    trustPrompt: true,
+    steps: [],
+  },
+];
+let stepsOf = sessions[0].steps;
+const step = (name, run) => stepsOf.push({ name, run });
 
 step('workbench loads with the workspace', async () => {
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
@@ -392,9 +444,12 @@ step('hover explains the GW201 finding', async () => {
       throw new Error(`hover lacks "${expected}": ${text}`);
     }
   }
-  const file = await screenshot('hover');
+  await screenshot('hover');
+  // The editor area alone (the hover included) reads better in the docs than the whole window.
+  const editorShot = path.join(artifacts, 'hover-editor.png');
+  await editorPart().screenshot({ path: editorShot });
   if (options['update-docs-screenshot']) {
-    fs.copyFileSync(file, path.join(root, 'docs', 'images', 'hover.png'));
+    fs.copyFileSync(editorShot, path.join(root, 'docs', 'images', 'hover.png'));
     log('updated docs/images/hover.png');
   }
   await page.mouse.move(5, 5);
@@ -454,20 +509,55 @@ step('notebook: the hazard built in cell 1 is reported in cell 2', async () => {
   }
 });
 
+stepsOf = sessions[1].steps;
+
+step('Restricted Mode: the workbench opens the workspace untrusted', async () => {
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  // code-server opens an unknown folder in Restricted Mode directly; desktop VS Code asks first.
+  const dontTrust = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /don.t trust/i });
+  const restricted = page.locator('.statusbar-item').filter({ hasText: 'Restricted Mode' });
+  await until(
+    'the Restricted Mode indicator',
+    async () => {
+      if (await dontTrust.first().isVisible()) {
+        await dontTrust.first().click();
+      }
+      return restricted.first().isVisible();
+    },
+    60_000,
+  );
+  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 30_000 });
+});
+
+step('Restricted Mode: the workspace interpreter never runs; the user-level one does', async (session) => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 90_000 });
+  if (fs.existsSync(RAN_MARKER)) {
+    throw new Error('the interpreter named by the untrusted workspace was run');
+  }
+  const gradwatchLog = await until('the gradwatch log to say why', () => {
+    const text = readGradwatchLogs(session.userData);
+    // VS Code itself already hides the workspace value of a restricted setting, so the note is the general one.
+    return text.includes('Restricted Mode: only a user-level interpreter is run') ? text : false;
+  });
+  if (!gradwatchLog.includes(`interpreter: ${options.python} (from user setting)`)) {
+    throw new Error(`the server did not run the user-level interpreter:\n${gradwatchLog}`);
+  }
+  // The language status item says so too.
+  await page.locator('[id="status.languageStatus"]').first().click();
+  await page.locator('.monaco-hover, .context-view').filter({ hasText: 'Restricted Mode' }).first().waitFor({ timeout: 10_000 });
+});
+
 // ---------------------------------------------------------------------------------------------- main
 
-async function main() {
-  let codeServer;
+async function runSession(session) {
+  writeUserSettings(session.userData);
+  const port = await freePort();
+  const codeServer = await startCodeServer(port, session);
   let browser;
-  let failed = 0;
-  let passed = 0;
   try {
-    makeWorkspace();
-    installExtension();
-    const port = await freePort();
-    codeServer = await startCodeServer(port);
-    // A fresh profile in the scratch folder for every run.
-    browser = await chromium.launchPersistentContext(dirs.browser, {
+    // A fresh browser profile in the scratch folder for every session.
+    browser = await chromium.launchPersistentContext(path.join(scratch, `browser-${session.name}`), {
       executablePath: options.chromium,
       headless: true,
       env: isolatedEnv,
@@ -482,61 +572,88 @@ async function main() {
         '--disable-sync',
       ],
     });
-    const context = browser;
-    page = await context.newPage();
-    const consoleLog = fs.createWriteStream(path.join(artifacts, 'browser-console.log'));
+    page = await browser.newPage();
+    const consoleLog = fs.createWriteStream(path.join(artifacts, `browser-console-${session.name}.log`));
     page.on('console', (message) => consoleLog.write(`${message.type()}: ${message.text()}\n`));
-    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(session.workspace)}`);
 
-    const selected = steps.filter(({ name }, index) => index === 0 || !options.only || new RegExp(options.only, 'i').test(name));
-    for (const { name, run } of selected) {
+    for (const { name, run } of session.steps) {
       const stepStart = Date.now();
       try {
-        await run();
-        passed += 1;
+        await run(session);
+        results.passed += 1;
         await screenshot(name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 50));
         log(`ok   ${name} (${((Date.now() - stepStart) / 1000).toFixed(1)}s)`);
       } catch (error) {
-        failed += 1;
+        results.failed += 1;
         log(`FAIL ${name}: ${error instanceof Error ? error.message : error}`);
         await screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40)}`).catch(() => {});
-        break; // later steps build on the workbench state of earlier ones
+        return false; // later steps build on the workbench state of earlier ones
       }
     }
-  } catch (error) {
-    failed += 1;
-    log(`FAIL setup: ${error instanceof Error ? error.stack : error}`);
+    return true;
   } finally {
     await browser?.close().catch(() => {});
     stopProcessGroup(codeServer);
   }
-  if (failed) {
+}
+
+const results = { passed: 0, failed: 0 };
+
+async function main() {
+  if (options.only) {
+    const wanted = new RegExp(options.only, 'i');
+    for (const session of sessions) {
+      // The first step of a session opens the workbench; keep it.
+      session.steps = session.steps.filter(({ name }, index) => index === 0 || wanted.test(name));
+    }
+  }
+  const total = sessions.reduce((count, session) => count + session.steps.length, 0);
+  try {
+    makeWorkspace();
+    makeRestrictedWorkspace();
+    installExtension(sessions[0].userData);
+    for (const session of sessions) {
+      log(`session: ${session.name}`);
+      if (!(await runSession(session))) {
+        break;
+      }
+    }
+  } catch (error) {
+    results.failed += 1;
+    log(`FAIL setup: ${error instanceof Error ? error.stack : error}`);
+  }
+  if (results.failed) {
     dumpLogs();
     console.log(`e2e: screenshots in ${artifacts}; scratch kept in ${scratch}`);
-    const skipped = steps.length - passed - failed;
-    console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+    const skipped = total - results.passed - results.failed;
+    console.log(`${results.passed} passed, ${results.failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
     process.exit(1);
   }
   if (!options.keep) {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
   console.log(`e2e: screenshots in ${artifacts}`);
-  console.log(`${passed} passed, 0 failed`);
+  console.log(`${results.passed} passed, 0 failed`);
+}
+
+function readGradwatchLogs(userData) {
+  const logs = path.join(userData, 'logs');
+  const found = fs.existsSync(logs) ? fs.readdirSync(logs, { recursive: true }).map(String) : [];
+  return found
+    .filter((name) => /gradwatch\.log$/i.test(name))
+    .map((name) => fs.readFileSync(path.join(logs, name), 'utf8'))
+    .join('\n');
 }
 
 function dumpLogs() {
-  const tail = (file, lines = 40) => {
-    try {
-      return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(missing)';
+  const tail = (text, lines) => text.split('\n').slice(-lines).join('\n');
+  for (const session of sessions) {
+    const logFile = path.join(scratch, `code-server-${session.name}.log`);
+    if (fs.existsSync(logFile)) {
+      console.log(`--- code-server (${session.name}) log, tail\n${tail(fs.readFileSync(logFile, 'utf8'), 30)}`);
+      console.log(`--- gradwatch output (${session.name}), tail\n${tail(readGradwatchLogs(session.userData), 60)}`);
     }
-  };
-  console.log(`--- code-server.log (tail)\n${tail(path.join(scratch, 'code-server.log'))}`);
-  const logs = path.join(dirs['user-data'], 'logs');
-  const found = fs.existsSync(logs) ? fs.readdirSync(logs, { recursive: true }) : [];
-  for (const relative of found.filter((name) => /gradwatch.*\.log$/i.test(String(name)))) {
-    console.log(`--- ${relative} (tail)\n${tail(path.join(logs, String(relative)), 60)}`);
   }
 }
 
