@@ -146,10 +146,13 @@ function writeUserSettings(userData) {
     'update.mode': 'none',
     'editor.hover.delay': 200,
     'editor.minimap.enabled': false,
-    // The default font stack falls back to one whose underscores vanish at this line height in headless Chromium.
+    // Roomy lines: at the default height the squiggle covers the underscore of `add_` in screenshots.
     'editor.fontFamily': "'DejaVu Sans Mono', 'Liberation Mono', monospace",
     'editor.fontSize': 14,
-    'editor.lineHeight': 21,
+    'editor.lineHeight': 24,
+    // The secondary side bar (chat) would halve the editor and clip hovers.
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'workbench.secondarySideBar.showLabels': false,
     'files.autoSave': 'off',
     'window.restoreWindows': 'none',
     'extensions.autoCheckUpdates': false,
