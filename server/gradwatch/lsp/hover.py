@@ -24,7 +24,10 @@ def hover(analysis: Analysis, uri: str, position: types.Position, encoding: str)
         return _markdown(text, coder.range(flagged[0].span))
     for item in analysis.names:
         if item.uri == uri and item.span.contains(line, column):
-            return _markdown(f"`{item.name.name}`: {item.name.description}", coder.range(item.span))
+            description = item.name.description
+            if not description.startswith(f"`{item.name.name}`"):
+                description = f"`{item.name.name}`: {description}"
+            return _markdown(description, coder.range(item.span))
     return None
 
 

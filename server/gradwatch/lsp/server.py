@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from importlib import metadata
 from typing import Any, Hashable, Sequence
@@ -371,7 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start_tcp(*args.tcp)
     else:
         server.start_io()
-    return 0
+    exit_code = 0 if server.protocol._shutdown else 1  # LSP: exit without shutdown is an error
+    # An analysis still running in a worker thread (a huge file) would hold up interpreter exit,
+    # which joins worker threads; the client is gone, so nothing is lost by not waiting.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError, OSError):  # the exit request closes stdout
+            stream.flush()
+    os._exit(exit_code)
 
 
 if __name__ == "__main__":
