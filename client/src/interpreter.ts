@@ -49,6 +49,10 @@ function expandVariables(value: string, folder: vscode.WorkspaceFolder | undefin
   }
   if (folder) {
     expanded = expanded.replace(/\$\{workspaceFolder\}/g, folder.uri.fsPath);
+    // `.venv/bin/python` means the folder's venv; a bare name like `python3` is looked up on PATH.
+    if (/[\/\\]/.test(expanded) && !path.isAbsolute(expanded)) {
+      expanded = path.resolve(folder.uri.fsPath, expanded);
+    }
   }
   return expanded;
 }
