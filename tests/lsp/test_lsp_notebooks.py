@@ -159,3 +159,8 @@ async def test_fix_and_hover_in_a_cell_use_the_cell(client: LanguageClient):
     edits = edits_for(fixes[0].edit, uris[1])
     assert edits and all(e.range.start.line == 1 for e in edits)
     assert edits_for(fixes[0].edit, uris[0]) == []
+
+
+async def test_cells_are_pushed_even_to_a_client_that_pulls(pull_client: LanguageClient):
+    uris = open_notebook(pull_client, [(CODE, "x = 1\n"), (CODE, "def broken(:\n    pass\n")])
+    assert codes(await wait_for_diagnostics(pull_client, uris[1], version=1)) == ["GW001"]

@@ -54,6 +54,7 @@ class Program:
     path: str | None
     # Changes whenever anything that affects the result changes; see Analyser.
     state: Hashable
+    notebook: bool = False
 
     def locate(self, span: Span) -> tuple[Segment, Span] | None:
         """The segment a span starts in and the span in that segment's own lines."""

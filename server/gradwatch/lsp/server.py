@@ -1,10 +1,11 @@
 """The language server: LSP wiring only; analysis, fixes and settings live elsewhere.
 
 Diagnostics are *pushed* (textDocument/publishDiagnostics) unless the client
-says it can *pull* them (it advertises `textDocument.diagnostic`): then they
-are only pulled, never also pushed, because a client that does both shows
-every diagnostic twice (vscode-languageclient keeps the two in separate
-collections). Either way the same debounced, off-loop analysis feeds them.
+says it can *pull* them (it advertises `textDocument.diagnostic`): then those
+of text documents are only pulled, never also pushed, because a client that
+does both shows every diagnostic twice (vscode-languageclient keeps the two in
+separate collections). Notebook cells are always pushed (clients do not pull
+them). Either way the same debounced, off-loop analysis feeds them.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class GradwatchServer(LanguageServer):
         notebook = self.workspace.get_notebook_document(notebook_uri=key)
         if notebook is not None:
             text, segments = notebooks.notebook_program(self._cells(notebook))
-            return Program(key, text, segments, rules, editor.enable, path, state)
+            return Program(key, text, segments, rules, editor.enable, path, state, notebook=True)
         document = self._open_text(key)
         return single_document_program(key, document.version, document.source, rules, editor.enable, path, state)
 
@@ -119,7 +120,9 @@ class GradwatchServer(LanguageServer):
         key = analysis.program.key
         previous = self._published.get(key, set())
         now = {segment.uri for segment in analysis.program.segments}
-        if not self.pull_diagnostics:
+        # Notebook cells are pushed even to a client that pulls: vscode-languageclient pulls only for
+        # documents it opened as text documents, never for cells synced through notebookDocument/*.
+        if not self.pull_diagnostics or analysis.program.notebook:
             # Every document of the program, even without findings: that is what clears old ones.
             for segment in analysis.program.segments:
                 self._send(segment.uri, analysis.diagnostics_for(segment.uri), segment.version)
