@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 
 from gradwatch.findings import Span
+from gradwatch.source import split_lines
 
 _BLOCK_START = re.compile(r"\s*(async\s+def|def|class)\b")
 MAX_RECOVERIES = 25
@@ -21,7 +22,7 @@ class ParseResult:
 
 
 def parse(text: str) -> ParseResult:
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     first_error: tuple[Span, str] | None = None
     for _ in range(MAX_RECOVERIES):
         try:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import ast
+import io
+import itertools
 
 from gradwatch.findings import Span
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, broken where Python breaks them (\n, \r\n, \r only)."""
+    return io.StringIO(text, newline="").readlines()
 
 
 class SourceText:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lines = text.splitlines(keepends=True) or [""]
+        self.lines = split_lines(text) or [""]
+        self._starts = [0, *itertools.accumulate(len(line) for line in self.lines)]
 
     def line(self, number: int) -> str:
         """Line `number` (1-based) without its line ending; "" past the end."""
@@ -38,7 +46,8 @@ class SourceText:
 
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
-        return ast.get_source_segment(self.text, node) or ""
+        span = self.span(node)
+        return self.text[self.offset(span.line, span.column) : self.offset(span.end_line, span.end_column)]
 
     def text_of(self, span: Span) -> str:
         if span.line == span.end_line:
@@ -51,7 +60,7 @@ class SourceText:
     def offset(self, line: int, column: int) -> int:
         """Index into `text` of a (1-based line, character column) position."""
         line = max(1, min(line, len(self.lines)))
-        return sum(len(l) for l in self.lines[: line - 1]) + min(column, len(self.lines[line - 1]))
+        return self._starts[line - 1] + min(column, len(self.lines[line - 1]))
 
 
 def utf16_column(line_text: str, column: int) -> int:

@@ -444,14 +444,19 @@ class Interpreter(Evaluator):
 
 
 def _nested_functions(node: ast.AST):
-    """Functions defined directly inside `node`'s body (not inside a deeper def or class)."""
-    stack = list(ast.iter_child_nodes(node))
+    """Functions defined directly inside `node`'s body (not inside a deeper def or class).
+
+    Only statement lists are searched: a def cannot hide in an expression, and
+    walking every expression node would cost more than parsing the file.
+    """
+    stack = list(node.body)
     while stack:
-        child = stack.pop()
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield child
-        elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(child))
+        statement = stack.pop()
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield statement
+        elif not isinstance(statement, ast.ClassDef):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                stack.extend(getattr(statement, field, ()))
 
 
 def _is_main_guard(test: ast.AST) -> bool:

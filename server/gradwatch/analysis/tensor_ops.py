@@ -79,7 +79,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
 
     first = present[0] if present else None
     if storage is None:
-        storage = first.storage if info.view and first is not None and first.storage is not None else ev.storage_for(node)
+        storage = first.storage if info.aliases_input and first is not None and first.storage is not None else ev.storage_for(node)
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
     sources = frozenset().union(*(t.sources for t in present)) if in_graph else frozenset()
