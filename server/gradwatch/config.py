@@ -69,7 +69,7 @@ def settings_from_mapping(table: object, where: str) -> Settings:
     ignore = _code_list(table.get("ignore", []), "ignore", where)
     raw_severity = table.get("severity", {})
     if not isinstance(raw_severity, dict):
-        raise ConfigError(f"{where}: severity must be a table of CODE = \"error\"|\"warning\"|\"information\"|\"hint\"|\"off\"")
+        raise ConfigError(f'{where}: severity must be a table of CODE = "error"|"warning"|"information"|"hint"|"off"')
     severity: dict[str, Severity | str] = {}
     for code, name in raw_severity.items():
         _check_code(code, "severity", where)
@@ -79,8 +79,7 @@ def settings_from_mapping(table: object, where: str) -> Settings:
             severity[code] = SEVERITY_NAMES[name]
         else:
             raise ConfigError(
-                f"{where}: severity for {code} is {name!r}; use one of "
-                f"{', '.join(list(SEVERITY_NAMES) + [OFF])}"
+                f"{where}: severity for {code} is {name!r}; use one of {', '.join(list(SEVERITY_NAMES) + [OFF])}"
             )
     return Settings(select=select, ignore=ignore, severity=severity)
 
@@ -89,7 +88,7 @@ def _code_list(value: object, key: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of rule codes or prefixes, e.g. [\"GW1\", \"GW201\"]")
+        raise ConfigError(f'{where}: {key} must be a list of rule codes or prefixes, e.g. ["GW1", "GW201"]')
     for code in value:
         _check_code(code, key, where)
     return tuple(value)

@@ -11,7 +11,12 @@ import ast
 from dataclasses import replace
 
 from gradwatch.analysis import op_table, tensor_ops
-from gradwatch.analysis.events import Backward, GradCall, GradRead, InPlace, OptimizerParams
+from gradwatch.analysis.events import (
+    Backward,
+    GradCall,
+    GradRead,
+    OptimizerParams,
+)
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
     CONSTANT,
@@ -34,7 +39,7 @@ from gradwatch.analysis.values import (
     TorchRef,
     Tri,
     Unknown,
-    UserFunction,
+    join_values,
     new_storage,
 )
 
@@ -53,10 +58,7 @@ GRAD_MODES = {
     "torch.autograd.no_grad": NO,
     "torch.autograd.grad_mode.no_grad": NO,
 }
-INTEGER_DTYPES = {
-    "torch." + name
-    for name in "long int int64 int32 int16 int8 uint8 bool short".split()
-}
+INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 uint8 bool short".split()}
 BINARY_DUNDERS = {
     ast.Add: "add",
     ast.Sub: "sub",
@@ -165,7 +167,9 @@ class Evaluator:
             self.emit(node, GradRead(self.span(node), tensor, self.text(node.value), node))
             return Tensor(requires_grad=UNKNOWN, is_leaf=YES, storage=self.storage_for(node))
         if node.attr == "data":
-            return tensor.but(requires_grad=NO, is_leaf=YES, through_data=True, history=frozenset(), sources=frozenset())
+            return tensor.but(
+                requires_grad=NO, is_leaf=YES, through_data=True, history=frozenset(), sources=frozenset()
+            )
         if node.attr in ("T", "mT", "H", "mH"):
             return self.apply_op("torch.Tensor.t", [tensor], node, state)
         if node.attr in ("requires_grad", "is_leaf", "shape", "dtype", "device", "ndim", "grad_fn"):
@@ -184,7 +188,11 @@ class Evaluator:
             if base.each is not None:
                 return base.each
             index = node.slice
-            if isinstance(index, ast.Constant) and isinstance(index.value, int) and -len(base.items) <= index.value < len(base.items):
+            if (
+                isinstance(index, ast.Constant)
+                and isinstance(index.value, int)
+                and -len(base.items) <= index.value < len(base.items)
+            ):
                 return base.items[index.value]
             return UNKNOWN_VALUE
         if isinstance(base, Tensor):
@@ -226,8 +234,6 @@ class Evaluator:
         return CONSTANT if all(isinstance(v, Constant) for v in [left, *values]) else UNKNOWN_VALUE
 
     def eval_IfExp(self, node: ast.IfExp, state: State):
-        from gradwatch.analysis.values import join_values
-
         self.eval(node.test, state)
         return join_values(self.eval(node.body, state), self.eval(node.orelse, state))
 
@@ -333,7 +339,12 @@ class Evaluator:
         args = self.eval_arguments(node, state)
         if info is None:
             return self.unknown_op(args)
-        if info.inplace_param and literal_true(keyword(node, "inplace")) is YES and args and isinstance(args[0], Tensor):
+        if (
+            info.inplace_param
+            and literal_true(keyword(node, "inplace")) is YES
+            and args
+            and isinstance(args[0], Tensor)
+        ):
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name)
         return self.apply_op(qualname, args, node, state)
 
@@ -385,7 +396,11 @@ class Evaluator:
             # Parameters may come as `m.parameters()`, a list of tensors, list sums,
             # itertools.chain or param-group dicts: look for both anywhere inside.
             for child in ast.walk(params_node):
-                if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr in ("parameters", "named_parameters"):
+                if (
+                    isinstance(child, ast.Call)
+                    and isinstance(child.func, ast.Attribute)
+                    and child.func.attr in ("parameters", "named_parameters")
+                ):
                     owner = self.eval(child.func.value, state)
                     if isinstance(owner, Module) and owner.source is not None:
                         sources.add(owner.source)
@@ -401,13 +416,17 @@ class Evaluator:
         args = self.eval_arguments(node, state)
         outputs = args[0] if args else UNKNOWN_VALUE
         inputs_node = node.args[1] if len(node.args) > 1 else keyword(node, "inputs")
-        inputs = args[1] if len(args) > 1 else (self.eval(inputs_node, state) if inputs_node is not None else UNKNOWN_VALUE)
+        inputs = (
+            args[1] if len(args) > 1 else (self.eval(inputs_node, state) if inputs_node is not None else UNKNOWN_VALUE)
+        )
         output_values = outputs.items if isinstance(outputs, Sequence) else (outputs,)
         outputs_tensors = tuple(v if isinstance(v, Tensor) else UNKNOWN_TENSOR for v in output_values)
         input_entries = []
         if isinstance(inputs, Sequence) and isinstance(inputs_node, (ast.List, ast.Tuple)):
             for value, item in zip(inputs.items, inputs_node.elts):
-                input_entries.append((value if isinstance(value, Tensor) else UNKNOWN_TENSOR, self.span(item), self.text(item)))
+                input_entries.append(
+                    (value if isinstance(value, Tensor) else UNKNOWN_TENSOR, self.span(item), self.text(item))
+                )
         elif isinstance(inputs, Tensor) and inputs_node is not None:
             input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
         clobbered = tuple(
@@ -415,7 +434,9 @@ class Evaluator:
         )
         self.emit(node, GradCall(self.span(node), outputs_tensors, tuple(input_entries), node, clobbered))
         create_graph = literal_true(keyword(node, "create_graph"))
-        each = Tensor(requires_grad=create_graph if create_graph is not YES else UNKNOWN, storage=self.storage_for(node))
+        each = Tensor(
+            requires_grad=create_graph if create_graph is not YES else UNKNOWN, storage=self.storage_for(node)
+        )
         return Sequence((), each=each)
 
     def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
@@ -479,7 +500,11 @@ class Evaluator:
         if name == "detach":
             return tensor_ops.detach(self, tensor, node)
         if name == "requires_grad_":
-            flag = literal_true(node.args[0] if node.args else keyword(node, "requires_grad")) if (node.args or node.keywords) else YES
+            flag = (
+                literal_true(node.args[0] if node.args else keyword(node, "requires_grad"))
+                if (node.args or node.keywords)
+                else YES
+            )
             return self.set_requires_grad(tensor, receiver, flag, node, state)
         if name in ("retain_grad", "register_hook"):
             return CONSTANT
@@ -529,7 +554,17 @@ class Evaluator:
     def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None):
         return tensor_ops.apply_op(self, qualname, operands, node, state, module)
 
-    def inplace(self, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state: State, args: list, op_name: str, module: Module | None = None):
+    def inplace(
+        self,
+        tensor: Tensor,
+        target: ast.AST,
+        spelling: str,
+        node: ast.AST,
+        state: State,
+        args: list,
+        op_name: str,
+        module: Module | None = None,
+    ):
         return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module)
 
 

@@ -6,6 +6,7 @@ import ast
 
 from gradwatch.analysis.values import UNKNOWN_VALUE, TorchRef
 
+
 def canonical(qualname: str) -> str:
     if qualname.startswith("torch.nn.modules.") and qualname.count(".") >= 4:
         # torch.nn.modules.linear.Linear -> torch.nn.Linear

@@ -14,20 +14,26 @@ import re
 from dataclasses import replace
 
 from gradwatch.analysis import describe
-from gradwatch.analysis.events import Backward, Facts, GradCall, GradRead, InPlace, OptimizerParams
-from gradwatch.analysis.expressions import Evaluator, dotted, literal_true
+from gradwatch.analysis.events import (
+    Backward,
+    Facts,
+    GradCall,
+    GradRead,
+    InPlace,
+    OptimizerParams,
+)
+from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator, dotted, literal_true
 from gradwatch.analysis.imports import import_bindings
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
-    UNKNOWN_TENSOR,
     UNKNOWN_VALUE,
     YES,
     Constant,
     GradModeContext,
-    ModuleClass,
     Module,
+    ModuleClass,
     Parameters,
     Reason,
     Sequence,
@@ -162,10 +168,12 @@ class Interpreter(Evaluator):
             self.events = saved_events  # __init__ is analysed again as a function, with its events
             prefix = self_name + "."
             for key, value in state.bindings.items():
-                if key.startswith(prefix) and "." not in key[len(prefix):]:
-                    attributes[key[len(prefix):]] = value
+                if key.startswith(prefix) and "." not in key[len(prefix) :]:
+                    attributes[key[len(prefix) :]] = value
         parameter_flags = [
-            v.has_parameters if isinstance(v, Module) else (YES if isinstance(v, Tensor) and v.requires_grad is YES and v.is_leaf is YES else UNKNOWN)
+            v.has_parameters
+            if isinstance(v, Module)
+            else (YES if isinstance(v, Tensor) and v.requires_grad is YES and v.is_leaf is YES else UNKNOWN)
             for v in attributes.values()
             if not isinstance(v, Constant)
         ]
@@ -232,11 +240,9 @@ class Interpreter(Evaluator):
         value = self.eval(node.value, state)
         dunder = _INPLACE_OPERATORS.get(type(node.op))
         if isinstance(target_value, Tensor) and dunder is not None:
-            spelling = self.text(node)[len(self.text(node.target)):].lstrip().split(None, 1)[0]
+            spelling = self.text(node)[len(self.text(node.target)) :].lstrip().split(None, 1)[0]
             self.inplace(target_value, node.target, spelling, node, state, [value], f"torch.Tensor.{dunder}")
             return
-        from gradwatch.analysis.expressions import BINARY_DUNDERS
-
         name = BINARY_DUNDERS.get(type(node.op))
         result = self.binary(name, target_value, value, node, state) if name else UNKNOWN_VALUE
         self.assign(node.target, result, state)
@@ -269,7 +275,9 @@ class Interpreter(Evaluator):
             owner = self.eval(target.value, state)
             flag = value.value if isinstance(value, Constant) and isinstance(value.value, bool) else None
             if isinstance(owner, Tensor):
-                self.set_requires_grad(owner, target.value, Tri.of(flag) if flag is not None else UNKNOWN, target, state)
+                self.set_requires_grad(
+                    owner, target.value, Tri.of(flag) if flag is not None else UNKNOWN, target, state
+                )
             return
         path = dotted(target)
         if path is not None:
@@ -336,7 +344,9 @@ class Interpreter(Evaluator):
         if isinstance(iterable, Sequence) and iterable.each is not None:
             element = iterable.each
         elif isinstance(iterable, Parameters):
-            element = Tensor(requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node))
+            element = Tensor(
+                requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node)
+            )
             self._note_parameter_freezing(node, iterable, state)
         self.run_loop(node, state, lambda s: self.assign(node.target, element, s))
 
@@ -346,12 +356,22 @@ class Interpreter(Evaluator):
         """`for p in model.parameters(): p.requires_grad = False` changes what `model(x)` returns."""
         for child in ast.walk(node):
             flag = None
-            if isinstance(child, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in child.targets):
+            if isinstance(child, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in child.targets
+            ):
                 flag = literal_true(child.value)
-            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr == "requires_grad_":
+            elif (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Attribute)
+                and child.func.attr == "requires_grad_"
+            ):
                 flag = literal_true(child.args[0]) if child.args else YES
             if flag is not None:
-                owner = node.iter.func.value if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute) else None
+                owner = (
+                    node.iter.func.value
+                    if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute)
+                    else None
+                )
                 path = dotted(owner) if owner is not None else None
                 if path is not None:
                     state.bind(path, replace(params.module, params_require_grad=UNKNOWN if flag is not NO else NO))
@@ -460,11 +480,7 @@ def _nested_functions(node: ast.AST):
 
 
 def _is_main_guard(test: ast.AST) -> bool:
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == "__name__"
-    )
+    return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
 
 
 def analyse(tree: ast.Module, source: SourceText, collect_names: bool = True) -> Facts:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gradwatch.analysis.values import UNKNOWN_VALUE, Reason, SavedOp, Tri, YES, join_values
+from gradwatch.analysis.values import (
+    UNKNOWN_VALUE,
+    YES,
+    Reason,
+    SavedOp,
+    Tri,
+    join_values,
+)
 
 
 @dataclass

@@ -79,7 +79,11 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
 
     first = present[0] if present else None
     if storage is None:
-        storage = first.storage if info.aliases_input and first is not None and first.storage is not None else ev.storage_for(node)
+        storage = (
+            first.storage
+            if info.aliases_input and first is not None and first.storage is not None
+            else ev.storage_for(node)
+        )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
     sources = frozenset().union(*(t.sources for t in present)) if in_graph else frozenset()
@@ -88,8 +92,12 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
     zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
     if info.grad == "zero" and requires is YES:
         zero_grads = zero_grads + (
-            Cut(ev.span(node), f"`{ev.text(node)}` has a zero gradient everywhere", kind="zero",
-                sources=frozenset().union(*(t.sources for t in present))),
+            Cut(
+                ev.span(node),
+                f"`{ev.text(node)}` has a zero gradient everywhere",
+                kind="zero",
+                sources=frozenset().union(*(t.sources for t in present)),
+            ),
         )
     if requires is YES:
         saved = _record_saved(ev, info, present, flags, storage, node, state, module)
@@ -176,8 +184,13 @@ def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
         dot = line.rfind(".", 0, attribute_end.end_column - len("detach"))
         removal = Span(attribute_end.end_line, dot, whole.end_line, whole.end_column)
         cuts = cuts + (
-            Cut(ev.span(node), f"`{ev.text(node)}` cut it from the graph", kind="detach",
-                sources=tensor.sources, removal=removal),
+            Cut(
+                ev.span(node),
+                f"`{ev.text(node)}` cut it from the graph",
+                kind="detach",
+                sources=tensor.sources,
+                removal=removal,
+            ),
         )
     # detach() shares memory and the version counter with its input.
     return Tensor(
@@ -191,7 +204,9 @@ def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
     )
 
 
-def inplace(ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state, args: list, op_name: str, module=None):
+def inplace(
+    ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state, args: list, op_name: str, module=None
+):
     """`target` modified in place by `op_name`: bumps its version, clobbering what saved it."""
     clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=lambda op: op.span)) if tensor.storage else ()
     aliased = tensor.storage is None or any(
@@ -200,8 +215,15 @@ def inplace(ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, s
     )
     grad_enabled = state.grad_enabled if state.grad_mode_known else state.grad_enabled.join(NO)
     event = InPlace(
-        ev.span(node), tensor, ev.text(target), spelling, node, grad_enabled,
-        through_data=tensor.through_data, clobbers=clobbers, aliased=aliased,
+        ev.span(node),
+        tensor,
+        ev.text(target),
+        spelling,
+        node,
+        grad_enabled,
+        through_data=tensor.through_data,
+        clobbers=clobbers,
+        aliased=aliased,
     )
     ev.emit(node, event)
     if tensor.through_data:
@@ -215,9 +237,14 @@ def inplace(ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, s
         result = UNKNOWN_TENSOR.but(storage=tensor.storage)
     if state.grad_enabled is not YES or result.requires_grad is NO:
         # Under no_grad the tensor keeps its flags; a constant modified by constants stays a leaf.
-        result = result.but(requires_grad=tensor.requires_grad, is_leaf=tensor.is_leaf,
-                            history=tensor.history | result.history, sources=tensor.sources)
-    result = result.but(view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory,
-                        deps=tensor.deps | result.deps)
+        result = result.but(
+            requires_grad=tensor.requires_grad,
+            is_leaf=tensor.is_leaf,
+            history=tensor.history | result.history,
+            sources=tensor.sources,
+        )
+    result = result.but(
+        view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=tensor.deps | result.deps
+    )
     ev.update_aliases(tensor, result, target, state)
     return result

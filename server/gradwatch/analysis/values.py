@@ -185,9 +185,6 @@ class Module:
     source: GradSource | None = None
     children: tuple = ()  # for nn.Sequential: the modules in order
 
-    def join(self, other: Module) -> Module | Unknown:
-        return self if self == other else UNKNOWN_VALUE
-
 
 @dataclass(frozen=True)
 class Parameters:

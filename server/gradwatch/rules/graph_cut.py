@@ -8,7 +8,7 @@ from gradwatch.analysis.events import Facts
 from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Related, Severity
 from gradwatch.rules import register
-from gradwatch.rules.base import RUNS, Example, Rule, grad_none, grad_zero, raises
+from gradwatch.rules.base import Example, Rule, grad_none, grad_zero, raises
 from gradwatch.rules.rewrites import add_requires_grad, remove_span
 
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
@@ -138,12 +138,13 @@ loss.backward()
             because = f"{cut.text} ({_line_ref(cut.span)})"
         else:
             because = "nothing it is computed from requires grad"
-        message = (
-            f"`{call}` will raise: `{target_text}` has no grad_fn because {because} "
-            f"(RuntimeError: {NO_GRAD_FN})"
-        )
+        message = f"`{call}` will raise: `{target_text}` has no grad_fn because {because} (RuntimeError: {NO_GRAD_FN})"
         related = [Related(cut.span, cut.text) for cut in target.cuts]
-        fixes = [remove_span(cut.removal, "Remove `.detach()`") for cut in target.cuts if cut.kind == "detach" and cut.removal]
+        fixes = [
+            remove_span(cut.removal, "Remove `.detach()`")
+            for cut in target.cuts
+            if cut.kind == "detach" and cut.removal
+        ]
         return self.finding(message, span, related, fixes[-1:])
 
 
@@ -152,7 +153,9 @@ class DetachCutsTrainedTensor(Rule):
     code = "GW102"
     name = "detach-cuts-trained-tensor"
     severity = Severity.WARNING
-    summary = "`.detach()` cuts tensors you train off from every backward in the file, so they silently get no gradient."
+    summary = (
+        "`.detach()` cuts tensors you train off from every backward in the file, so they silently get no gradient."
+    )
     explanation = """
 `.detach()` returns a tensor without history. When the only route from a tensor
 you meant to train (created with `requires_grad=True`, an `nn.Parameter`, or
@@ -277,7 +280,11 @@ grads = torch.autograd.grad(loss, [x, w])
                     f"`torch.autograd.grad` will raise: `{text}` does not require grad "
                     f"(RuntimeError: One of the differentiated Tensors does not require grad)"
                 )
-                related = [Related(tensor.origin.span, f"`{text}` created here without requires_grad=True")] if tensor.origin else []
+                related = (
+                    [Related(tensor.origin.span, f"`{text}` created here without requires_grad=True")]
+                    if tensor.origin
+                    else []
+                )
                 fix = add_requires_grad(tensor.factory, facts.source) if tensor.factory else None
                 yield self.finding(message, span, related, [fix] if fix else [])
 
@@ -287,7 +294,9 @@ class GradAlwaysNone(Rule):
     code = "GW104"
     name = "grad-always-none"
     severity = Severity.WARNING
-    summary = "Reading `.grad` of a tensor that does not require grad, after a backward it took part in: it is always None."
+    summary = (
+        "Reading `.grad` of a tensor that does not require grad, after a backward it took part in: it is always None."
+    )
     explanation = """
 `loss.backward()` only fills `.grad` of leaf tensors that require grad. A tensor
 created without `requires_grad=True` takes part in the computation, but torch
@@ -331,7 +340,11 @@ print(x.grad)
             if tensor.storage is None or tensor.through_data:
                 continue
             backward = next(
-                (b for b in facts.backwards if not b.implicit and b.span < read.span and tensor.storage in b.target.deps),
+                (
+                    b
+                    for b in facts.backwards
+                    if not b.implicit and b.span < read.span and tensor.storage in b.target.deps
+                ),
                 None,
             )
             if backward is None:

@@ -146,7 +146,9 @@ y.add_(1)
                     Related(saved_op.span, f"`{saved_op.op}` saved {saved_op.what} here"),
                     Related(event.span, "backward through it"),
                 ]
-                fixes = [fix for fix in (out_of_place(inplace, facts.source), clone_first(inplace, facts.source)) if fix]
+                fixes = [
+                    fix for fix in (out_of_place(inplace, facts.source), clone_first(inplace, facts.source)) if fix
+                ]
                 yield self.finding(message, inplace.span, related, fixes[:1])
 
 
