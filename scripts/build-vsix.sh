@@ -38,5 +38,6 @@ done
 
 step "packaging $vsix (vsce runs the vscode:prepublish build: tsc --noEmit + esbuild)"
 rm -f "$vsix"
-npx --no-install vsce package --allow-missing-repository --no-dependencies --out "$vsix"
+# The Marketplace page is client/README.md: self-contained, so vsce has no relative links to rewrite.
+npx --no-install vsce package --allow-missing-repository --no-dependencies --readme-path client/README.md --out "$vsix"
 step "built $vsix ($(du -h "$vsix" | cut -f1))"

@@ -512,6 +512,29 @@ step('notebook: the hazard built in cell 1 is reported in cell 2', async () => {
   }
 });
 
+step('gradwatch: Restart Server restarts it, and findings come back', async (session) => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  const startsBefore = (readGradwatchLogs(session.userData).match(/starting the server/g) ?? []).length;
+  await activeEditor().locator('.view-line').first().click();
+  await runCommand('gradwatch: Restart Server');
+  await until('the restart in the gradwatch log', () => {
+    const text = readGradwatchLogs(session.userData);
+    const starts = (text.match(/starting the server/g) ?? []).length;
+    return starts > startsBefore && /starting the server \(restart command\)[\s\S]*server running/.test(text);
+  });
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
+});
+
+step('gradwatch: Show Logs shows the server log', async () => {
+  await runCommand('gradwatch: Show Logs');
+  const output = page.locator('.part.panel .monaco-editor .view-lines');
+  await until('the gradwatch output channel', async () => {
+    const text = (await output.first().innerText()).replace(/\u00a0/g, ' ');
+    // The view follows the end of the log, so look for the server's own start-up line.
+    return text.includes('gradwatch 0.1.0 language server') && text.includes('diagnostics pushed');
+  });
+});
+
 stepsOf = sessions[1].steps;
 
 step('Restricted Mode: the workbench opens the workspace untrusted', async () => {

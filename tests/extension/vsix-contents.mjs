@@ -13,6 +13,7 @@ const must = [
   'extension/package.json',
   'extension/dist/extension.js',
   'extension/LICENSE.txt',
+  'extension/readme.md',
   'extension/syntaxes/gradwatch.injection.json',
   'extension/syntaxes/gradwatch.suppression.injection.json',
   'extension/bundled/libs/gradwatch/__main__.py',
