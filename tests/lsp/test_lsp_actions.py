@@ -22,6 +22,8 @@ from lsp_helpers import (
     wait_for_diagnostics,
 )
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 async def actions_for(client: LanguageClient, uri: str, diagnostic: types.Diagnostic, only=None):
     result = await client.text_document_code_action_async(

@@ -27,6 +27,8 @@ from lsp_helpers import (
     wait_for_diagnostics,
 )
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 
 async def test_syntax_error_is_published_with_its_metadata(client: LanguageClient, project):
     uri = open_document(client, project / "broken.py", SYNTAX_ERROR_SOURCE, version=7)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from gradwatch.checker import check_source
 from gradwatch.rules import rule_by_code
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp_helpers import GW101_LINE, GW101_SOURCE, SYNTAX_ERROR_SOURCE, open_document, utf16_length, wait_for_diagnostics
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def hover_at(client: LanguageClient, uri: str, line: int, character: int) -> types.Hover | None:

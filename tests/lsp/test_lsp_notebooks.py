@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp_helpers import codes, edits_for, wait_for_diagnostics
 
-NOTEBOOK_URI = "file:///tmp/gradwatch-tests/train.ipynb"
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def cell_uri(index: int) -> str:
-    return f"vscode-notebook-cell:/tmp/gradwatch-tests/train.ipynb#cell{index}"
+def notebook_uri(project: Path) -> str:
+    return (project / "train.ipynb").as_uri()
 
 
-def open_notebook(client: LanguageClient, cells: list[tuple[types.NotebookCellKind, str]]) -> list[str]:
-    uris = [cell_uri(index) for index in range(len(cells))]
+def open_notebook(client: LanguageClient, project: Path, cells: list[tuple[types.NotebookCellKind, str]]) -> list[str]:
+    """Opens `project/train.ipynb`; returns the cell URIs (VS Code's scheme: the notebook path plus a fragment)."""
+    path = (project / "train.ipynb").as_posix()
+    uris = [f"vscode-notebook-cell:{path}#cell{index}" for index in range(len(cells))]
     client.notebook_document_did_open(
         types.DidOpenNotebookDocumentParams(
             notebook_document=types.NotebookDocument(
-                uri=NOTEBOOK_URI,
+                uri=notebook_uri(project),
                 notebook_type="jupyter-notebook",
                 version=1,
                 cells=[types.NotebookCell(kind=kind, document=uri) for (kind, _), uri in zip(cells, uris)],
@@ -42,9 +47,10 @@ CODE = types.NotebookCellKind.Code
 MARKUP = types.NotebookCellKind.Markup
 
 
-async def test_hazard_across_cells_lands_in_the_cell_that_backpropagates(client: LanguageClient):
+async def test_hazard_across_cells_lands_in_the_cell_that_backpropagates(client: LanguageClient, project: Path):
     uris = open_notebook(
         client,
+        project,
         [
             (CODE, "import torch\nx = torch.randn(3, requires_grad=True)\ny = x.detach()\n"),
             (MARKUP, "# Training\nNow we *train*."),
@@ -61,9 +67,10 @@ async def test_hazard_across_cells_lands_in_the_cell_that_backpropagates(client:
     assert (uris[0], 2) in related  # the .detach() in cell 1
 
 
-async def test_syntax_error_lands_in_its_cell_and_magics_are_not_errors(client: LanguageClient):
+async def test_syntax_error_lands_in_its_cell_and_magics_are_not_errors(client: LanguageClient, project: Path):
     uris = open_notebook(
         client,
+        project,
         [
             (CODE, "%%bash\necho this is not python (\n"),
             (CODE, "import torch\n!pip install something\nfor i in range(2):\n    %time print(i)\ntorch.randn?\nfiles = !ls\n"),
@@ -77,14 +84,14 @@ async def test_syntax_error_lands_in_its_cell_and_magics_are_not_errors(client: 
     assert await wait_for_diagnostics(client, uris[1], version=1) == []
 
 
-async def test_cell_edit_republishes_and_removed_cell_is_cleared(client: LanguageClient):
-    uris = open_notebook(client, [(CODE, "x = 1\n"), (CODE, "def broken(:\n    pass\n")])
+async def test_cell_edit_republishes_and_removed_cell_is_cleared(client: LanguageClient, project: Path):
+    uris = open_notebook(client, project, [(CODE, "x = 1\n"), (CODE, "def broken(:\n    pass\n")])
     assert codes(await wait_for_diagnostics(client, uris[1], version=1)) == ["GW001"]
 
     # Break cell 0 as well, in version 2 of that cell: `x = 1 +`.
     client.notebook_document_did_change(
         types.DidChangeNotebookDocumentParams(
-            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=NOTEBOOK_URI, version=2),
+            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook_uri(project), version=2),
             change=types.NotebookDocumentChangeEvent(
                 cells=types.NotebookDocumentCellChanges(
                     text_content=[
@@ -109,7 +116,7 @@ async def test_cell_edit_republishes_and_removed_cell_is_cleared(client: Languag
     count = len(client.published)
     client.notebook_document_did_change(
         types.DidChangeNotebookDocumentParams(
-            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=NOTEBOOK_URI, version=3),
+            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook_uri(project), version=3),
             change=types.NotebookDocumentChangeEvent(
                 cells=types.NotebookDocumentCellChanges(
                     structure=types.NotebookDocumentCellChangeStructure(
@@ -125,16 +132,17 @@ async def test_cell_edit_republishes_and_removed_cell_is_cleared(client: Languag
     count = len(client.published)
     client.notebook_document_did_close(
         types.DidCloseNotebookDocumentParams(
-            notebook_document=types.NotebookDocumentIdentifier(uri=NOTEBOOK_URI),
+            notebook_document=types.NotebookDocumentIdentifier(uri=notebook_uri(project)),
             cell_text_documents=[types.TextDocumentIdentifier(uri=uris[0])],
         )
     )
     assert await wait_for_diagnostics(client, uris[0], after=count) == []
 
 
-async def test_fix_and_hover_in_a_cell_use_the_cell(client: LanguageClient):
+async def test_fix_and_hover_in_a_cell_use_the_cell(client: LanguageClient, project: Path):
     uris = open_notebook(
         client,
+        project,
         [
             (CODE, "import torch\nx = torch.randn(3, requires_grad=True)\n"),
             (CODE, "y = x * 2\ny.add_(x)\ny.sum().backward()\n"),
@@ -162,5 +170,5 @@ async def test_fix_and_hover_in_a_cell_use_the_cell(client: LanguageClient):
 
 
 async def test_cells_are_pushed_even_to_a_client_that_pulls(pull_client: LanguageClient):
-    uris = open_notebook(pull_client, [(CODE, "x = 1\n"), (CODE, "def broken(:\n    pass\n")])
+    uris = open_notebook(pull_client, pull_client.project, [(CODE, "x = 1\n"), (CODE, "def broken(:\n    pass\n")])
     assert codes(await wait_for_diagnostics(pull_client, uris[1], version=1)) == ["GW001"]

@@ -21,6 +21,8 @@ from lsp_helpers import (
     wait_for_diagnostics,
 )
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 TRAINING_BLOCK = '''
 
 class Block{n}(nn.Module):

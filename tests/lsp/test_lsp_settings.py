@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -13,6 +14,8 @@ from lsp_helpers import (
     until,
     wait_for_diagnostics,
 )
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def change_configuration(client: LanguageClient, settings: dict) -> int:
