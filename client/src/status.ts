@@ -1,14 +1,13 @@
 import * as vscode from 'vscode';
 import type { InterpreterChoice } from './interpreter';
 
-export type ServerState = 'starting' | 'running' | 'stopped' | 'error' | 'disabled';
+export type ServerState = 'starting' | 'running' | 'stopped' | 'error';
 
 const STATE_TEXT: Record<ServerState, string> = {
   starting: '$(loading~spin) gradwatch',
   running: '$(check) gradwatch',
   stopped: '$(circle-slash) gradwatch stopped',
   error: '$(error) gradwatch',
-  disabled: '$(circle-slash) gradwatch disabled',
 };
 
 /** The language status item (the `{}` next to "Python" in the status bar): server state and interpreter. */

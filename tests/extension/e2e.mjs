@@ -156,7 +156,6 @@ function writeUserSettings(userData) {
     'files.autoSave': 'off',
     'window.restoreWindows': 'none',
     'extensions.autoCheckUpdates': false,
-    'extensions.autoUpdate': false,
     'gradwatch.interpreter': options.python,
     ...(options.trace ? { 'gradwatch.trace.server': 'verbose', 'gradwatch.logLevel': 'debug' } : {}),
   };
@@ -250,6 +249,9 @@ async function startCodeServer(port, session) {
       ...(session.trustPrompt ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--ignore-last-opened',
+      // Nobody reconnects after the test; extension hosts should not linger waiting for it.
+      '--reconnection-grace-time',
+      '5',
       session.workspace,
     ],
     { env: isolatedEnv, cwd: scratch, stdio: ['ignore', logFile, logFile], detached: true },
@@ -271,12 +273,34 @@ async function startCodeServer(port, session) {
   return child;
 }
 
-function stopProcessGroup(child) {
-  if (child && child.exitCode === null) {
+/**
+ * Stops code-server and everything it started (extension host, language server): they share its process
+ * group. The extension host outlives a plain SIGTERM while it waits for the browser to reconnect, so the
+ * group gets SIGKILL if it is not gone after a few seconds.
+ */
+async function stopProcessGroup(child) {
+  if (!child) {
+    return;
+  }
+  const groupAlive = () => {
     try {
-      process.kill(-child.pid, 'SIGTERM');
+      process.kill(-child.pid, 0);
+      return true;
     } catch {
-      // already gone
+      return false;
+    }
+  };
+  if (!groupAlive()) {
+    return;
+  }
+  process.kill(-child.pid, 'SIGTERM');
+  try {
+    await until('code-server and its children to exit', () => !groupAlive(), 5000, 100);
+  } catch {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // gone in the meantime
     }
   }
 }
@@ -535,6 +559,56 @@ step('gradwatch: Show Logs shows the server log', async () => {
   });
 });
 
+/** The gradwatch.interpreter input of the Settings editor (which opens as a modal over the workbench). */
+const interpreterInput = () =>
+  page.locator('.settings-editor .setting-item-contents').filter({ hasText: 'Interpreter' }).locator('input').first();
+
+async function setInterpreterInSettingsEditor(session, value) {
+  await interpreterInput().waitFor({ timeout: 20_000 });
+  await interpreterInput().fill(value);
+  await interpreterInput().press('Enter');
+  // The editor saves after a short debounce; closing it earlier would drop the change.
+  const settingsFile = path.join(session.userData, 'User', 'settings.json');
+  await until(`settings.json to hold ${value}`, () => fs.readFileSync(settingsFile, 'utf8').includes(`"${value}"`));
+}
+
+async function closeSettingsEditor() {
+  await until('the Settings editor to close', async () => {
+    if (!(await page.locator('.settings-editor').first().isVisible())) {
+      return true;
+    }
+    await page.keyboard.press('Escape');
+    return false;
+  });
+}
+
+const serverStarts = (session) => (readGradwatchLogs(session.userData).match(/server running/g) ?? []).length;
+
+step('a broken interpreter: error with "Select Interpreter"; fixing the setting restarts the server', async (session) => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)'); // activates the extension when run alone
+  // Settings are changed through the Settings editor, as a user would: VS Code rewrites settings.json from its
+  // own model at times, so writing the file behind its back would race with it.
+  await runCommand('Preferences: Open Settings (UI)');
+  await page.locator('.settings-editor').first().waitFor({ timeout: 20_000 });
+  await page.keyboard.type('gradwatch.interpreter');
+  const missing = path.join(scratch, 'no-such-python');
+  await setInterpreterInSettingsEditor(session, missing);
+  await closeSettingsEditor();
+
+  const toast = page.locator('.notification-toast').filter({ hasText: `cannot run ${missing}` });
+  await toast.first().waitFor({ timeout: 30_000 });
+  await screenshot('interpreter-error');
+  // Without the Python extension the button opens the setting.
+  const startsBefore = serverStarts(session);
+  await toast.first().locator('.monaco-button').filter({ hasText: 'Select Interpreter' }).first().click();
+  await screenshot('interpreter-setting');
+  await setInterpreterInSettingsEditor(session, options.python);
+  await until('the server to restart with the good interpreter', () => serverStarts(session) > startsBefore);
+  await closeSettingsEditor();
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
+});
+
 stepsOf = sessions[1].steps;
 
 step('Restricted Mode: the workbench opens the workspace untrusted', async () => {
@@ -580,6 +654,7 @@ async function runSession(session) {
   writeUserSettings(session.userData);
   const port = await freePort();
   const codeServer = await startCodeServer(port, session);
+  runningCodeServer = codeServer;
   let browser;
   try {
     // A fresh browser profile in the scratch folder for every session.
@@ -620,11 +695,24 @@ async function runSession(session) {
     return true;
   } finally {
     await browser?.close().catch(() => {});
-    stopProcessGroup(codeServer);
+    await stopProcessGroup(codeServer);
   }
 }
 
 const results = { passed: 0, failed: 0 };
+
+// Interrupted (Ctrl+C, a CI timeout): take code-server and its children down too.
+let runningCodeServer;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    try {
+      process.kill(-runningCodeServer?.pid, 'SIGKILL');
+    } catch {
+      // not running
+    }
+    process.exit(1);
+  });
+}
 
 async function main() {
   if (options.only) {
