@@ -93,6 +93,19 @@ async def test_unknown_documents_and_positions_get_null(client: LanguageClient, 
     assert await hover(client, uri) is None
 
 
+async def test_documents_in_other_languages_are_left_alone(client: LanguageClient, project):
+    toml = (project / "pyproject.toml").as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=toml, language_id="toml", version=1, text="[tool.x]\na = 1\n")
+        )
+    )
+    replace_all(client, toml, "[tool.x]\na = 1\n", "[tool.y]\n", version=2)
+    uri = open_document(client, project / "after.py", SYNTAX_ERROR_SOURCE)
+    await wait_for_diagnostics(client, uri, version=1)
+    assert [p for p in client.published if p.uri == toml] == []
+
+
 async def test_an_engine_failure_leaves_no_stale_diagnostics(client: LanguageClient, project):
     uri = open_document(client, project / "crash.py", SYNTAX_ERROR_SOURCE)
     (before,) = await wait_for_diagnostics(client, uri, version=1)

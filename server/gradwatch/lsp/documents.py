@@ -238,6 +238,10 @@ class Analyser:
     def keys(self) -> list[str]:
         return list(self._slots)
 
+    def tracks(self, key: str) -> bool:
+        """Was `key` scheduled since it was opened (and not forgotten)?"""
+        return key in self._slots
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -242,16 +242,22 @@ async def did_change_folders(ls: GradwatchServer, params: types.DidChangeWorkspa
 # -- text documents --------------------------------------------------------------
 
 
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GradwatchServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.analyser.schedule(params.text_document.uri)
+    document = params.text_document
+    # A client with a broad document selector may send TOML, Markdown ...: not ours to flag as syntax errors.
+    if document.language_id == "python" or document.uri.endswith(PYTHON_SUFFIXES):
+        ls.analyser.schedule(document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GradwatchServer, params: types.DidChangeTextDocumentParams) -> None:
     uri = params.text_document.uri
     delay = ls.debounce_seconds(uri)
-    if delay is not None:
+    if delay is not None and ls.analyser.tracks(uri):  # not for documents did_open left alone
         ls.analyser.schedule(uri, delay)
 
 
@@ -260,7 +266,7 @@ def did_save(ls: GradwatchServer, params: types.DidSaveTextDocumentParams) -> No
     uri = params.text_document.uri
     if uri.endswith("/pyproject.toml"):
         ls.settings_changed()
-    elif ls._open_text(uri) is not None:
+    elif ls.analyser.tracks(uri):
         ls.analyser.schedule(uri)
 
 
