@@ -22,7 +22,6 @@ from lsp_helpers import (
     open_document,
     replace_all,
     start_session,
-    until,
     utf16_length,
     wait_for_diagnostics,
 )
