@@ -543,7 +543,7 @@ class Evaluator:
                     )
         path = dotted(target)
         if path is not None:
-            state.bindings[path] = new
+            state.bind(path, new)
 
     # -- ops -----------------------------------------------------------------
 

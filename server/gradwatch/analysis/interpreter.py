@@ -129,7 +129,7 @@ class Interpreter(Evaluator):
         if in_class is not None and arguments and node.name != "__init__":
             self_name = arguments[0].arg
             for attribute, value in in_class.attributes:
-                state.bindings[f"{self_name}.{attribute}"] = value
+                state.bind(f"{self_name}.{attribute}", value)
         for decorator in node.decorator_list:
             call = decorator.func if isinstance(decorator, ast.Call) else decorator
             value = self.eval(call, State(bindings=dict(self.globals)))

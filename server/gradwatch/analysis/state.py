@@ -28,6 +28,9 @@ class State:
     grad_mode_reason: Reason | None = None
     # False while grad mode is only assumed: a function's caller may have turned it off.
     grad_mode_known: bool = True
+    # First names of dotted keys ("self" for "self.fc"): rebinding one of these
+    # must forget the dotted keys under it; rebinding anything else need not look.
+    dotted_roots: set[str] = field(default_factory=set)
 
     def copy(self) -> State:
         return State(
@@ -37,6 +40,7 @@ class State:
             self.grad_enabled,
             self.grad_mode_reason,
             self.grad_mode_known,
+            set(self.dotted_roots),
         )
 
     def lookup(self, name: str):
@@ -44,10 +48,13 @@ class State:
 
     def bind(self, name: str, value) -> None:
         # Rebinding `a` forgets what was known about `a.b`.
-        prefix = name + "."
-        stale = [key for key in self.bindings if key.startswith(prefix)]
-        for key in stale:
-            del self.bindings[key]
+        root = name.split(".", 1)[0]
+        if root in self.dotted_roots:
+            prefix = name + "."
+            for key in [key for key in self.bindings if key.startswith(prefix)]:
+                del self.bindings[key]
+        if root != name:
+            self.dotted_roots.add(root)
         self.bindings[name] = value
 
     def forget(self, name: str) -> None:
@@ -64,7 +71,7 @@ class State:
         grad_enabled = self.grad_enabled.join(other.grad_enabled)
         reason = self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None
         known = self.grad_mode_known and other.grad_mode_known
-        return State(bindings, saved_by, clobbered, grad_enabled, reason, known)
+        return State(bindings, saved_by, clobbered, grad_enabled, reason, known, self.dotted_roots | other.dotted_roots)
 
     def become(self, other: State) -> None:
         """Take over `other`'s facts (after a branch or loop joined into it)."""
