@@ -36,7 +36,7 @@ npm test || fail "grammar/manifest tests"
 
 need_debian_package unzip /usr/bin/unzip
 step "building the .vsix"
-bash scripts/build-vsix.sh || fail "build-vsix.sh"
+PYTHON="$python" bash scripts/build-vsix.sh || fail "build-vsix.sh"
 vsix=$(ls gradwatch-*.vsix)
 node tests/extension/vsix-contents.mjs "$vsix" || fail "vsix contents"
 

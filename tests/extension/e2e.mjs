@@ -482,6 +482,18 @@ step('hover explains the GW201 finding', async () => {
   await page.mouse.move(5, 5);
 });
 
+step('the injected grammar scopes `add_` in real VS Code', async () => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  const token = activeEditor().locator('.view-line span span').filter({ hasText: /^add_$/ }).first();
+  await token.click();
+  await runCommand('Developer: Inspect Editor Tokens and Scopes');
+  const widget = page.locator('.token-inspect-widget');
+  await widget.filter({ hasText: 'entity.name.function.inplace.gradwatch' }).first().waitFor({ timeout: 20_000 });
+  await screenshot('token-scopes');
+  await page.keyboard.press('Escape');
+  await until('the inspector to close', async () => !(await widget.first().isVisible()));
+});
+
 step('quick fix rewrites y.add_(x) as y = y + x and the finding clears', async () => {
   await openTextFile('gw203_inplace_hint.py', 'y.add_(x)');
   await activeEditor().locator('.squiggly-hint').first().waitFor({ timeout: 30_000 });
