@@ -119,7 +119,7 @@ class Interpreter(Evaluator):
             self.analyse_function(inner, None)
 
     def function_entry_state(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> State:
-        state = State(bindings=dict(self.globals))
+        state = State(outer=self.globals)
         # A caller may run any function under no_grad; `forward` and `__init__` of a
         # module are assumed to run with gradients on, as training does.
         state.grad_mode_known = in_class is not None and node.name in ("forward", "__init__")
@@ -132,7 +132,7 @@ class Interpreter(Evaluator):
                 state.bind(f"{self_name}.{attribute}", value)
         for decorator in node.decorator_list:
             call = decorator.func if isinstance(decorator, ast.Call) else decorator
-            value = self.eval(call, State(bindings=dict(self.globals)))
+            value = self.eval(call, State(outer=self.globals))
             if isinstance(value, TorchRef) and value.qualname in ("torch.no_grad", "torch.inference_mode"):
                 state.grad_enabled = NO
                 state.grad_mode_reason = Reason(self.span(decorator), f"`@{self.text(decorator)}`")
@@ -142,7 +142,7 @@ class Interpreter(Evaluator):
         return id(node) in self.forward_methods
 
     def class_value(self, node: ast.ClassDef):
-        bases = [self.eval(b, State(bindings=dict(self.globals))) for b in node.bases]
+        bases = [self.eval(b, State(outer=self.globals)) for b in node.bases]
         is_module = any(
             (isinstance(b, TorchRef) and b.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"))
             or isinstance(b, ModuleClass)
@@ -160,7 +160,7 @@ class Interpreter(Evaluator):
         init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
         if init is not None and init.args.args:
             self_name = init.args.args[0].arg
-            state = State(bindings=dict(self.globals))
+            state = State(outer=self.globals)
             for arg in init.args.args[1:] + init.args.kwonlyargs:
                 state.bindings[arg.arg] = UNKNOWN_VALUE
             saved_events = dict(self.events)

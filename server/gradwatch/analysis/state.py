@@ -31,6 +31,9 @@ class State:
     # First names of dotted keys ("self" for "self.fc"): rebinding one of these
     # must forget the dotted keys under it; rebinding anything else need not look.
     dotted_roots: set[str] = field(default_factory=set)
+    # The module's imports and classes, shared read-only by every function's
+    # state instead of copied into each (copies made every join cost O(module)).
+    outer: dict[str, object] = field(default_factory=dict)
 
     def copy(self) -> State:
         return State(
@@ -41,10 +44,12 @@ class State:
             self.grad_mode_reason,
             self.grad_mode_known,
             set(self.dotted_roots),
+            self.outer,
         )
 
     def lookup(self, name: str):
-        return self.bindings.get(name, UNKNOWN_VALUE)
+        value = self.bindings.get(name, _MISSING)
+        return self.outer.get(name, UNKNOWN_VALUE) if value is _MISSING else value
 
     def bind(self, name: str, value) -> None:
         # Rebinding `a` forgets what was known about `a.b`.
@@ -63,7 +68,9 @@ class State:
     def join(self, other: State) -> State:
         bindings = dict(self.bindings)
         for name, value in other.bindings.items():
-            bindings[name] = join_values(bindings[name], value) if name in bindings else value
+            mine = bindings.get(name, _MISSING)
+            if mine is not value:  # most names are untouched by a branch: same object
+                bindings[name] = value if mine is _MISSING else join_values(mine, value)
         saved_by = dict(self.saved_by)
         for storage, ops in other.saved_by.items():
             saved_by[storage] = saved_by.get(storage, frozenset()) | ops
@@ -71,7 +78,8 @@ class State:
         grad_enabled = self.grad_enabled.join(other.grad_enabled)
         reason = self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None
         known = self.grad_mode_known and other.grad_mode_known
-        return State(bindings, saved_by, clobbered, grad_enabled, reason, known, self.dotted_roots | other.dotted_roots)
+        roots = self.dotted_roots | other.dotted_roots
+        return State(bindings, saved_by, clobbered, grad_enabled, reason, known, roots, self.outer)
 
     def become(self, other: State) -> None:
         """Take over `other`'s facts (after a branch or loop joined into it)."""
@@ -79,8 +87,17 @@ class State:
 
     def same_as(self, other: State) -> bool:
         return (
-            self.bindings == other.bindings
+            _same_bindings(self.bindings, other.bindings)
             and self.saved_by == other.saved_by
             and self.clobbered.keys() == other.clobbered.keys()
             and self.grad_enabled is other.grad_enabled
         )
+
+
+_MISSING = object()
+
+
+def _same_bindings(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(value is b[name] or value == b[name] for name, value in a.items())
