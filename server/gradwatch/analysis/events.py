@@ -23,6 +23,8 @@ class Backward:
     # Saved tensors in the target's history that an in-place op modified since:
     # (the op that saved them, the in-place op that modified them).
     clobbered: tuple[tuple[SavedOp, InPlace], ...] = ()
+    # An earlier backward, without retain_graph=True, that already freed this graph.
+    freed_by: Backward | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class GradCall:
     inputs: tuple[tuple[Tensor, Span, str], ...]
     node: ast.Call
     clobbered: tuple[tuple[SavedOp, InPlace], ...] = ()
+    allow_unused: Tri = Tri.NO
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,29 @@ class GradRead:
 
 
 @dataclass(frozen=True)
+class TensorCall:
+    """A call whose validity depends on the receiver's autograd state:
+    `t.numpy()`, `t.requires_grad_(flag)` / `t.requires_grad = flag`."""
+
+    span: Span
+    target: Tensor
+    target_text: str
+    method: str  # "numpy", "requires_grad_"
+    node: ast.AST
+    flag: Tri = Tri.UNKNOWN  # for requires_grad_: the value set
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A factory call with `requires_grad=True`, and whether its dtype is provably an integer or bool."""
+
+    span: Span
+    node: ast.Call
+    integer_dtype: Tri
+    dtype_span: Span | None  # the dtype= argument, or the data literal that makes it integer
+
+
+@dataclass(frozen=True)
 class OptimizerParams:
     """What an optimizer is given to train: `optim.SGD([w], ...)`, `optim.Adam(model.parameters())`."""
 
@@ -79,4 +105,6 @@ class Facts:
     inplace_ops: list[InPlace] = field(default_factory=list)
     grad_reads: list[GradRead] = field(default_factory=list)
     optimizer_params: list[OptimizerParams] = field(default_factory=list)
+    tensor_calls: list[TensorCall] = field(default_factory=list)
+    creations: list[Creation] = field(default_factory=list)
     names: list[NameState] = field(default_factory=list)

@@ -13,9 +13,11 @@ from dataclasses import replace
 from gradwatch.analysis import op_table, tensor_ops
 from gradwatch.analysis.events import (
     Backward,
+    Creation,
     GradCall,
     GradRead,
     OptimizerParams,
+    TensorCall,
 )
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
@@ -59,6 +61,8 @@ GRAD_MODES = {
     "torch.autograd.grad_mode.no_grad": NO,
 }
 INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 uint8 bool short".split()}
+# Float dtypes other than the default float32: `.to()` one of these always copies.
+COPYING_DTYPES = {"torch." + name for name in "float64 double float16 half bfloat16".split()}
 BINARY_DUNDERS = {
     ast.Add: "add",
     ast.Sub: "sub",
@@ -121,6 +125,12 @@ class Evaluator:
         if key not in self._storages:
             self._storages[key] = new_storage()
         return self._storages[key]
+
+    def fresh_storage(self, node: ast.AST, state: State) -> int:
+        """The identity of a tensor this expression creates anew: its graph has not been freed."""
+        storage = self.storage_for(node)
+        state.freed.pop(("graph", storage), None)
+        return storage
 
     def span(self, node: ast.AST):
         return self.source.span(node)
@@ -370,8 +380,32 @@ class Evaluator:
                 )
             elif isinstance(first, (Constant, Tensor)):
                 cuts = first.cuts
+        if requires is YES:
+            integer, where = self.integer_dtype(qualname, node, state)
+            self.emit(node, Creation(self.span(node), node, integer, where))
         value = self.leaf(node, requires, explicit=requires is YES, deps=args)
         return value.but(cuts=cuts) if cuts else value
+
+    def integer_dtype(self, qualname: str, node: ast.Call, state: State) -> tuple[Tri, object]:
+        """Does this factory provably make an integer or bool tensor? And which text says so."""
+        dtype = keyword(node, "dtype")
+        if dtype is not None:
+            value = self.eval(dtype, state)
+            if isinstance(value, TorchRef) and value.qualname in INTEGER_DTYPES:
+                return YES, self.span(dtype)
+            return (NO if isinstance(value, TorchRef) else UNKNOWN), self.span(dtype)
+        if qualname == "torch.randint":
+            return YES, None
+        if qualname in ("torch.tensor", "torch.arange") and node.args:
+            literals = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.Constant)]
+            containers = all(
+                isinstance(n, (ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.expr_context))
+                for arg in node.args
+                for n in ast.walk(arg)
+            )
+            if containers and literals and all(isinstance(n.value, (int, bool)) for n in literals):
+                return YES, self.span(node.args[0]) if qualname == "torch.tensor" else None
+        return UNKNOWN, None
 
     def leaf(self, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
         storage = self.storage_for(node)
@@ -432,7 +466,10 @@ class Evaluator:
         clobbered = tuple(
             (op, state.clobbered[op]) for t in outputs_tensors for op in t.history if op in state.clobbered
         )
-        self.emit(node, GradCall(self.span(node), outputs_tensors, tuple(input_entries), node, clobbered))
+        allow_unused = literal_true(keyword(node, "allow_unused"))
+        if keyword(node, "materialize_grads") is not None:
+            allow_unused = UNKNOWN
+        self.emit(node, GradCall(self.span(node), outputs_tensors, tuple(input_entries), node, clobbered, allow_unused))
         create_graph = literal_true(keyword(node, "create_graph"))
         each = Tensor(
             requires_grad=create_graph if create_graph is not YES else UNKNOWN, storage=self.storage_for(node)
@@ -441,10 +478,32 @@ class Evaluator:
 
     def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
         clobbered = tuple((op, state.clobbered[op]) for op in target.history if op in state.clobbered)
-        self.emit(
+        graph = list(target.history)
+        if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
+            graph.append(("graph", target.storage))
+        freed_by = next((state.freed[part] for part in graph if part in state.freed), None)
+        event = Backward(
+            self.span(node),
+            target,
+            self.text(target_node),
             node,
-            Backward(self.span(node), target, self.text(target_node), node, implicit=implicit, clobbered=clobbered),
+            implicit=implicit,
+            clobbered=clobbered,
+            freed_by=freed_by,
         )
+        self.emit(node, event)
+        if not implicit and isinstance(node, ast.Call) and self.frees_graph(node):
+            for part in graph:
+                state.freed[part] = event
+
+    @staticmethod
+    def frees_graph(node: ast.Call) -> bool:
+        """A backward frees its graph unless retain_graph (or create_graph) may be true."""
+        for name in ("retain_graph", "create_graph"):
+            value = keyword(node, name)
+            if value is not None and literal_true(value) is not NO:
+                return False
+        return len(node.args) < 3  # positional retain_graph is the third argument of backward
 
     # -- modules -------------------------------------------------------------
 
@@ -477,12 +536,15 @@ class Evaluator:
         params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
         if module.user_class is not None or op_table.lookup(module.kind) is None:
             if params_grad is YES and state.grad_enabled is YES:
+                # forward() is not followed into: what it does with its input is unknown.
+                own = frozenset([module.source]) if module.source else frozenset()
                 return Tensor(
                     requires_grad=YES,
                     is_leaf=NO,
-                    storage=self.storage_for(node),
-                    sources=frozenset([module.source]) if module.source else frozenset(),
+                    storage=self.fresh_storage(node, state),
+                    sources=own | (argument.sources if isinstance(argument, Tensor) else frozenset()),
                     deps=argument.deps if isinstance(argument, Tensor) else frozenset(),
+                    known=False,
                 )
             return UNKNOWN_VALUE
         if module.inplace and isinstance(argument, Tensor) and node.args:
@@ -505,11 +567,25 @@ class Evaluator:
                 if (node.args or node.keywords)
                 else YES
             )
+            self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node, flag))
             return self.set_requires_grad(tensor, receiver, flag, node, state)
-        if name in ("retain_grad", "register_hook"):
+        if name == "retain_grad":
+            self.update_aliases(tensor, tensor.but(retains_grad=True), receiver, state)
             return CONSTANT
+        if name == "register_hook":
+            return CONSTANT
+        if name == "numpy":
+            self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node))
         if name == "to" and any(isinstance(a, TorchRef) and a.qualname in INTEGER_DTYPES for a in args):
             return self.apply_op("torch.Tensor.long", [tensor], node, state)
+        if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
+            # These return the tensor itself when it already has that device and
+            # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
+            copies = name == "to" and any(isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES for a in args)
+            result = self.apply_op(f"torch.Tensor.{name}", [tensor, *args], node, state)
+            if isinstance(result, Tensor) and not copies:
+                return result.but(is_leaf=UNKNOWN)
+            return result
         qualname = f"torch.Tensor.{name}"
         info = op_table.lookup(qualname)
         if name.endswith("_") and not name.endswith("__"):

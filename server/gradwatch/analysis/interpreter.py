@@ -16,11 +16,13 @@ from dataclasses import replace
 from gradwatch.analysis import describe
 from gradwatch.analysis.events import (
     Backward,
+    Creation,
     Facts,
     GradCall,
     GradRead,
     InPlace,
     OptimizerParams,
+    TensorCall,
 )
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator, dotted, literal_true
 from gradwatch.analysis.imports import import_bindings
@@ -48,7 +50,9 @@ MAX_LOOP_ROUNDS = 4
 
 # A scope none of whose text matches this cannot produce an event any rule uses,
 # so it is skipped (this keeps whole-project checks fast).
-_RELEVANT = re.compile(r"backward|autograd|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward")
+_RELEVANT = re.compile(
+    r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward"
+)
 
 _INPLACE_OPERATORS = {
     ast.Add: "__iadd__",
@@ -193,6 +197,10 @@ class Interpreter(Evaluator):
                 facts.grad_reads.append(event)
             elif isinstance(event, OptimizerParams):
                 facts.optimizer_params.append(event)
+            elif isinstance(event, TensorCall):
+                facts.tensor_calls.append(event)
+            elif isinstance(event, Creation):
+                facts.creations.append(event)
         if self.collect_names:
             facts.names = [describe.name_state(self.source, *entry) for entry in self.names.values()]
         return facts
@@ -275,6 +283,11 @@ class Interpreter(Evaluator):
             owner = self.eval(target.value, state)
             flag = value.value if isinstance(value, Constant) and isinstance(value.value, bool) else None
             if isinstance(owner, Tensor):
+                flag_tri = Tri.of(flag) if flag is not None else UNKNOWN
+                self.emit(
+                    target,
+                    TensorCall(self.span(target), owner, self.text(target.value), "requires_grad_", target, flag_tri),
+                )
                 self.set_requires_grad(
                     owner, target.value, Tri.of(flag) if flag is not None else UNKNOWN, target, state
                 )
@@ -367,6 +380,11 @@ class Interpreter(Evaluator):
             ):
                 flag = literal_true(child.args[0]) if child.args else YES
             if flag is not None:
+                # Only an unconditional `p.requires_grad = False` freezes them all;
+                # one under an `if` (freeze all but the head) leaves it unknown.
+                unconditional = any(child is stmt or child is getattr(stmt, "value", None) for stmt in node.body)
+                if not unconditional:
+                    flag = UNKNOWN
                 owner = (
                     node.iter.func.value
                     if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute)
@@ -392,6 +410,10 @@ class Interpreter(Evaluator):
             end = self.exec_block(node.body, body_state)
             exits = self.loop_exits.pop()
             new_head = head.join(end) if end is not None else head
+            if end is not None:
+                # What one iteration's backward freed is gone in the next one
+                # (a graph built before the loop cannot be backpropagated twice).
+                new_head.freed = {**head.freed, **end.freed}
             if new_head.same_as(head):
                 break
             head = new_head

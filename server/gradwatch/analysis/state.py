@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
@@ -23,6 +23,9 @@ class State:
     # Saved ops whose saved tensor an in-place op has modified since (must-facts:
     # kept after a branch only when both sides modified it).
     clobbered: dict[SavedOp, object] = field(default_factory=dict)
+    # Graph parts a backward without retain_graph=True has freed: saved ops and
+    # ("graph", storage) for the tensor backpropagated -> that Backward event.
+    freed: dict[object, object] = field(default_factory=dict)
     grad_enabled: Tri = YES
     # The `with torch.no_grad()` (or decorator) that turned gradients off, for messages.
     grad_mode_reason: Reason | None = None
@@ -36,15 +39,13 @@ class State:
     outer: dict[str, object] = field(default_factory=dict)
 
     def copy(self) -> State:
-        return State(
-            dict(self.bindings),
-            dict(self.saved_by),
-            dict(self.clobbered),
-            self.grad_enabled,
-            self.grad_mode_reason,
-            self.grad_mode_known,
-            set(self.dotted_roots),
-            self.outer,
+        return replace(
+            self,
+            bindings=dict(self.bindings),
+            saved_by=dict(self.saved_by),
+            clobbered=dict(self.clobbered),
+            freed=dict(self.freed),
+            dotted_roots=set(self.dotted_roots),
         )
 
     def lookup(self, name: str):
@@ -74,12 +75,17 @@ class State:
         saved_by = dict(self.saved_by)
         for storage, ops in other.saved_by.items():
             saved_by[storage] = saved_by.get(storage, frozenset()) | ops
-        clobbered = {op: why for op, why in self.clobbered.items() if op in other.clobbered}
-        grad_enabled = self.grad_enabled.join(other.grad_enabled)
-        reason = self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None
-        known = self.grad_mode_known and other.grad_mode_known
-        roots = self.dotted_roots | other.dotted_roots
-        return State(bindings, saved_by, clobbered, grad_enabled, reason, known, roots, self.outer)
+        return replace(
+            self,
+            bindings=bindings,
+            saved_by=saved_by,
+            clobbered={op: why for op, why in self.clobbered.items() if op in other.clobbered},
+            freed={key: why for key, why in self.freed.items() if key in other.freed},
+            grad_enabled=self.grad_enabled.join(other.grad_enabled),
+            grad_mode_reason=self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None,
+            grad_mode_known=self.grad_mode_known and other.grad_mode_known,
+            dotted_roots=self.dotted_roots | other.dotted_roots,
+        )
 
     def become(self, other: State) -> None:
         """Take over `other`'s facts (after a branch or loop joined into it)."""
@@ -90,6 +96,7 @@ class State:
             _same_bindings(self.bindings, other.bindings)
             and self.saved_by == other.saved_by
             and self.clobbered.keys() == other.clobbered.keys()
+            and self.freed.keys() == other.freed.keys()
             and self.grad_enabled is other.grad_enabled
         )
 

@@ -82,7 +82,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
         storage = (
             first.storage
             if info.aliases_input and first is not None and first.storage is not None
-            else ev.storage_for(node)
+            else ev.fresh_storage(node, state)
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
@@ -163,6 +163,7 @@ def _record_saved(ev, info, tensors, flags, storage, node, state, module) -> Sav
         state.saved_by[s] = state.saved_by.get(s, frozenset()) | {saved}
     # A fresh application of the op (say, in the next loop iteration) saved fresh tensors.
     state.clobbered.pop(saved, None)
+    state.freed.pop(saved, None)
     return saved
 
 

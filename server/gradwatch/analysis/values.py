@@ -103,6 +103,7 @@ class Tensor:
     factory: Span | None = None
     view_of_leaf: bool = False  # a view of a leaf that requires grad
     through_data: bool = False  # obtained through `.data`
+    retains_grad: bool = False  # `.retain_grad()` was called: a non-leaf that gets .grad
     known: bool = True  # False when it stands for a value the analysis could not follow
 
     def join(self, other: Tensor) -> Tensor:
@@ -121,6 +122,7 @@ class Tensor:
             factory=self.factory if self.factory == other.factory else None,
             view_of_leaf=self.view_of_leaf and other.view_of_leaf,
             through_data=self.through_data and other.through_data,
+            retains_grad=self.retains_grad or other.retains_grad,
             known=self.known and other.known,
         )
 

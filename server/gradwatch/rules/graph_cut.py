@@ -89,6 +89,20 @@ loss.backward()
             raises(NO_GRAD_FN),
             line=7,
         ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+model = nn.Linear(4, 2)
+for p in model.parameters():
+    p.requires_grad = False
+loss = model(torch.randn(3, 4)).sum()
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=9,
+        ),
     )
     near_misses = (
         """
@@ -410,3 +424,87 @@ loss.backward()
                     f"sends an all-zero gradient through it"
                 )
                 yield self.finding(message, zero.span, [Related(event.span, "backpropagated here")])
+
+
+@register
+class GradOfNonLeaf(Rule):
+    code = "GW111"
+    name = "grad-of-non-leaf"
+    severity = Severity.WARNING
+    summary = "Reading `.grad` of a tensor computed from others (not a leaf): it is None."
+    explanation = """
+backward() fills `.grad` only for leaves. A tensor made with `requires_grad=True`
+and then converted (`.double()`, `.to(torch.float64)`, `.cuda()`) or scaled
+(`torch.randn(3, requires_grad=True) * 0.01`) is a new, computed tensor: its
+`.grad` stays None, the leaf it came from gets the gradient, and torch warns:
+
+    UserWarning: The .grad attribute of a Tensor that is not a leaf Tensor is being accessed.
+"""
+    fix_summary = "Create the tensor with the dtype and device it needs (`torch.randn(3, dtype=torch.float64, requires_grad=True)`), or call `.retain_grad()` on it."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(4, requires_grad=True).double()
+loss = (x * x).sum()
+loss.backward()
+print(x.grad)
+""",
+            grad_none("x"),
+            line=7,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(4, requires_grad=True) * 0.01
+loss = (w * 3).sum()
+loss.backward()
+step = w.grad
+""",
+            grad_none("w"),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(4, dtype=torch.float64, requires_grad=True)
+loss = (x * x).sum()
+loss.backward()
+print(x.grad)
+""",
+        """
+import torch
+
+x = torch.randn(4, requires_grad=True).double()
+x.retain_grad()
+loss = (x * x).sum()
+loss.backward()
+print(x.grad)
+""",
+        """
+import torch
+
+device = "cpu"
+x = torch.randn(4, requires_grad=True).to(device)
+loss = (x * x).sum()
+loss.backward()
+print(x.grad)
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for read in facts.grad_reads:
+            tensor = read.target
+            if not tensor.known or tensor.is_leaf is not NO or tensor.requires_grad is not YES or tensor.retains_grad:
+                continue
+            message = (
+                f"`{read.target_text}.grad` is None: `{read.target_text}` is computed from other tensors, not a leaf, "
+                f"so backward() does not fill its .grad (UserWarning: The .grad attribute of a Tensor that is not a leaf "
+                f"Tensor is being accessed)"
+            )
+            related = [Related(tensor.origin.span, "computed here")] if tensor.origin else []
+            yield self.finding(message, read.span, related)

@@ -290,3 +290,70 @@ x.add_(1)
                 f"make backward raise"
             )
             yield self.finding(message, event.span, (), [fix])
+
+
+@register
+class InPlaceThroughDataOnSavedTensor(Rule):
+    code = "GW204"
+    name = "data-inplace-on-saved-tensor"
+    severity = Severity.WARNING
+    summary = "An in-place change through `.data` to a tensor an op saved for backward: the gradient is silently wrong."
+    explanation = """
+`.data` gives the same memory without autograd tracking and without the version
+counter, so torch cannot notice that a tensor saved for backward was changed:
+instead of raising, the backward through the op that saved it computes with the
+changed values and returns a wrong gradient, silently.
+"""
+    fix_summary = "Change a copy (`h = h * 2`), or make the change after the backward."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.ones(3, requires_grad=True)
+h = x.exp()
+h.data.mul_(2)
+h.sum().backward()
+# The right gradient is exp(1) = 2.718...; backward used the doubled saved output.
+assert torch.allclose(x.grad, 2 * torch.exp(torch.ones(3)))
+""",
+            RUNS,
+            line=6,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.ones(3, requires_grad=True)
+h = x.exp()
+h.sum().backward()
+h.data.mul_(2)
+assert torch.allclose(x.grad, torch.exp(torch.ones(3)))
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.inplace_ops:
+            if not event.through_data or not event.clobbers:
+                continue
+            later = [
+                b
+                for b in [*facts.backwards, *facts.grad_calls]
+                if b.span > event.span and _history(b) & set(event.clobbers)
+            ]
+            if not later:
+                continue
+            saved = event.clobbers[0]
+            message = (
+                f"`{facts.source.text_of(event.span)}` changes a tensor that `{saved.op}` (line {saved.span.line}) "
+                f"saved for backward, through `.data`: torch cannot detect it, and "
+                f"`{facts.source.text_of(later[0].span)}` (line {later[0].span.line}) computes a wrong gradient"
+            )
+            related = [Related(saved.span, f"`{saved.op}` saved {saved.what} here"), Related(later[0].span, "backward")]
+            yield self.finding(message, event.span, related)
+
+
+def _history(event) -> set:
+    targets = [event.target] if hasattr(event, "target") else list(event.outputs)
+    return set().union(*(t.history for t in targets))

@@ -1,0 +1,178 @@
+"""GW106-GW107: backward calls that raise because of how the graph is used."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from gradwatch.analysis.events import Facts
+from gradwatch.analysis.values import NO, YES
+from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
+from gradwatch.rules import register
+from gradwatch.rules.base import Example, Rule, raises
+
+SECOND_TIME = "Trying to backward through the graph a second time"
+UNUSED = "appears to not have been used in the graph"
+
+
+def _add_keyword(call_span: Span, call_text: str, keyword: str, title: str) -> Fix | None:
+    """`f(a)` -> `f(a, keyword)`; `f()` -> `f(keyword)` (one-line calls only)."""
+    if call_span.line != call_span.end_line or not call_text.endswith(")"):
+        return None
+    inner = call_text[call_text.index("(") + 1 : -1].strip()
+    insertion = f", {keyword}" if inner else keyword
+    at = Span(call_span.end_line, call_span.end_column - 1, call_span.end_line, call_span.end_column - 1)
+    return Fix(title, (TextEdit(at, insertion),), safe=False)
+
+
+@register
+class BackwardTwice(Rule):
+    code = "GW106"
+    name = "backward-twice"
+    severity = Severity.ERROR
+    summary = "A second backward through a graph that an earlier backward already freed."
+    explanation = f"""
+`backward()` frees the graph it runs through (the tensors ops saved for it), unless
+it is called with `retain_graph=True`. Backpropagating through any part of that
+graph again, from the same loss or from another value computed from it, raises:
+
+    RuntimeError: {SECOND_TIME} (or directly access saved tensors after they have already been freed)
+
+A common way to hit it is a loss computed once, before a loop, and backpropagated
+inside the loop: the second iteration raises.
+"""
+    fix_summary = "Pass `retain_graph=True` to the first backward (an unsafe fix: the graph then stays in memory), or recompute the loss before each backward."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+loss = (x.exp() * 2).sum()
+loss.backward()
+loss.backward()
+""",
+            raises(SECOND_TIME),
+            line=7,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+loss = (w * w).sum()
+for step in range(3):
+    loss.backward()
+""",
+            raises(SECOND_TIME),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+loss = (x.exp() * 2).sum()
+loss.backward(retain_graph=True)
+loss.backward()
+""",
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+for step in range(3):
+    loss = (w * w).sum()
+    loss.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.backwards:
+            earlier = event.freed_by
+            if earlier is None or event.implicit:
+                continue
+            call = facts.source.text_of(event.span)
+            if earlier.node is event.node:
+                where = "in the loop's previous iteration"
+            else:
+                where = f"`{facts.source.text_of(earlier.span)}` (line {earlier.span.line})"
+            message = (
+                f"`{call}` will raise: {where} already backpropagated through this graph and freed it "
+                f"(RuntimeError: {SECOND_TIME})"
+            )
+            fix = _add_keyword(
+                earlier.span,
+                facts.source.text_of(earlier.span),
+                "retain_graph=True",
+                "Keep the graph: `retain_graph=True`",
+            )
+            yield self.finding(
+                message, event.span, [Related(earlier.span, "the graph was freed here")], [fix] if fix else []
+            )
+
+
+@register
+class GradOfUnusedInput(Rule):
+    code = "GW107"
+    name = "grad-of-unused-input"
+    severity = Severity.ERROR
+    summary = "`torch.autograd.grad` asks for the gradient of an input the outputs do not depend on."
+    explanation = f"""
+`torch.autograd.grad(outputs, inputs)` raises when one of the inputs does not take
+part in computing the outputs (unless `allow_unused=True`, which returns None for it):
+
+    RuntimeError: The differentiated Tensor at index 1 {UNUSED}. Set allow_unused=True if this is the desired behavior.
+"""
+    fix_summary = "Drop the input, use it in the computation, or pass `allow_unused=True` (an unsafe fix: its gradient is then None)."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = torch.randn(3, requires_grad=True)
+out = (x.exp()).sum()
+grads = torch.autograd.grad(out, [x, y])
+""",
+            raises(UNUSED),
+            line=7,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = torch.randn(3, requires_grad=True)
+out = (x.exp() * y).sum()
+grads = torch.autograd.grad(out, [x, y])
+""",
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = torch.randn(3, requires_grad=True)
+out = (x.exp()).sum()
+grads = torch.autograd.grad(out, [x, y], allow_unused=True)
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.grad_calls:
+            if event.allow_unused is not NO or not event.outputs:
+                continue
+            if not all(t.known and t.requires_grad is YES for t in event.outputs):
+                continue
+            used = frozenset().union(*(t.sources for t in event.outputs))
+            for tensor, span, text in event.inputs:
+                if not tensor.known or tensor.requires_grad is not YES or tensor.is_leaf is not YES:
+                    continue
+                if not tensor.sources or tensor.sources & used:
+                    continue
+                message = (
+                    f"`torch.autograd.grad` will raise: the outputs do not depend on `{text}` "
+                    f"(RuntimeError: The differentiated Tensor ... {UNUSED})"
+                )
+                call = facts.source.text_of(event.span)
+                fix = _add_keyword(event.span, call, "allow_unused=True", "Return None for it: `allow_unused=True`")
+                yield self.finding(message, span, [], [fix] if fix else [])

@@ -1,0 +1,184 @@
+"""GW108-GW110: tensor API calls that torch rejects because of autograd state."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from gradwatch.analysis.events import Facts
+from gradwatch.analysis.values import NO, YES
+from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
+from gradwatch.rules import register
+from gradwatch.rules.base import Example, Rule, raises
+
+NUMPY = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+FLOATING = "Only Tensors of floating point and complex dtype can require gradients"
+LEAF_FLAGS = "you can only change requires_grad flags of leaf variables"
+
+
+@register
+class NumpyOfTensorRequiringGrad(Rule):
+    code = "GW108"
+    name = "numpy-requires-grad"
+    severity = Severity.ERROR
+    summary = "`.numpy()` on a tensor that requires grad."
+    explanation = f"""
+NumPy arrays cannot carry autograd history, so torch refuses to convert a tensor
+that requires grad:
+
+    RuntimeError: {NUMPY}
+"""
+    fix_summary = "Detach first: `t.detach().numpy()` (add `.cpu()` for a tensor that may live on a GPU)."
+    examples = (
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+scores = w * 2
+array = scores.numpy()
+""",
+            raises(NUMPY),
+            line=6,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+scores = w * 2
+array = scores.detach().numpy()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for call in facts.tensor_calls:
+            if call.method != "numpy" or not call.target.known or call.target.requires_grad is not YES:
+                continue
+            func = call.node.func
+            end = facts.source.span(func)
+            line = facts.source.line(end.end_line)
+            dot = line.rfind(".", 0, end.end_column - len("numpy"))
+            at = Span(end.end_line, dot, end.end_line, dot)
+            fix = Fix("Detach first: `.detach().numpy()`", (TextEdit(at, ".detach()"),), safe=True)
+            message = f"`{facts.source.text_of(call.span)}` will raise: `{call.target_text}` requires grad (RuntimeError: {NUMPY})"
+            yield self.finding(message, call.span, [], [fix])
+
+
+@register
+class IntegerTensorRequiresGrad(Rule):
+    code = "GW109"
+    name = "integer-requires-grad"
+    severity = Severity.ERROR
+    summary = "`requires_grad=True` on a tensor with an integer or bool dtype."
+    explanation = f"""
+Gradients exist only for floating point and complex tensors. A factory that makes
+an integer tensor (an explicit integer `dtype=`, `torch.randint`, or
+`torch.tensor` / `torch.arange` of integer literals) with `requires_grad=True` raises:
+
+    RuntimeError: {FLOATING}
+"""
+    fix_summary = "Use a floating dtype: `dtype=torch.float32` (an unsafe fix: values become floats)."
+    examples = (
+        Example(
+            """
+import torch
+
+counts = torch.tensor([1, 2, 3], requires_grad=True)
+""",
+            raises(FLOATING),
+            line=4,
+        ),
+        Example(
+            """
+import torch
+
+ids = torch.zeros(4, dtype=torch.long, requires_grad=True)
+""",
+            raises(FLOATING),
+            line=4,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+counts = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+ids = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for creation in facts.creations:
+            if creation.integer_dtype is not YES:
+                continue
+            call = facts.source.text_of(creation.span)
+            message = f"`{call}` will raise: its dtype is an integer type (RuntimeError: {FLOATING})"
+            fix = self._float_dtype(creation, facts)
+            yield self.finding(message, creation.span, [], [fix] if fix else [])
+
+    @staticmethod
+    def _float_dtype(creation, facts) -> Fix | None:
+        dtype = next((kw.value for kw in creation.node.keywords if kw.arg == "dtype"), None)
+        if dtype is not None:
+            edit = TextEdit(facts.source.span(dtype), "torch.float32")
+        else:
+            span = creation.span
+            if span.line != span.end_line:
+                return None
+            edit = TextEdit(
+                Span(span.end_line, span.end_column - 1, span.end_line, span.end_column - 1), ", dtype=torch.float32"
+            )
+        return Fix("Use a floating dtype: `dtype=torch.float32`", (edit,), safe=False)
+
+
+@register
+class RequiresGradOfNonLeaf(Rule):
+    code = "GW110"
+    name = "requires-grad-of-non-leaf"
+    severity = Severity.ERROR
+    summary = "Turning off `requires_grad` of a tensor computed from others (not a leaf)."
+    explanation = f"""
+Only leaves (tensors you created) have a `requires_grad` flag of their own; a
+computed tensor requires grad because its inputs do. Switching it off raises:
+
+    RuntimeError: {LEAF_FLAGS}. If you want to use a computed variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().
+"""
+    fix_summary = "Use a detached copy instead: `y = y.detach()`."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = x * 2
+y.requires_grad_(False)
+""",
+            raises(LEAF_FLAGS),
+            line=6,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = x * 2
+y = y.detach()
+x.requires_grad_(False)
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for call in facts.tensor_calls:
+            target = call.target
+            if call.method != "requires_grad_" or call.flag is not NO:
+                continue
+            if not target.known or target.is_leaf is not NO or target.requires_grad is not YES:
+                continue
+            message = (
+                f"`{facts.source.text_of(call.span)}` will raise: `{call.target_text}` is computed from other tensors, "
+                f"not a leaf (RuntimeError: {LEAF_FLAGS})"
+            )
+            related = [Related(target.origin.span, "computed here")] if target.origin else []
+            yield self.finding(message, call.span, related)
