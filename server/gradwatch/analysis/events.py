@@ -89,6 +89,27 @@ class Creation:
 
 
 @dataclass(frozen=True)
+class OptimizerStep:
+    """`optimizer.step()` on a known optimizer, with the innermost loop around it."""
+
+    span: Span
+    node: ast.Call
+    loop: ast.AST | None
+
+
+@dataclass(frozen=True)
+class Accumulation:
+    """`total += value` inside a loop, where `value` carries a graph."""
+
+    span: Span
+    node: ast.AugAssign
+    name: str
+    value: Tensor
+    storage: int | None  # the accumulator's tensor after the addition
+    loop: ast.AST
+
+
+@dataclass(frozen=True)
 class OptimizerParams:
     """What an optimizer is given to train: `optim.SGD([w], ...)`, `optim.Adam(model.parameters())`."""
 
@@ -107,4 +128,6 @@ class Facts:
     optimizer_params: list[OptimizerParams] = field(default_factory=list)
     tensor_calls: list[TensorCall] = field(default_factory=list)
     creations: list[Creation] = field(default_factory=list)
+    optimizer_steps: list[OptimizerStep] = field(default_factory=list)
+    accumulations: list[Accumulation] = field(default_factory=list)
     names: list[NameState] = field(default_factory=list)

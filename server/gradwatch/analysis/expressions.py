@@ -17,6 +17,7 @@ from gradwatch.analysis.events import (
     GradCall,
     GradRead,
     OptimizerParams,
+    OptimizerStep,
     TensorCall,
 )
 from gradwatch.analysis.state import State
@@ -111,6 +112,7 @@ class Evaluator:
         self.names: dict[int, object] = {}
         self.collect_names = True
         self._storages: dict[int, int] = {}
+        self.loops: list[ast.AST] = []  # the loops around the statement being run, innermost last
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -276,6 +278,11 @@ class Evaluator:
                     return self.tensor_method(receiver, func.attr, node, state)
                 elif isinstance(receiver, Module):
                     return self.module_method(receiver, func, node, state)
+                elif isinstance(receiver, Optimizer) and func.attr == "step":
+                    self.eval_arguments(node, state)
+                    loop = self.loops[-1] if self.loops else None
+                    self.emit(node, OptimizerStep(self.span(node), node, loop))
+                    return UNKNOWN_VALUE
                 elif isinstance(receiver, Unknown) and func.attr == "backward":
                     return self.tensor_method(UNKNOWN_TENSOR, func.attr, node, state)
                 else:

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from gradwatch.analysis import describe
 from gradwatch.analysis.events import (
+    Accumulation,
     Backward,
     Creation,
     Facts,
@@ -22,6 +23,7 @@ from gradwatch.analysis.events import (
     GradRead,
     InPlace,
     OptimizerParams,
+    OptimizerStep,
     TensorCall,
 )
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator, dotted, literal_true
@@ -201,6 +203,10 @@ class Interpreter(Evaluator):
                 facts.tensor_calls.append(event)
             elif isinstance(event, Creation):
                 facts.creations.append(event)
+            elif isinstance(event, OptimizerStep):
+                facts.optimizer_steps.append(event)
+            elif isinstance(event, Accumulation):
+                facts.accumulations.append(event)
         if self.collect_names:
             facts.names = [describe.name_state(self.source, *entry) for entry in self.names.values()]
         return facts
@@ -249,11 +255,26 @@ class Interpreter(Evaluator):
         dunder = _INPLACE_OPERATORS.get(type(node.op))
         if isinstance(target_value, Tensor) and dunder is not None:
             spelling = self.text(node)[len(self.text(node.target)) :].lstrip().split(None, 1)[0]
-            self.inplace(target_value, node.target, spelling, node, state, [value], f"torch.Tensor.{dunder}")
+            result = self.inplace(target_value, node.target, spelling, node, state, [value], f"torch.Tensor.{dunder}")
+            self.note_accumulation(node, target_value, value, result)
             return
         name = BINARY_DUNDERS.get(type(node.op))
         result = self.binary(name, target_value, value, node, state) if name else UNKNOWN_VALUE
         self.assign(node.target, result, state)
+        self.note_accumulation(node, target_value, value, result)
+
+    def note_accumulation(self, node: ast.AugAssign, before, value, result) -> None:
+        """`total += loss` in a loop keeps every iteration's graph alive through `total`."""
+        if not self.loops or not isinstance(node.op, ast.Add) or not isinstance(node.target, ast.Name):
+            return
+        if (
+            not isinstance(value, Tensor)
+            or value.requires_grad is not YES
+            or not isinstance(before, (Constant, Tensor))
+        ):
+            return
+        storage = result.storage if isinstance(result, Tensor) else None
+        self.emit(node, Accumulation(self.span(node), node, node.target.id, value, storage, self.loops[-1]))
 
     def assign(self, target: ast.AST, value, state: State) -> None:
         if isinstance(target, ast.Name):
@@ -400,6 +421,13 @@ class Interpreter(Evaluator):
         self.run_loop(node, state, lambda s: self.eval(node.test, s))
 
     def run_loop(self, node, state: State, enter) -> None:
+        self.loops.append(node)
+        try:
+            self._run_loop(node, state, enter)
+        finally:
+            self.loops.pop()
+
+    def _run_loop(self, node, state: State, enter) -> None:
         entry = state.copy()
         head = state.copy()
         exits: list[State] = []

@@ -86,6 +86,20 @@ y.sum().backward()
             raises(MODIFIED_SAVED),
             line=7,
         ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+x = torch.randn(4, requires_grad=True)
+gate = torch.sigmoid(x)
+act = nn.ReLU(inplace=True)
+out = act(gate)
+out.sum().backward()
+""",
+            raises(MODIFIED_SAVED),
+            line=8,
+        ),
     )
     near_misses = (
         """

@@ -1,0 +1,197 @@
+"""GW301-GW302: training-loop habits that silently change what is trained or how much memory it takes."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from gradwatch.analysis.events import Facts
+from gradwatch.findings import Finding, Fix, Related, Severity, TextEdit
+from gradwatch.rules import register
+from gradwatch.rules.base import RUNS, Example, Rule
+
+
+def _loop_nodes(loop: ast.AST):
+    """Every node of the loop's body and else, not descending into nested definitions."""
+    stack = [*getattr(loop, "body", ()), *getattr(loop, "orelse", ())]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _clears_gradients(node: ast.AST) -> bool:
+    """`x.zero_grad()`, `p.grad = None`, `p.grad.zero_()`."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr == "zero_grad":
+            return True
+        if node.func.attr in ("zero_", "detach_") and isinstance(node.func.value, ast.Attribute):
+            return node.func.value.attr == "grad"
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(t, ast.Attribute) and t.attr == "grad" for t in targets)
+    return False
+
+
+def _calls(node: ast.AST, attribute: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute
+
+
+@register
+class MissingZeroGrad(Rule):
+    code = "GW301"
+    name = "missing-zero-grad"
+    severity = Severity.WARNING
+    summary = "A loop calls `backward()` and `optimizer.step()` but never clears the gradients."
+    explanation = """
+`backward()` adds to `.grad`; it does not overwrite it. A loop that backpropagates
+and steps each iteration without `optimizer.zero_grad()` (or `model.zero_grad()`,
+or setting `.grad = None`) steps with the sum of every gradient so far: the
+effective learning rate grows with each iteration. torch raises nothing.
+
+Accumulating on purpose (several backwards per step) is fine as long as the loop
+that steps also clears: this rule looks at the innermost loop around the step.
+"""
+    fix_summary = "Call `optimizer.zero_grad()` in the loop, before `backward()`."
+    examples = (
+        Example(
+            """
+import torch
+
+w = torch.ones(1, requires_grad=True)
+optimizer = torch.optim.SGD([w], lr=0.0)
+for step in range(3):
+    loss = (2 * w).sum()
+    loss.backward()
+    optimizer.step()
+# Each iteration's gradient is 2, but .grad has summed all three.
+assert w.grad.item() == 6.0
+""",
+            RUNS,
+            line=9,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+w = torch.ones(1, requires_grad=True)
+optimizer = torch.optim.SGD([w], lr=0.0)
+for step in range(3):
+    optimizer.zero_grad()
+    loss = (2 * w).sum()
+    loss.backward()
+    optimizer.step()
+assert w.grad.item() == 2.0
+""",
+        """
+import torch
+
+w = torch.ones(1, requires_grad=True)
+optimizer = torch.optim.SGD([w], lr=0.1)
+for step in range(4):
+    loss = (2 * w).sum()
+    loss.backward()
+    if step % 2 == 1:
+        optimizer.step()
+        optimizer.zero_grad()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for step in facts.optimizer_steps:
+            if step.loop is None:
+                continue
+            nodes = list(_loop_nodes(step.loop))
+            if not any(_calls(n, "backward") for n in nodes) or any(_clears_gradients(n) for n in nodes):
+                continue
+            optimizer = facts.source.segment(step.node.func.value)
+            message = (
+                f"`{facts.source.text_of(step.span)}` steps with gradients summed over every iteration: "
+                f"nothing in this loop clears them (`{optimizer}.zero_grad()`), and backward() adds to .grad"
+            )
+            yield self.finding(message, step.span)
+
+
+@register
+class GraphKeptByAccumulator(Rule):
+    code = "GW302"
+    name = "graph-kept-by-accumulator"
+    severity = Severity.WARNING
+    summary = "`total += loss` in a loop keeps every iteration's autograd graph alive through `total`."
+    explanation = """
+Adding a tensor that requires grad to a running total makes the total part of the
+graph: it holds on to every iteration's graph (activations and saved tensors), so
+memory grows with each step until the loop ends or the process runs out. For
+logging, add the number instead: `total += loss.item()`.
+
+This rule stays quiet when the total is itself backpropagated later (summing
+losses on purpose).
+"""
+    fix_summary = "Accumulate the number: `total += loss.item()` (an unsafe fix: `total` becomes a Python float)."
+    examples = (
+        Example(
+            """
+import torch
+
+w = torch.ones(3, requires_grad=True)
+total = 0
+for step in range(3):
+    loss = (w * 2).sum()
+    loss.backward()
+    total += loss
+# total still holds the graphs of all three iterations.
+assert total.requires_grad
+""",
+            RUNS,
+            line=9,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+w = torch.ones(3, requires_grad=True)
+total = 0
+for step in range(3):
+    loss = (w * 2).sum()
+    loss.backward()
+    total += loss.item()
+""",
+        """
+import torch
+
+w = torch.ones(3, requires_grad=True)
+total = 0
+for task in range(3):
+    total += (w * task).sum()
+total.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.accumulations:
+            backpropagated = any(
+                b.target_text == event.name or (event.storage is not None and event.storage in b.target.deps)
+                for b in facts.backwards
+                if not b.implicit
+            )
+            reset_in_loop = any(
+                isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == event.name for t in n.targets)
+                for n in _loop_nodes(event.loop)
+            )
+            if backpropagated or reset_in_loop:
+                continue
+            value = event.node.value
+            message = (
+                f"`{facts.source.text_of(event.span)}` keeps the autograd graph of every iteration alive "
+                f"through `{event.name}`: memory grows each step"
+            )
+            fixes = []
+            if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+                end = facts.source.span(value)
+                at = type(end)(end.end_line, end.end_column, end.end_line, end.end_column)
+                fixes.append(Fix("Add the number: `.item()`", (TextEdit(at, ".item()"),), safe=False))
+            related = [Related(event.value.origin.span, "a value that carries a graph")] if event.value.origin else []
+            yield self.finding(message, event.span, related, fixes)
