@@ -8,19 +8,17 @@ module only knows the Python-level spellings.
 from __future__ import annotations
 
 import ast
-from dataclasses import replace
 
-from gradwatch.analysis import op_table, tensor_ops
+from gradwatch.analysis import creation, modules, op_table, tensor_ops
 from gradwatch.analysis.events import (
     Backward,
-    Creation,
     GradCall,
     GradRead,
-    OptimizerParams,
     OptimizerStep,
     TensorCall,
 )
 from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import INTEGER_DTYPES, dotted, keyword, literal_true
 from gradwatch.analysis.values import (
     CONSTANT,
     NO,
@@ -29,13 +27,11 @@ from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     YES,
     Constant,
-    Cut,
     GradModeContext,
     GradSource,
     Module,
     ModuleClass,
     Optimizer,
-    Parameters,
     Reason,
     Sequence,
     Tensor,
@@ -61,7 +57,6 @@ GRAD_MODES = {
     "torch.autograd.no_grad": NO,
     "torch.autograd.grad_mode.no_grad": NO,
 }
-INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 uint8 bool short".split()}
 # Float dtypes other than the default float32: `.to()` one of these always copies.
 COPYING_DTYPES = {"torch." + name for name in "float64 double float16 half bfloat16".split()}
 BINARY_DUNDERS = {
@@ -85,21 +80,6 @@ COMPARE_DUNDERS = {
     ast.Eq: "__eq__",
     ast.NotEq: "__ne__",
 }
-
-
-def literal_true(node: ast.AST | None) -> Tri:
-    if node is None:
-        return NO
-    if isinstance(node, ast.Constant):
-        return Tri.of(bool(node.value))
-    return UNKNOWN
-
-
-def keyword(node: ast.Call, name: str) -> ast.AST | None:
-    for kw in node.keywords:
-        if kw.arg == name:
-            return kw.value
-    return None
 
 
 class Evaluator:
@@ -277,7 +257,7 @@ class Evaluator:
                 elif isinstance(receiver, Tensor):
                     return self.tensor_method(receiver, func.attr, node, state)
                 elif isinstance(receiver, Module):
-                    return self.module_method(receiver, func, node, state)
+                    return modules.module_method(self, receiver, func, node, state)
                 elif isinstance(receiver, Optimizer) and func.attr == "step":
                     self.eval_arguments(node, state)
                     loop = self.loops[-1] if self.loops else None
@@ -302,7 +282,7 @@ class Evaluator:
             )
         if isinstance(callee, Module):
             args = self.eval_arguments(node, state)
-            return self.module_call(callee, args[0] if args else UNKNOWN_VALUE, node, state)
+            return modules.module_call(self, callee, args[0] if args else UNKNOWN_VALUE, node, state)
         self.eval_arguments(node, state)
         return UNKNOWN_VALUE
 
@@ -317,7 +297,7 @@ class Evaluator:
 
     def torch_call(self, qualname: str, node: ast.Call, state: State):
         if qualname in FACTORIES:
-            return self.factory(qualname, node, state)
+            return creation.factory(self, qualname, node, state)
         if qualname in GRAD_MODES:
             self.eval_arguments(node, state)
             return GradModeContext(GRAD_MODES[qualname], qualname.rsplit(".", 1)[1])
@@ -328,7 +308,7 @@ class Evaluator:
         if qualname in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             args = self.eval_arguments(node, state)
             requires = literal_true(keyword(node, "requires_grad")) if keyword(node, "requires_grad") else YES
-            return self.leaf(node, requires, explicit=True, deps=args)
+            return creation.leaf(self, node, requires, explicit=True, deps=args)
         if qualname == "torch.autograd.grad":
             return self.grad_call(node, state)
         if qualname == "torch.autograd.backward":
@@ -337,12 +317,12 @@ class Evaluator:
             self.backward(target, node.args[0] if node.args else node, node, state)
             return CONSTANT
         if qualname.startswith("torch.optim.") and qualname.count(".") == 2:
-            return self.optimizer(node, state)
+            return modules.optimizer(self, node, state)
         if qualname == "torch.nn.Sequential":
             args = self.eval_arguments(node, state)
             children = tuple(a if isinstance(a, Module) else None for a in args)
             has = Tri.any_of(c.has_parameters if c else UNKNOWN for c in children)
-            return Module(qualname, has_parameters=has, children=children, source=self.module_source(node))
+            return Module(qualname, has_parameters=has, children=children, source=modules.module_source(self, node))
         info = op_table.lookup(qualname)
         if info is not None and info.has_parameters is not None:
             self.eval_arguments(node, state)
@@ -351,7 +331,7 @@ class Evaluator:
                 qualname,
                 has_parameters=Tri.of(info.has_parameters),
                 inplace=inplace,
-                source=self.module_source(node) if info.has_parameters else None,
+                source=modules.module_source(self, node) if info.has_parameters else None,
             )
         args = self.eval_arguments(node, state)
         if info is None:
@@ -364,94 +344,6 @@ class Evaluator:
         ):
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name)
         return self.apply_op(qualname, args, node, state)
-
-    def module_source(self, node: ast.Call) -> GradSource:
-        return GradSource(f"the parameters of `{self.text(node)}`", self.span(node))
-
-    def factory(self, qualname: str, node: ast.Call, state: State):
-        args = self.eval_arguments(node, state)
-        requires = literal_true(keyword(node, "requires_grad"))
-        if qualname == "torch.as_tensor" and args and isinstance(args[0], Tensor):
-            return args[0]
-        cuts: tuple = ()
-        if qualname == "torch.tensor" and args:
-            first = args[0]
-            if isinstance(first, Tensor) and first.requires_grad is YES:
-                cuts = (
-                    Cut(
-                        self.span(node),
-                        f"`{self.text(node)}` copies the data without its graph",
-                        kind="rewrap",
-                        sources=first.sources,
-                    ),
-                )
-            elif isinstance(first, (Constant, Tensor)):
-                cuts = first.cuts
-        if requires is YES:
-            integer, where = self.integer_dtype(qualname, node, state)
-            self.emit(node, Creation(self.span(node), node, integer, where))
-        value = self.leaf(node, requires, explicit=requires is YES, deps=args)
-        return value.but(cuts=cuts) if cuts else value
-
-    def integer_dtype(self, qualname: str, node: ast.Call, state: State) -> tuple[Tri, object]:
-        """Does this factory provably make an integer or bool tensor? And which text says so."""
-        dtype = keyword(node, "dtype")
-        if dtype is not None:
-            value = self.eval(dtype, state)
-            if isinstance(value, TorchRef) and value.qualname in INTEGER_DTYPES:
-                return YES, self.span(dtype)
-            return (NO if isinstance(value, TorchRef) else UNKNOWN), self.span(dtype)
-        if qualname == "torch.randint":
-            return YES, None
-        if qualname in ("torch.tensor", "torch.arange") and node.args:
-            literals = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.Constant)]
-            containers = all(
-                isinstance(n, (ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.expr_context))
-                for arg in node.args
-                for n in ast.walk(arg)
-            )
-            if containers and literals and all(isinstance(n.value, (int, bool)) for n in literals):
-                return YES, self.span(node.args[0]) if qualname == "torch.tensor" else None
-        return UNKNOWN, None
-
-    def leaf(self, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
-        storage = self.storage_for(node)
-        source = GradSource(f"`{self.text(node)}`", self.span(node), explicit=explicit)
-        # A factory with requires_grad=True makes a leaf that requires grad even under no_grad.
-        return Tensor(
-            requires_grad=requires,
-            is_leaf=YES,
-            storage=storage,
-            sources=frozenset([source]) if requires is YES else frozenset(),
-            deps=frozenset([storage]).union(*(d.deps for d in deps if isinstance(d, Tensor))),
-            origin=self.reason(node, f"`{self.text(node)}`"),
-            factory=self.span(node),
-        )
-
-    def optimizer(self, node: ast.Call, state: State):
-        args = self.eval_arguments(node, state)
-        params_node = node.args[0] if node.args else keyword(node, "params")
-        sources: set = set()
-        tensors = []
-        if params_node is not None:
-            # Parameters may come as `m.parameters()`, a list of tensors, list sums,
-            # itertools.chain or param-group dicts: look for both anywhere inside.
-            for child in ast.walk(params_node):
-                if (
-                    isinstance(child, ast.Call)
-                    and isinstance(child.func, ast.Attribute)
-                    and child.func.attr in ("parameters", "named_parameters")
-                ):
-                    owner = self.eval(child.func.value, state)
-                    if isinstance(owner, Module) and owner.source is not None:
-                        sources.add(owner.source)
-            if isinstance(params_node, (ast.List, ast.Tuple)) and args and isinstance(args[0], Sequence):
-                for item, item_node in zip(args[0].items, params_node.elts):
-                    if isinstance(item, Tensor):
-                        sources |= item.sources
-                        tensors.append((item, self.text(item_node)))
-        self.emit(node, OptimizerParams(self.span(node), frozenset(sources), tuple(tensors)))
-        return Optimizer()
 
     def grad_call(self, node: ast.Call, state: State):
         args = self.eval_arguments(node, state)
@@ -513,50 +405,6 @@ class Evaluator:
         return len(node.args) < 3  # positional retain_graph is the third argument of backward
 
     # -- modules -------------------------------------------------------------
-
-    def module_method(self, module: Module, func: ast.Attribute, node: ast.Call, state: State):
-        self.eval_arguments(node, state)
-        if func.attr in ("parameters", "named_parameters"):
-            return Parameters(module)
-        if func.attr in ("to", "cuda", "cpu", "train", "eval", "double", "float", "half", "type"):
-            return module
-        if func.attr == "requires_grad_":
-            flag = literal_true(node.args[0]) if node.args else YES
-            frozen = replace(module, params_require_grad=NO if flag is NO else (YES if flag is YES else UNKNOWN))
-            self.rebind_module(func.value, frozen, state)
-            return frozen
-        return UNKNOWN_VALUE
-
-    def rebind_module(self, target: ast.AST, module: Module, state: State) -> None:
-        path = dotted(target)
-        if path is not None:
-            state.bind(path, module)
-
-    def module_call(self, module: Module, argument, node: ast.Call, state: State):
-        if module.children:
-            value = argument
-            for child in module.children:
-                if child is None:
-                    return UNKNOWN_VALUE
-                value = self.module_call(child, value, node, state)
-            return value
-        params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
-        if module.user_class is not None or op_table.lookup(module.kind) is None:
-            if params_grad is YES and state.grad_enabled is YES:
-                # forward() is not followed into: what it does with its input is unknown.
-                own = frozenset([module.source]) if module.source else frozenset()
-                return Tensor(
-                    requires_grad=YES,
-                    is_leaf=NO,
-                    storage=self.fresh_storage(node, state),
-                    sources=own | (argument.sources if isinstance(argument, Tensor) else frozenset()),
-                    deps=argument.deps if isinstance(argument, Tensor) else frozenset(),
-                    known=False,
-                )
-            return UNKNOWN_VALUE
-        if module.inplace and isinstance(argument, Tensor) and node.args:
-            return self.inplace(argument, node.args[0], "inplace=True", node, state, [], module.kind, module=module)
-        return self.apply_op(module.kind, [argument], node, state, module=module)
 
     # -- tensor methods ------------------------------------------------------
 
@@ -649,15 +497,3 @@ class Evaluator:
         module: Module | None = None,
     ):
         return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module)
-
-
-def dotted(node: ast.AST) -> str | None:
-    """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))

@@ -26,7 +26,12 @@ from gradwatch.analysis.events import (
     OptimizerStep,
     TensorCall,
 )
-from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator, dotted, literal_true
+from gradwatch.analysis.expressions import (
+    BINARY_DUNDERS,
+    Evaluator,
+    dotted,
+    literal_true,
+)
 from gradwatch.analysis.imports import import_bindings
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (

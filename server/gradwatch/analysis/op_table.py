@@ -174,15 +174,18 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
         returns_self=bool(record.get("returns_self", False)),
         backward_error=record.get("backward_error"),
         differentiable_operands=frozenset(record.get("differentiable_operands", ())),
-        saves_input_configs=tuple(sorted(
-            (int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items()
-        )),
+        saves_input_configs=tuple(
+            sorted((int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items())
+        ),
         saves_output_configs=_configs(record.get("saves_output", ())),
         scalar_other=op_info_from_record(name, {**scalar, "inplace": record.get("inplace")}, record.get("kind"))
-        if scalar else None,
+        if scalar
+        else None,
         inplace_true=op_info_from_record(
             name, {**inplace_true, "inplace": True, "has_parameters": record.get("has_parameters")}, record.get("kind")
-        ) if inplace_true else None,
+        )
+        if inplace_true
+        else None,
     )
 
 
@@ -224,7 +227,7 @@ def canonical_name(qualname: str) -> str:
         return qualname
     for short, full in _SHORT_PREFIXES:
         if qualname.startswith(short):
-            return full + qualname[len(short):]
+            return full + qualname[len(short) :]
     return qualname
 
 

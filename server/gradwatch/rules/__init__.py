@@ -26,4 +26,11 @@ def rule_by_code(code: str) -> type[Rule] | None:
 
 def _load() -> None:
     # Importing the family modules registers their rules.
-    from gradwatch.rules import backward, graph_cut, inplace, tensor_api, training_loop  # noqa: F401
+    from gradwatch.rules import (  # noqa: F401
+        backward,
+        grad_access,
+        graph_cut,
+        inplace,
+        tensor_api,
+        training_loop,
+    )

@@ -1,0 +1,83 @@
+"""Tensors and leaves made by factories: `torch.randn(...)`, `torch.tensor(...)`, `nn.Parameter(...)`."""
+
+from __future__ import annotations
+
+import ast
+
+from gradwatch.analysis.events import Creation
+from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
+from gradwatch.analysis.values import (
+    NO,
+    UNKNOWN,
+    YES,
+    Constant,
+    Cut,
+    GradSource,
+    Tensor,
+    TorchRef,
+    Tri,
+)
+
+
+def factory(ev, qualname: str, node: ast.Call, state: State):
+    args = ev.eval_arguments(node, state)
+    requires = literal_true(keyword(node, "requires_grad"))
+    if qualname == "torch.as_tensor" and args and isinstance(args[0], Tensor):
+        return args[0]
+    cuts: tuple = ()
+    if qualname == "torch.tensor" and args:
+        first = args[0]
+        if isinstance(first, Tensor) and first.requires_grad is YES:
+            cuts = (
+                Cut(
+                    ev.span(node),
+                    f"`{ev.text(node)}` copies the data without its graph",
+                    kind="rewrap",
+                    sources=first.sources,
+                ),
+            )
+        elif isinstance(first, (Constant, Tensor)):
+            cuts = first.cuts
+    if requires is YES:
+        integer, where = integer_dtype(ev, qualname, node, state)
+        ev.emit(node, Creation(ev.span(node), node, integer, where))
+    value = leaf(ev, node, requires, explicit=requires is YES, deps=args)
+    return value.but(cuts=cuts) if cuts else value
+
+
+def integer_dtype(ev, qualname: str, node: ast.Call, state: State) -> tuple[Tri, object]:
+    """Does this factory provably make an integer or bool tensor? And which text says so."""
+    dtype = keyword(node, "dtype")
+    if dtype is not None:
+        value = ev.eval(dtype, state)
+        if isinstance(value, TorchRef) and value.qualname in INTEGER_DTYPES:
+            return YES, ev.span(dtype)
+        return (NO if isinstance(value, TorchRef) else UNKNOWN), ev.span(dtype)
+    if qualname == "torch.randint":
+        return YES, None
+    if qualname in ("torch.tensor", "torch.arange") and node.args:
+        literals = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.Constant)]
+        containers = all(
+            isinstance(n, (ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.expr_context))
+            for arg in node.args
+            for n in ast.walk(arg)
+        )
+        if containers and literals and all(isinstance(n.value, (int, bool)) for n in literals):
+            return YES, ev.span(node.args[0]) if qualname == "torch.tensor" else None
+    return UNKNOWN, None
+
+
+def leaf(ev, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
+    storage = ev.storage_for(node)
+    source = GradSource(f"`{ev.text(node)}`", ev.span(node), explicit=explicit)
+    # A factory with requires_grad=True makes a leaf that requires grad even under no_grad.
+    return Tensor(
+        requires_grad=requires,
+        is_leaf=YES,
+        storage=storage,
+        sources=frozenset([source]) if requires is YES else frozenset(),
+        deps=frozenset([storage]).union(*(d.deps for d in deps if isinstance(d, Tensor))),
+        origin=ev.reason(node, f"`{ev.text(node)}`"),
+        factory=ev.span(node),
+    )

@@ -1,0 +1,36 @@
+"""Small questions about Python syntax the analysis asks everywhere."""
+
+from __future__ import annotations
+
+import ast
+
+from gradwatch.analysis.values import NO, UNKNOWN, Tri
+
+INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 uint8 bool short".split()}
+
+
+def literal_true(node: ast.AST | None) -> Tri:
+    if node is None:
+        return NO
+    if isinstance(node, ast.Constant):
+        return Tri.of(bool(node.value))
+    return UNKNOWN
+
+
+def keyword(node: ast.Call, name: str) -> ast.AST | None:
+    for kw in node.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
