@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from gradwatch.analysis.interpreter import analyse
+from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.config import Settings
 from gradwatch.findings import CheckResult, Finding, Severity
 from gradwatch.parsing import parse
@@ -43,11 +44,17 @@ def read_python_file(path: Path) -> str:
         raise UnreadableFile(f"skipped: not UTF-8 text (byte {error.start})") from error
 
 
-def check_source(text: str, path: str | None = None, settings: Settings | None = None) -> CheckResult:
+def check_source(
+    text: str,
+    path: str | None = None,
+    settings: Settings | None = None,
+    cache: ScopeCache | None = None,
+) -> CheckResult:
+    """Findings for one file. `cache` (one per open document) lets unchanged functions skip re-analysis."""
     settings = settings or Settings()
     source = SourceText(text)
     parsed = parse(text)
-    facts = analyse(parsed.tree, source)
+    facts = analyse(parsed.tree, source, cache=cache)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error

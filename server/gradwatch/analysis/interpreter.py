@@ -33,6 +33,7 @@ from gradwatch.analysis.expressions import (
     literal_true,
 )
 from gradwatch.analysis.imports import import_bindings
+from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
     NO,
@@ -76,9 +77,11 @@ class _PathEnded(Exception):
 
 
 class Interpreter(Evaluator):
-    def __init__(self, source: SourceText, collect_names: bool = True) -> None:
+    def __init__(self, source: SourceText, collect_names: bool = True, cache: ScopeCache | None = None) -> None:
         super().__init__(Facts(source=source), source)
         self.collect_names = collect_names
+        self.cache = cache
+        self._globals_key: int | bool | None = None
         self.globals: dict[str, object] = {}
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
@@ -118,6 +121,41 @@ class Interpreter(Evaluator):
                 self.analyse_definitions(node.body, cls if isinstance(cls, ModuleClass) else None)
 
     def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
+        key = self.cache_key(node, in_class) if self.cache is not None else None
+        cached = self.cache.get(key) if key is not None else None
+        if cached is not None:
+            events, names = cached
+            for event in events:
+                self.events[("cached", id(event))] = event
+            self.names.update({id(entry): entry for entry in names})
+            return
+        events_before, names_before = set(self.events), set(self.names)
+        self.run_function(node, in_class)
+        if key is not None:
+            events = [e for k, e in self.events.items() if k not in events_before]
+            names = [n for k, n in self.names.items() if k not in names_before]
+            self.cache.put(key, (events, names))
+
+    def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
+        """What the function's events depend on: its text and place, and what it sees from outside."""
+        if self._globals_key is None:
+            try:
+                self._globals_key = hash(tuple(self.globals.items()))
+            except TypeError:  # an unhashable value: do not cache
+                self._globals_key = False
+        if self._globals_key is False:
+            return None
+        return (
+            self.source.segment(node),
+            node.lineno,
+            node.col_offset,
+            self._globals_key,
+            in_class,
+            self.is_forward(node),
+            self.collect_names,
+        )
+
+    def run_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
         if self.relevant(node):
             state = self.function_entry_state(node, in_class)
             outer = self.current_function
@@ -538,5 +576,8 @@ def _is_main_guard(test: ast.AST) -> bool:
     return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
 
 
-def analyse(tree: ast.Module, source: SourceText, collect_names: bool = True) -> Facts:
-    return Interpreter(source, collect_names).run_module(tree)
+def analyse(tree: ast.Module, source: SourceText, collect_names: bool = True, cache: ScopeCache | None = None) -> Facts:
+    facts = Interpreter(source, collect_names, cache).run_module(tree)
+    if cache is not None:
+        cache.finish_run()
+    return facts

@@ -22,6 +22,7 @@ from typing import Callable, Hashable
 
 from lsprotocol import types
 
+from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.checker import check_source
 from gradwatch.config import Settings
 from gradwatch.findings import Finding, NameState, Span
@@ -116,13 +117,13 @@ class Analysis:
         return None if segment is None else convert.LineCoder(segment.lines, encoding)
 
 
-def analyse_program(program: Program, encoding: str) -> Analysis:
+def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None = None) -> Analysis:
     """Run the engine and map its results into the program's documents (runs in a worker thread)."""
     analysis = Analysis(program)
     if not program.enabled:
         return analysis
     try:
-        result = check_source(program.text, path=program.path, settings=program.settings)
+        result = check_source(program.text, path=program.path, settings=program.settings, cache=scopes)
     except Exception:
         # No diagnostics is better than stale ones; the traceback goes to the log.
         log.exception("analysis of %s failed", program.key)
@@ -161,6 +162,8 @@ class _Slot:
     # Asked to run while a run was in flight: run again when it ends.
     rerun: bool = False
     waiters: list[asyncio.Future] = field(default_factory=list)
+    # Per-function results of the last run: an edit re-analyses only what it touched.
+    scopes: ScopeCache = field(default_factory=ScopeCache)
 
 
 class Analyser:
@@ -264,7 +267,7 @@ class Analyser:
         slot.running = True
         slot.rerun = False
         future = asyncio.get_running_loop().run_in_executor(
-            self._pool, analyse_program, program, self._encoding()
+            self._pool, analyse_program, program, self._encoding(), slot.scopes
         )
         future.add_done_callback(partial(self._finished, key, program))
 
