@@ -131,3 +131,17 @@ class Facts:
     optimizer_steps: list[OptimizerStep] = field(default_factory=list)
     accumulations: list[Accumulation] = field(default_factory=list)
     names: list[NameState] = field(default_factory=list)
+
+
+# Which list of Facts each kind of event goes to.
+FACT_LISTS = {
+    Backward: "backwards",
+    GradCall: "grad_calls",
+    InPlace: "inplace_ops",
+    GradRead: "grad_reads",
+    OptimizerParams: "optimizer_params",
+    TensorCall: "tensor_calls",
+    Creation: "creations",
+    OptimizerStep: "optimizer_steps",
+    Accumulation: "accumulations",
+}

@@ -14,24 +14,9 @@ import re
 from dataclasses import replace
 
 from gradwatch.analysis import describe
-from gradwatch.analysis.events import (
-    Accumulation,
-    Backward,
-    Creation,
-    Facts,
-    GradCall,
-    GradRead,
-    InPlace,
-    OptimizerParams,
-    OptimizerStep,
-    TensorCall,
-)
-from gradwatch.analysis.expressions import (
-    BINARY_DUNDERS,
-    Evaluator,
-    dotted,
-    literal_true,
-)
+from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
+from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
+from gradwatch.analysis.syntax import dotted, literal_true
 from gradwatch.analysis.imports import import_bindings
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
@@ -232,24 +217,7 @@ class Interpreter(Evaluator):
     def finish(self) -> Facts:
         facts = self.facts
         for event in self.events.values():
-            if isinstance(event, Backward):
-                facts.backwards.append(event)
-            elif isinstance(event, GradCall):
-                facts.grad_calls.append(event)
-            elif isinstance(event, InPlace):
-                facts.inplace_ops.append(event)
-            elif isinstance(event, GradRead):
-                facts.grad_reads.append(event)
-            elif isinstance(event, OptimizerParams):
-                facts.optimizer_params.append(event)
-            elif isinstance(event, TensorCall):
-                facts.tensor_calls.append(event)
-            elif isinstance(event, Creation):
-                facts.creations.append(event)
-            elif isinstance(event, OptimizerStep):
-                facts.optimizer_steps.append(event)
-            elif isinstance(event, Accumulation):
-                facts.accumulations.append(event)
+            getattr(facts, FACT_LISTS[type(event)]).append(event)
         if self.collect_names:
             facts.names = [describe.name_state(self.source, *entry) for entry in self.names.values()]
         return facts
