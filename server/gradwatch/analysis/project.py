@@ -1,0 +1,271 @@
+"""Where is an imported name defined? Cross-module resolution through jedi.
+
+gradwatch analyses one file at a time; to follow a call into another module of
+the user's project it asks `ProjectIndex.definition` where the called name is
+defined. jedi does the resolution with the user's interpreter and sys.path, so
+`from .models import *` and re-exports in `pkg/__init__.py` are followed the
+way Python would follow them.
+
+jedi is imported only when a definition is first asked for: its import and first
+inference cost seconds, which the command line and the language server's start-up
+must not pay unless cross-module analysis is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import sysconfig
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Bounds on what one index keeps alive: each jedi Script holds a whole inference state
+# (every module it has read), so only a handful are kept; answers are small.
+MAX_SCRIPTS = 16
+MAX_ANSWERS = 4096
+
+_PACKAGE_FOLDERS = frozenset({"site-packages", "dist-packages", "__pypackages__"})
+
+
+@dataclass(frozen=True)
+class Definition:
+    path: str  # absolute path of the .py file that defines the name
+    line: int  # 1-based line of the `def`/`class` keyword (or of the assignment)
+    column: int  # 0-based column, in characters
+    kind: str  # jedi's name type: "function" | "class" | "module" | "statement" | "param" | ...
+    name: str
+
+
+@dataclass(frozen=True)
+class _Answer:
+    definition: Definition | None
+    # mtime of the defining file when the answer was computed; a later mtime makes it stale.
+    stamp: int | None
+
+
+class ProjectIndex:
+    """Resolves names to their definitions inside one user project.
+
+    `root` bounds what counts as the user's code (None: the folder of each file asked
+    about). `python` is the interpreter (or virtualenv folder) whose sys.path jedi
+    searches; when it is unusable, `problem` says why and jedi's default environment
+    (the one running gradwatch) is used instead.
+    """
+
+    def __init__(self, root: str | Path | None = None, python: str | None = None) -> None:
+        self.root: Path | None = Path(root).resolve() if root is not None else None
+        self.python = python
+        self.problem: str | None = None
+        # One lock for every jedi call and cache change: jedi's caches are not thread-safe.
+        self._lock = threading.RLock()
+        self._environment: Any = None
+        self._projects: dict[Path, Any] = {}
+        self._scripts: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str, int, int], _Answer] = OrderedDict()
+        self._excluded_roots = _interpreter_library_folders()
+        if python is not None:
+            self._environment = self._open_environment(python)
+
+    # -- public API ---------------------------------------------------------------
+
+    def definition(self, path: str, text: str, line: int, column: int) -> Definition | None:
+        if not isinstance(text, str) or "\x00" in text:
+            return None  # binary content: nothing jedi could resolve
+        if line < 1 or column < 0:
+            return None
+        file_path = os.path.abspath(path)
+        text_hash = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        key = (file_path, text_hash, line, column)
+        with self._lock:
+            cached = self._answers.get(key)
+            if cached is not None:
+                if _still_current(cached):
+                    self._answers.move_to_end(key)
+                    return cached.definition
+                # A module the answer depends on changed on disk: every kept inference state
+                # may hold its old content, so start them all afresh.
+                self._scripts.clear()
+                del self._answers[key]
+            try:
+                answer = self._resolve(file_path, text, text_hash, line, column)
+            except Exception:
+                # jedi missing, a jedi bug on odd input, a crashed environment subprocess:
+                # cross-module resolution is a refinement, never a reason to fail a check.
+                return None
+            self._answers[key] = answer
+            if len(self._answers) > MAX_ANSWERS:
+                self._answers.popitem(last=False)
+            return answer.definition
+
+    def is_user_file(self, path: str) -> bool:
+        """Inside `root` (when set) and not part of an installed package, a virtualenv or the stdlib."""
+        return self._is_user_file(Path(path), self.root)
+
+    def clear(self) -> None:
+        """Forget every answer, e.g. after the editor reports files created or deleted."""
+        with self._lock:
+            self._answers.clear()
+            self._scripts.clear()
+
+    # -- jedi ---------------------------------------------------------------------
+
+    def _open_environment(self, python: str) -> Any:
+        location = Path(python)
+        if not location.exists():
+            self.problem = f"python interpreter {python!r} does not exist; using the default environment"
+            return None
+        if location.is_file() and not os.access(location, os.X_OK):
+            self.problem = f"python interpreter {python!r} is not executable; using the default environment"
+            return None
+        try:
+            import jedi
+        except ImportError:
+            self.problem = "jedi is not installed; cross-module resolution is off"
+            return None
+        try:
+            # safe=False: the interpreter was named by the user's own settings, so jedi's
+            # "is this a known system Python" check would only reject ordinary virtualenvs.
+            return jedi.create_environment(str(location), safe=False)
+        except Exception as error:
+            self.problem = f"python interpreter {python!r} is not usable ({error}); using the default environment"
+            return None
+
+    def _project_for(self, root: Path) -> Any:
+        project = self._projects.get(root)
+        if project is None:
+            import jedi
+
+            project = jedi.Project(root)
+            self._projects[root] = project
+        return project
+
+    def _script_for(self, file_path: str, text: str, text_hash: str) -> Any:
+        key = (file_path, text_hash)
+        script = self._scripts.get(key)
+        if script is not None:
+            self._scripts.move_to_end(key)
+            return script
+        import jedi
+
+        # Earlier versions of this file will not be asked about again.
+        for old in [k for k in self._scripts if k[0] == file_path]:
+            del self._scripts[old]
+        root = self.root or Path(file_path).parent
+        script = jedi.Script(text, path=file_path, project=self._project_for(root), environment=self._environment)
+        self._scripts[key] = script
+        if len(self._scripts) > MAX_SCRIPTS:
+            self._scripts.popitem(last=False)
+        return script
+
+    def _resolve(self, file_path: str, text: str, text_hash: str, line: int, column: int) -> _Answer:
+        lines = text.splitlines() or [""]
+        # jedi raises on positions outside the text; an editor can ask just after an edit.
+        if line > len(lines) or column > len(lines[line - 1]):
+            return _Answer(None, None)
+        script = self._script_for(file_path, text, text_hash)
+        names = script.goto(line, column, follow_imports=True, follow_builtin_imports=False)
+        root = self.root or Path(file_path).parent
+        for name in names:
+            definition = self._definition_from(name, root)
+            if definition is not None:
+                return _Answer(definition, _mtime(definition.path))
+        return _Answer(None, None)
+
+    def _definition_from(self, name: Any, root: Path) -> Definition | None:
+        module_path = name.module_path
+        if module_path is None or module_path.suffix != ".py":
+            return None  # builtins, compiled modules, stubs
+        if not self._is_user_file(module_path, root):
+            return None
+        if name.type == "module":
+            line, column = 1, 0
+        else:
+            # The statement's start, not the name's: for `def f` that is the `def` keyword,
+            # which is where Python's ast puts FunctionDef.lineno/col_offset.
+            start = name.get_definition_start_position()
+            if start is None:
+                if name.line is None:
+                    return None
+                start = (name.line, name.column)
+            line, column = start
+        return Definition(
+            path=os.path.abspath(module_path),
+            line=line,
+            column=column,
+            kind=name.type,
+            name=name.name,
+        )
+
+    # -- what counts as the user's code ---------------------------------------------
+
+    def _is_user_file(self, path: Path, root: Path | None) -> bool:
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return False
+        if root is not None and not resolved.is_relative_to(root):
+            return False
+        if _PACKAGE_FOLDERS.intersection(resolved.parts):
+            return False
+        if any(resolved.is_relative_to(folder) for folder in self._excluded_roots):
+            return False
+        if self._environment is not None:
+            prefix = Path(getattr(self._environment, "path", "") or "/nonexistent")
+            if any(resolved.is_relative_to(folder) for folder in _library_folders_under(prefix)):
+                return False
+        return not _inside_virtualenv(resolved.parent, root)
+
+
+def _still_current(answer: _Answer) -> bool:
+    if answer.definition is None:
+        return True
+    return _mtime(answer.definition.path) == answer.stamp
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _interpreter_library_folders() -> tuple[Path, ...]:
+    """The stdlib folders of the Python running gradwatch (and of the one it was made from)."""
+    folders = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            folders.add(Path(value).resolve())
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        folders.update(_library_folders_under(Path(prefix)))
+    return tuple(sorted(folders))
+
+
+def _library_folders_under(prefix: Path) -> tuple[Path, ...]:
+    # A prefix like /usr may well contain the user's project, so only its lib folders count.
+    candidates = [prefix / "Lib", prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"]
+    lib = prefix / "lib"
+    if lib.is_dir():
+        try:
+            candidates.extend(child for child in lib.iterdir() if child.name.startswith("python"))
+        except OSError:
+            pass
+    return tuple(candidate.resolve() for candidate in candidates)
+
+
+def _inside_virtualenv(folder: Path, root: Path | None) -> bool:
+    """True when a folder between `folder` and `root` (exclusive) is a virtualenv or conda env.
+
+    The root itself is not checked: a project created with `python -m venv .` is still
+    the user's project.
+    """
+    for candidate in (folder, *folder.parents):
+        if root is not None and (candidate == root or not candidate.is_relative_to(root)):
+            return False
+        if (candidate / "pyvenv.cfg").is_file() or (candidate / "conda-meta").is_dir():
+            return True
+    return False
