@@ -207,6 +207,68 @@ def test_inputs_saved_by_common_ops():
         assert 0 in info(name).saved_operands(flags)[0], name
 
 
+def test_element_count_relations():
+    # Checked with torch 2.13: x.sigmoid(), x * y, x * 2 keep the broadcast size;
+    # sum()/mean()/mse_loss(a, b) give one element for any input size.
+    assert info("torch.Tensor.sigmoid").numel == "same"
+    mul = info("torch.Tensor.__mul__")
+    assert mul.numel == "same"
+    assert mul.scalar_other.numel == "same"
+    for name in ("torch.Tensor.sum", "torch.Tensor.mean", "torch.nn.functional.mse_loss", "nn.CrossEntropyLoss",
+                 "torch.Tensor.max", "torch.Tensor.norm"):
+        assert info(name).numel == "scalar", name
+    # (2,3) @ (3,3) happens to keep 6 elements; at the second size it does not run
+    assert info("torch.matmul").numel is None
+    # nn.Linear(3, 3) keeps 6 elements on a 2x3 input, but refuses other feature sizes
+    assert info("torch.nn.Linear").numel is None
+    relu = info("torch.nn.ReLU")
+    assert relu.numel == "same"
+    assert relu.inplace_true.numel == "same"
+    for name in ("torch.Tensor.clone", "torch.Tensor.to", "F.relu", "torch.softmax", "torch.Tensor.add_"):
+        assert info(name).numel == "same", name
+    # reductions over a dim and reshapes to fixed sizes claim nothing
+    for name in ("torch.Tensor.view", "torch.Tensor.reshape", "torch.Tensor.argwhere", "torch.Tensor.item"):
+        assert info(name).numel is None, name
+    # the torch.* loss entry points do not reduce by default, unlike torch.nn.functional's
+    assert info("torch.hinge_embedding_loss").numel == "same"
+    assert info("F.hinge_embedding_loss").numel == "scalar"
+
+
+def test_numel_measurement_is_not_fooled_by_square_or_zero_dim_operands():
+    torch = pytest.importorskip("torch")
+    from gradwatch import probe
+
+    # mm of two 3x3 matrices keeps 9 elements; the grown operands are not square
+    assert probe.numel_relation(probe.function_plan(torch.mm, "fn(m, n)", False)) is None
+    # 0-d operands never change size: "same" and "scalar" cannot be told apart
+    assert probe.numel_relation(probe.function_plan(torch.exp, "fn(s)", False)) is None
+    assert probe.numel_relation(probe.function_plan(torch.exp, "fn(a)", False)) == "same"
+    assert probe.numel_relation(probe.function_plan(torch.sum, "fn(a)", False)) == "scalar"
+    assert probe.numel_relation(probe.function_plan(torch.sum, "fn(a, 1)", False)) is None
+
+
+def test_numel_counts_in_the_shipped_table():
+    records = json.loads(SHIPPED_TABLE.read_text(encoding="utf-8"))["ops"]
+    counts = {"same": 0, "scalar": 0}
+    for record in records.values():
+        for variant in (record, record.get("scalar_other"), record.get("inplace_true")):
+            if variant and "numel" in variant:
+                assert variant["numel"] in counts
+                # only tensor results are sized
+                assert variant["returns"] == "tensor"
+                counts[variant["numel"]] += 1
+    assert counts["same"] > 500 and counts["scalar"] > 50
+
+
+def test_unknown_numel_value_is_a_bad_record(tmp_path, monkeypatch):
+    record = json.loads(SHIPPED_TABLE.read_text(encoding="utf-8"))["ops"]["torch.Tensor.add"]
+    custom = tmp_path / "table.json"
+    custom.write_text(json.dumps({"torch_version": "9.9.9", "ops": {"torch.Tensor.add": {**record, "numel": "half"}}}))
+    monkeypatch.setenv(op_table.TABLE_ENV_VAR, str(custom))
+    assert lookup("torch.Tensor.add") is None
+    assert "numel" in op_table.load().problem
+
+
 def test_aliases_and_unknown_names():
     assert info("Tensor.add") == info("torch.Tensor.add")
     assert hash(info("Tensor.mul")) == hash(info("torch.Tensor.mul"))

@@ -12,7 +12,11 @@ For each op a small argument template is tried until one runs, then:
   operation". Bumping the counter is exactly what any in-place write does, and
   `increment_version` also works on tensors that cannot be written in place
   (expanded views, integer indices);
-- view: whether the result shares storage with operand 0.
+- view: whether the result shares storage with operand 0;
+- numel: "same" (the result has as many elements as the broadcast of the
+  tensor operands) or "scalar" (one element), when both hold with the
+  template's operands and again with every operand grown (GROWN_SHAPES);
+  absent otherwise.
 
 This is the only gradwatch module that imports torch. Output is JSON with
 sorted keys: the same torch gives byte-identical output.
@@ -101,25 +105,53 @@ KINDS: dict[str, Kind] = {
     "flag": Kind((2, 3), "mask", False),
 }
 
+# Second shapes for the numel measurement. Every dimension above 1 changes,
+# squares become non-square (so `mm(m, n)` or `inverse` do not pass as
+# "same" by coincidence), and operands that broadcast together still do
+# (a, v, sgn; a, cls for the losses). Index operands stay small or keep their
+# values below the original last dimension, so they index a grown tensor
+# validly; idx keeps its shape so that gather/take results (shaped like the
+# index) do not match the input's size by coincidence.
+GROWN_SHAPES: dict[str, tuple[int, ...]] = {
+    **{name: (5, 4) for name in ("a", "b", "c", "p", "q", "pos", "mask", "flag")},
+    "m": (6, 4), "n": (6, 4), "spd": (5, 5),
+    "v": (4,), "w": (4,), "sgn": (4,), "s": (), "one": (1,),
+    "bm": (3, 5, 4), "bn": (3, 5, 4), "bo": (3, 5, 6),
+    "x4": (3, 6), "y4": (3, 6), "z4": (3, 6),
+    "seq": (1, 3, 7), "img": (1, 3, 6, 5), "img4": (1, 8, 4, 3), "vol": (1, 3, 5, 6, 7),
+    "fin": (1, 8, 6), "grid": (1, 3, 5, 2), "theta": (2, 2, 3),
+    "k1": (3, 3, 2), "k2": (3, 3, 2, 2), "k3": (3, 3, 2, 2, 2),
+    "g2": (3,), "bias": (3,), "rm": (3,), "rv": (3,), "sgn2": (5,),
+    "idx": (2, 3), "ix": (2,), "cls": (5,),
+}
+assert GROWN_SHAPES.keys() == KINDS.keys(), "every operand kind needs a grown shape"
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
 KIND_LEGEND = {
-    name: f"{'x'.join(map(str, kind.shape)) or 'scalar'} {kind.fill}"
+    name: f"{_shape_text(kind.shape)} {kind.fill}"
     + ("" if kind.differentiable else " (never requires grad)")
+    + f", grown {_shape_text(GROWN_SHAPES[name])}"
     for name, kind in KINDS.items()
 }
 
 
-def make_operand(kind_name: str, position: int) -> torch.Tensor:
+def make_operand(kind_name: str, position: int, grown: bool = False) -> torch.Tensor:
     """Deterministic values, distinct per position, kept away from 0 so that
-    relu/abs/sign have a well-defined non-zero gradient."""
+    relu/abs/sign have a well-defined non-zero gradient. `grown`: the kind's
+    GROWN_SHAPES shape, same kind of values."""
     kind = KINDS[kind_name]
-    count = math.prod(kind.shape)
+    shape = GROWN_SHAPES[kind_name] if grown else kind.shape
+    count = math.prod(shape)
     steps = torch.arange(count, dtype=torch.float64)
     frac = (steps * 0.6180339887 + 0.2 + 0.31 * position) % 1.0
     if kind.fill == "index":
         # Valid along any dimension of the shapes above: row indices < 2, column indices < 3.
-        return (torch.arange(count) % kind.shape[-1]).reshape(kind.shape)
+        return (torch.arange(count) % kind.shape[-1]).reshape(shape)
     if kind.fill == "mask":
-        return ((torch.arange(count) + position) % 2 == 0).reshape(kind.shape)
+        return ((torch.arange(count) + position) % 2 == 0).reshape(shape)
     if kind.fill == "sign":
         values = torch.where(torch.arange(count) % 2 == 0, 1.0, -1.0).double()
     elif kind.fill == "prob":
@@ -133,9 +165,9 @@ def make_operand(kind_name: str, position: int) -> torch.Tensor:
     else:
         centered = (frac - 0.5) * 1.6
         values = centered + 0.05 * torch.sign(centered)
-    values = values.reshape(kind.shape)
+    values = values.reshape(shape)
     if kind.fill == "spd":
-        values = values @ values.T + 3 * torch.eye(kind.shape[0], dtype=torch.float64)
+        values = values @ values.T + 3 * torch.eye(shape[0], dtype=torch.float64)
     return values.to(torch.float32)
 
 
@@ -614,6 +646,10 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
         first is not None and base is not None and first is not base and first.numel() and base.numel()
         and first.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
     )
+    if record["returns"] == "tensor":
+        numel = numel_relation(plan)
+        if numel is not None:
+            record["numel"] = numel
     record["grad"] = classify_gradient(run)
     if record["grad"].startswith("backward_error:"):
         # In the graph, but backward raises: a fact the analyser can report.
@@ -632,6 +668,37 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
     record["saves_input"] = saves_input
     record["saves_output"] = saves_output
     return record
+
+
+def numel_relation(plan: Plan) -> str | None:
+    """"same", "scalar" or None (see the module docstring). Operands do not
+    require grad here: only sizes are read."""
+    observed = []
+    for grown in (False, True):
+        env = {name: make_operand(name, i, grown) for i, name in enumerate(plan.operands)}
+        try:
+            torch.manual_seed(0)
+            result, _ = plan.run(env)
+        except Exception:  # noqa: BLE001 - does not run at this size: no claim
+            return None
+        if result is None and plan.inplace and plan.operands:
+            result = env[plan.operands[0]]
+        if not isinstance(result, torch.Tensor):
+            return None
+        shapes = [env[name].shape for name in plan.operands]
+        try:
+            broadcast = math.prod(torch.broadcast_shapes(*shapes))
+        except RuntimeError:
+            broadcast = None
+        observed.append((result.numel(), broadcast, sum(math.prod(shape) for shape in shapes)))
+    (small_out, small_broadcast, small_size), (big_out, big_broadcast, big_size) = observed
+    if small_size == big_size:
+        return None  # only 0-d or size-1 operands: the input size never changed
+    if small_out == small_broadcast and big_out == big_broadcast:
+        return "same"
+    if small_out == 1 and big_out == 1:
+        return "scalar"
+    return None
 
 
 def classify_gradient(run: Run) -> str:

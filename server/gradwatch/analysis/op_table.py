@@ -20,9 +20,26 @@ writing "scalar" in its place: `info.saved_operands([True, "scalar"])`, or
 use `info.scalar_other` (an OpInfo whose only operand is the tensor). When an
 op has no measured scalar variant, nothing is claimed: both answers are empty.
 
+Element counts (`numel`): "same" means the result has exactly as many
+elements as the broadcast of the tensor operands (elementwise ops,
+activations, `x * 2`, `softmax(x, dim)`, in-place ops, transposes);
+"scalar" means the result has exactly one element (`sum()`, `mean()`,
+`mse_loss(a, b)`, `nn.CrossEntropyLoss()`); None means neither was observed
+or nothing is claimed (matmul, reshape to fixed sizes, reductions over a
+dim, ops that did not run at the second size, non-tensor or tuple results).
+It is measured by calling the recorded template twice, with the operands'
+template shapes and with every operand grown (`probe.GROWN_SHAPES`); both
+calls must agree, and the inputs must actually change size (ops measured
+only on 0-d or one-element operands get None). So it holds for calls whose
+arguments look like the template (`info.args`): `torch.sum(x, 1)` is not
+`torch.sum(x)`, and a module constructed for 3 features that fails on
+other sizes is None. Python-number operands do not count towards the
+broadcast. `scalar_other` and `inplace_true` carry their own `numel`.
+
 The JSON: {"torch_version", "format", "operand_kinds" (legend of the
 template operand names), "ops": {name: record}, "unmeasured": [names tried
-without a working template]}. A record holds the OpInfo fields plus
+without a working template]}. A record holds the OpInfo fields (`numel`
+only when not None) plus
 "saves_input" {"<operand>": [[operands requiring grad], ...]},
 "saves_output" [[...], ...], and the nested "scalar_other" / "inplace_true"
 records. A configuration is the sorted list of operands that required grad;
@@ -90,6 +107,7 @@ class OpInfo:
     saves_output_configs: frozenset[Configuration] = frozenset()
     scalar_other: OpInfo | None = None  # measured with a Python number as the second operand
     inplace_true: OpInfo | None = None  # measured with inplace=True
+    numel: str | None = None  # "same" | "scalar" | None: result size vs the operands' (module docstring)
 
     @property
     def aliases_input(self) -> bool:
@@ -150,6 +168,17 @@ class OpInfo:
         return configurations
 
 
+NUMEL_RELATIONS = ("same", "scalar")
+
+
+def _numel(raw) -> str | None:
+    if raw is None:
+        return None
+    if raw not in NUMEL_RELATIONS:
+        raise ValueError(f"numel must be one of {NUMEL_RELATIONS} or null, not {raw!r}")
+    return raw
+
+
 def _configs(raw) -> frozenset[Configuration]:
     return frozenset(frozenset(config) for config in raw)
 
@@ -173,6 +202,7 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
         arity=int(record.get("arity", 0)),
         returns_self=bool(record.get("returns_self", False)),
         backward_error=record.get("backward_error"),
+        numel=_numel(record.get("numel")),
         differentiable_operands=frozenset(record.get("differentiable_operands", ())),
         saves_input_configs=tuple(
             sorted((int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items())
