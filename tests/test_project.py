@@ -247,3 +247,16 @@ def test_bad_interpreter_falls_back_to_the_default_environment(tmp_path, make_py
     assert says in fallback.problem and bad in fallback.problem
     found = fallback.definition(str(TRAIN), TRAIN_TEXT, *position(TRAIN_TEXT, "PkgNet", "other = PkgNet()"))
     assert found is not None and found.path == str(FIXTURE / "pkg" / "impl.py")
+
+
+def test_concurrent_callers_get_the_same_answers(index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = [("features", "loss = features("), ("Net", "model = Net()"), ("randn", "torch.randn(8")]
+    # Distinct texts per call, so the threads really run jedi instead of reading the cache.
+    jobs = [(word, context, f"{TRAIN_TEXT}# thread edit {n}\n") for n in range(4) for word, context in words]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda job: resolve(index, *job), jobs))
+    expected = {"features": "helpers.py", "Net": "models.py", "randn": None}
+    for (word, _, _), found in zip(jobs, answers):
+        assert (None if found is None else Path(found.path).name) == expected[word]
