@@ -177,6 +177,13 @@ def test_star_import_from_a_sibling_module_is_followed(tmp_path):
     assert found == Definition(str(tmp_path / "app" / "layers.py"), 5, 0, "function", "frozen")
 
 
+def test_async_function_is_located_where_ast_puts_it(tmp_path):
+    (tmp_path / "loader.py").write_text("class Loader:\n    async def fetch(self):\n        return 1\n")
+    text = "from loader import Loader\n\nLoader().fetch()\n"
+    found = ProjectIndex(tmp_path).definition(str(tmp_path / "main.py"), text, 3, 9)
+    assert found == Definition(str(tmp_path / "loader.py"), 2, 4, "function", "fetch")
+
+
 def test_root_defaults_to_the_folder_of_the_file(index):
     found = ProjectIndex().definition(str(TRAIN), TRAIN_TEXT, *position(TRAIN_TEXT, "Net", "model = Net()"))
     assert found == Definition(str(FIXTURE / "models.py"), 7, 0, "class", "Net")

@@ -192,6 +192,8 @@ class ProjectIndex:
                     return None
                 start = (name.line, name.column)
             line, column = start
+            if name.type == "function":
+                column = _async_keyword_column(name.get_line_code(), column)
         return Definition(
             path=os.path.abspath(module_path),
             line=line,
@@ -218,6 +220,14 @@ class ProjectIndex:
             if any(resolved.is_relative_to(folder) for folder in _library_folders_under(prefix)):
                 return False
         return not _inside_virtualenv(resolved.parent, root)
+
+
+def _async_keyword_column(line_code: str, def_column: int) -> int:
+    # jedi starts an `async def` at `def`; ast starts AsyncFunctionDef at `async`.
+    before = line_code[:def_column].rstrip()
+    if before.endswith("async") and (len(before) == 5 or not before[-6].isidentifier()):
+        return len(before) - 5
+    return def_column
 
 
 def _still_current(answer: _Answer) -> bool:
