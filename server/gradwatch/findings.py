@@ -54,6 +54,8 @@ class Related:
 
     span: Span
     message: str
+    # Set when the line is in another file than the finding (a function defined elsewhere).
+    path: str | None = None
 
 
 @dataclass(frozen=True)

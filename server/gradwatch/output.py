@@ -126,7 +126,8 @@ def format_text(
             code = _paint(finding.code, _SEVERITY_COLORS[finding.severity], color)
             lines.append(f"{location} {code} {finding.message}")
             for related in finding.related:
-                note = f"  {report.path}:{related.span.line}:{related.span.column + 1}: note: {related.message}"
+                where = _display_path(related.path) if related.path else report.path
+                note = f"  {where}:{related.span.line}:{related.span.column + 1}: note: {related.message}"
                 lines.append(_paint(note, _DIM, color))
             if fix_markers:
                 marker = _fix_marker(finding, unsafe_fixes)
@@ -238,6 +239,15 @@ def format_json(reports: Sequence[FileReport]) -> str:
 # ---------------------------------------------------------------- SARIF
 
 
+def _display_path(path: str) -> str:
+    """A path relative to the current folder when it lies inside it (as the CLI shows checked files)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
+
+
 def _uri(path: str) -> dict:
     """A relative path is resolved against %SRCROOT% (the folder gradwatch ran in)."""
     posix = path.replace(os.sep, "/")
@@ -295,7 +305,10 @@ def _sarif_result(path: str, finding: Finding, rule_index: dict[str, int]) -> di
             {
                 "id": number,
                 "message": {"text": related.message},
-                "physicalLocation": {"artifactLocation": _uri(path), "region": _region(related.span)},
+                "physicalLocation": {
+                    "artifactLocation": _uri(_display_path(related.path) if related.path else path),
+                    "region": _region(related.span),
+                },
             }
             for number, related in enumerate(finding.related, start=1)
         ]

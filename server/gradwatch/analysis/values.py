@@ -55,6 +55,13 @@ class Reason:
 
     span: Span
     text: str
+    path: str | None = None  # another file than the one analysed, when the reason lies there
+
+    def where(self) -> str:
+        """`line 6`, or `helpers.py line 6` for a line in another file."""
+        if self.path is None:
+            return f"line {self.span.line}"
+        return f"{self.path.replace(chr(92), '/').rsplit('/', 1)[-1]} line {self.span.line}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Every conversion needs the text of the line it points into.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Sequence
 
 from lsprotocol import types
@@ -137,3 +138,12 @@ def minimal_edit(old: str, new: str, coder: LineCoder) -> types.TextEdit | None:
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def location_in_file(path: str, span: Span, encoding: str) -> types.Location | None:
+    """A span in another file on disk (a function defined in another module), or None if it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return types.Location(uri=Path(path).as_uri(), range=LineCoder(split_lines(text), encoding).range(span))

@@ -137,6 +137,11 @@ def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None =
         segment, span = located
         related = []
         for item in finding.related:
+            if item.path is not None:
+                elsewhere = convert.location_in_file(item.path, item.span, encoding)
+                if elsewhere is not None:
+                    related.append(types.DiagnosticRelatedInformation(location=elsewhere, message=item.message))
+                continue
             where = program.locate(item.span)
             if where is None:
                 continue

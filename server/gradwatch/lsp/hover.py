@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types
 
 from gradwatch.findings import Finding, Span
@@ -38,7 +40,7 @@ def finding_markdown(finding: Finding, analysis: Analysis) -> str:
     if rule is not None and rule.explanation.strip():
         parts.append(rule.explanation.strip())
     if finding.related:
-        chain = [f"{number}. {_line_link(item.span, analysis)}: {item.message}" for number, item in enumerate(finding.related, 1)]
+        chain = [f"{number}. {_line_link(item.span, analysis, item.path)}: {item.message}" for number, item in enumerate(finding.related, 1)]
         parts.append("**Why:**\n\n" + "\n".join(chain))
     if finding.fix is not None:
         safety = "" if finding.fix.safe else " (changes behaviour: review it)"
@@ -49,7 +51,9 @@ def finding_markdown(finding: Finding, analysis: Analysis) -> str:
     return "\n\n".join(parts)
 
 
-def _line_link(span: Span, analysis: Analysis) -> str:
+def _line_link(span: Span, analysis: Analysis, path: str | None = None) -> str:
+    if path is not None:
+        return f"[{Path(path).name} line {span.line}]({Path(path).as_uri()}#L{span.line})"
     located = analysis.program.locate(span)
     if located is None:
         return f"line {span.line}"

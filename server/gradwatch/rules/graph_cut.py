@@ -150,15 +150,15 @@ loss.backward()
     def _finding(self, call, target_text, target, span, facts) -> Finding:
         if target.cuts:
             cut = target.cuts[-1]
-            because = f"{cut.text} ({_line_ref(cut.span)})"
+            because = f"{cut.text} ({cut.where()})"
         else:
             because = "nothing it is computed from requires grad"
         message = f"`{call}` will raise: `{target_text}` has no grad_fn because {because} (RuntimeError: {NO_GRAD_FN})"
-        related = [Related(cut.span, cut.text) for cut in target.cuts]
+        related = [Related(cut.span, cut.text, cut.path) for cut in target.cuts]
         fixes = [
             remove_span(cut.removal, "Remove `.detach()`")
             for cut in target.cuts
-            if cut.kind == "detach" and cut.removal
+            if cut.kind == "detach" and cut.removal and cut.path is None
         ]
         return self.finding(message, span, related, fixes[-1:])
 
@@ -228,7 +228,7 @@ loss_w.backward()
             if event.implicit or event.target.requires_grad is not YES:
                 continue
             for cut in event.target.cuts:
-                if cut.kind != "detach":
+                if cut.kind != "detach" or cut.path is not None:
                     continue
                 trained = {s for s in cut.sources if s.explicit or s in optimized}
                 if not trained or trained & backpropagated:
