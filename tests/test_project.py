@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("jedi")
 
-from gradwatch.analysis.project import Definition, ProjectIndex  # noqa: E402
+from gradwatch.analysis.project import Definition, ProjectIndex
 
 FIXTURE = Path(__file__).parent / "project_fixture"
 TRAIN = FIXTURE / "train.py"

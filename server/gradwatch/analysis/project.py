@@ -92,7 +92,7 @@ class ProjectIndex:
                 del self._answers[key]
             try:
                 answer = self._resolve(file_path, text, text_hash, line, column)
-            except Exception:
+            except Exception:  # noqa: BLE001 - jedi may fail in any way; resolution is optional
                 # jedi missing, a jedi bug on odd input, a crashed environment subprocess:
                 # cross-module resolution is a refinement, never a reason to fail a check.
                 return None
@@ -130,7 +130,7 @@ class ProjectIndex:
             # safe=False: the interpreter was named by the user's own settings, so jedi's
             # "is this a known system Python" check would only reject ordinary virtualenvs.
             return jedi.create_environment(str(location), safe=False)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure means "not usable"
             self.problem = f"python interpreter {python!r} is not usable ({error}); using the default environment"
             return None
 
