@@ -331,6 +331,7 @@ class Evaluator:
                 qualname,
                 has_parameters=Tri.of(info.has_parameters),
                 inplace=inplace,
+                default_reduction=keyword(node, "reduction") is None,
                 source=modules.module_source(self, node) if info.has_parameters else None,
             )
         args = self.eval_arguments(node, state)

@@ -114,11 +114,27 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
         deps=deps | {storage},
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         view_of_leaf=bool(info.view and first is not None and _is_leaf_requiring_grad(first)),
+        multi_element=_multi_element(info, present, operands, node, module),
         known=all(t.known for t in present),
     )
     if info.returns == "tuple":
         return Sequence((), each=result)
     return result
+
+
+def _multi_element(info, present: list[Tensor], operands: list, node, module) -> Tri:
+    """Element count from the measured `numel` fact: "same" keeps the operands' broadcast
+    size; "scalar" gives one element, trusted only for a call shaped like the measured one
+    (tensor arguments alone: `x.sum(0)` is no scalar)."""
+    if info.numel == "same":
+        return Tri.any_of(t.multi_element for t in present) if present else UNKNOWN
+    if info.numel == "scalar":
+        plain = not isinstance(node, ast.Call) or (
+            not node.keywords and not any(isinstance(o, Constant) for o in operands)
+        )
+        if plain and (module is None or module.default_reduction):
+            return NO
+    return UNKNOWN
 
 
 def _is_leaf_requiring_grad(tensor: Tensor) -> bool:

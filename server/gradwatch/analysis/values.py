@@ -111,6 +111,7 @@ class Tensor:
     view_of_leaf: bool = False  # a view of a leaf that requires grad
     through_data: bool = False  # obtained through `.data`
     retains_grad: bool = False  # `.retain_grad()` was called: a non-leaf that gets .grad
+    multi_element: Tri = UNKNOWN  # more than one element (backward() then needs a gradient argument)
     known: bool = True  # False when it stands for a value the analysis could not follow
 
     def join(self, other: Tensor) -> Tensor:
@@ -130,6 +131,7 @@ class Tensor:
             view_of_leaf=self.view_of_leaf and other.view_of_leaf,
             through_data=self.through_data and other.through_data,
             retains_grad=self.retains_grad or other.retains_grad,
+            multi_element=self.multi_element.join(other.multi_element),
             known=self.known and other.known,
         )
 
@@ -190,6 +192,8 @@ class Module:
     has_parameters: Tri = UNKNOWN
     params_require_grad: Tri = YES
     inplace: bool = False
+    # Built without reduction=: a loss module then returns one element.
+    default_reduction: bool = True
     user_class: ModuleClass | None = None
     source: GradSource | None = None
     children: tuple = ()  # for nn.Sequential: the modules in order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Iterator
 
 from gradwatch.analysis.events import Facts
@@ -176,3 +177,77 @@ grads = torch.autograd.grad(out, [x, y], allow_unused=True)
                 call = facts.source.text_of(event.span)
                 fix = _add_keyword(event.span, call, "allow_unused=True", "Return None for it: `allow_unused=True`")
                 yield self.finding(message, span, [], [fix] if fix else [])
+
+
+IMPLICIT_SCALAR = "grad can be implicitly created only for scalar outputs"
+
+
+@register
+class BackwardOnNonScalar(Rule):
+    code = "GW112"
+    name = "backward-on-non-scalar"
+    severity = Severity.ERROR
+    summary = "`backward()` without a `gradient` on a tensor that provably has more than one element."
+    explanation = f"""
+`backward()` with no argument starts from a gradient of 1, which only makes sense
+for a single number. On a tensor with several elements torch raises:
+
+    RuntimeError: {IMPLICIT_SCALAR}
+
+How many elements a result has is measured per op (elementwise ops keep their
+inputs' size, `sum()` and the default-reduction losses give one).
+"""
+    fix_summary = "Reduce first (`y.sum().backward()` or `.mean()`), or pass `gradient=torch.ones_like(y)`."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = x * 2
+y.backward()
+""",
+            raises(IMPLICIT_SCALAR),
+            line=6,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+y = x * 2
+y.sum().backward()
+y2 = x * 3
+y2.backward(gradient=torch.ones_like(y2))
+z = torch.randn(1, requires_grad=True) * 2
+z.backward()
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for event in facts.backwards:
+            node = event.node
+            if event.implicit or not isinstance(node, ast.Call) or node.args or node.keywords:
+                continue
+            if not isinstance(node.func, ast.Attribute) or node.func.attr != "backward":
+                continue
+            target = event.target
+            if target.multi_element is not YES or target.requires_grad is not YES:
+                continue
+            message = (
+                f"`{facts.source.text_of(event.span)}` will raise: `{event.target_text}` has more than one element "
+                f"(RuntimeError: {IMPLICIT_SCALAR})"
+            )
+            receiver = facts.source.span(node.func.value)
+            at = Span(receiver.end_line, receiver.end_column, receiver.end_line, receiver.end_column)
+            fixes = [Fix("Reduce it first: `.sum().backward()`", (TextEdit(at, ".sum()"),), safe=False)]
+            gradient = _add_keyword(
+                event.span,
+                facts.source.text_of(event.span),
+                f"gradient=torch.ones_like({event.target_text})",
+                "Pass `gradient=torch.ones_like(...)`",
+            )
+            if gradient is not None and event.target_text.isidentifier():
+                fixes.append(gradient)
+            yield self.finding(message, event.span, [], fixes)
