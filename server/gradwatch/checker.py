@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gradwatch.analysis.interpreter import analyse
 from gradwatch.analysis.scope_cache import ScopeCache
+
+if TYPE_CHECKING:
+    from gradwatch.analysis.cross_module import CrossModule
 from gradwatch.config import Settings
 from gradwatch.findings import CheckResult, Finding, Severity
 from gradwatch.parsing import parse
@@ -49,12 +53,14 @@ def check_source(
     path: str | None = None,
     settings: Settings | None = None,
     cache: ScopeCache | None = None,
+    project: CrossModule | None = None,
 ) -> CheckResult:
-    """Findings for one file. `cache` (one per open document) lets unchanged functions skip re-analysis."""
+    """Findings for one file. `cache` (one per open document) lets unchanged functions skip
+    re-analysis; `project` follows calls into the project's other files (needs `path`)."""
     settings = settings or Settings()
     source = SourceText(text)
     parsed = parse(text)
-    facts = analyse(parsed.tree, source, cache=cache)
+    facts = analyse(parsed.tree, source, cache=cache, path=path, resolver=project)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error

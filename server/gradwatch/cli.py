@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", metavar="PATH", help="use this pyproject.toml instead of the nearest one")
     check.add_argument("--quiet", "-q", action="store_true", help="print findings only: no summary lines")
     check.add_argument("--statistics", action="store_true", help="print a count per rule instead of each finding")
+    check.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the interpreter (or virtualenv) whose packages cross-module analysis sees (default: this one)",
+    )
+    check.add_argument(
+        "--no-cross-module",
+        action="store_true",
+        help="do not follow calls into the project's other files (no jedi)",
+    )
     check.set_defaults(handler=_run_check)
 
     rules = commands.add_parser("rules", help="list the rules")
@@ -182,6 +192,9 @@ class _CheckTask:
     settings: Settings
     mode: str  # "check", "fix" or "diff"
     unsafe: bool
+    # Cross-module analysis: the project folder (None: off) and the interpreter jedi uses.
+    project_root: str | None = None
+    python: str | None = None
 
 
 @dataclass
@@ -196,6 +209,29 @@ class _FileOutcome:
     crashed: bool = False
 
 
+_PROJECTS: dict = {}  # per process: (root, python) -> CrossModule, so jedi starts once per worker
+
+
+def _cross_module(task: _CheckTask):
+    if task.project_root is None:
+        return None
+    key = (task.project_root, task.python)
+    if key not in _PROJECTS:
+        from gradwatch.analysis.cross_module import CrossModule
+        from gradwatch.analysis.project import ProjectIndex
+
+        _PROJECTS[key] = CrossModule(ProjectIndex(task.project_root, task.python))
+    return _PROJECTS[key]
+
+
+def _project_root(path: Path) -> str:
+    """The folder of the nearest pyproject.toml, else the file's own folder."""
+    from gradwatch.config import find_pyproject
+
+    pyproject = find_pyproject(path)
+    return str((pyproject.parent if pyproject else path.resolve().parent))
+
+
 def _check_file(task: _CheckTask) -> _FileOutcome:
     """Read, check and (in fix/diff mode) fix one file. Never raises: problems come back as text."""
     from gradwatch.checker import UnreadableFile, check_source, read_python_file
@@ -205,11 +241,14 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
         text = read_python_file(task.path)
     except UnreadableFile as error:
         return _FileOutcome(problem=str(error))
+    project = _cross_module(task)
     try:
         if task.mode == "check":
-            return _FileOutcome(findings=tuple(check_source(text, str(task.path), task.settings).findings))
+            return _FileOutcome(findings=tuple(check_source(text, str(task.path), task.settings, project=project).findings))
         fixed = fix_until_stable(
-            text, lambda current: check_source(current, str(task.path), task.settings).findings, unsafe=task.unsafe
+            text,
+            lambda current: check_source(current, str(task.path), task.settings, project=project).findings,
+            unsafe=task.unsafe,
         )
     except Exception as error:  # a bug in a rule must cost one file, not the run
         return _FileOutcome(
@@ -403,7 +442,16 @@ def _run_check(args: argparse.Namespace) -> int:
     cwd = os.getcwd()
     # Settings are resolved before any checking, so a broken pyproject stops the run up front.
     tasks = [
-        _CheckTask(path, _display_path(path, cwd), resolver.for_file(path), mode, args.unsafe_fixes) for path in files
+        _CheckTask(
+            path,
+            _display_path(path, cwd),
+            resolver.for_file(path),
+            mode,
+            args.unsafe_fixes,
+            None if args.no_cross_module else _project_root(path),
+            args.python,
+        )
+        for path in files
     ]
     outcomes = _check_all(tasks, args.jobs or _default_jobs())
     results = sorted(zip(tasks, outcomes), key=lambda pair: pair[0].display)
@@ -446,7 +494,8 @@ def _write_fixes(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
             # The file is unchanged, so what it holds is what was found before fixing.
             from gradwatch.checker import check_source
 
-            outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings).findings)
+            project = _cross_module(task)
+            outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings, project=project).findings)
             outcome.fixed = 0
     return failed
 

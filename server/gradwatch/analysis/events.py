@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from gradwatch.analysis.values import GradSource, SavedOp, Tensor, Tri
+from gradwatch.analysis.values import GradSource, Reason, SavedOp, Tensor, Tri
 from gradwatch.findings import NameState, Span
 from gradwatch.source import SourceText
 
@@ -52,6 +52,8 @@ class InPlace:
     grad_enabled: Tri
     through_data: bool = False  # `t.data.add_(...)`
     clobbers: tuple[SavedOp, ...] = ()  # saved tensors this bumps the version of
+    # For a call of a function in another file that modifies its argument: where it does.
+    elsewhere: Reason | None = None
     aliased: bool = False  # another name shares the tensor's memory (a rewrite would change it)
 
 
@@ -121,6 +123,7 @@ class OptimizerParams:
 @dataclass
 class Facts:
     source: SourceText
+    path: str | None = None  # the analysed file, when it is one (cross-module look-ups need it)
     backwards: list[Backward] = field(default_factory=list)
     grad_calls: list[GradCall] = field(default_factory=list)
     inplace_ops: list[InPlace] = field(default_factory=list)

@@ -29,6 +29,7 @@ from gradwatch.analysis.values import (
     Constant,
     GradModeContext,
     GradSource,
+    Imported,
     Module,
     ModuleClass,
     Optimizer,
@@ -93,6 +94,9 @@ class Evaluator:
         self.collect_names = True
         self._storages: dict[int, int] = {}
         self.loops: list[ast.AST] = []  # the loops around the statement being run, innermost last
+        self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
+        self.used_other_files = False
+        self.follow_other_files = False  # set per scope by the interpreter
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -152,6 +156,8 @@ class Evaluator:
             return TorchRef(f"{base.qualname}.{node.attr}")
         if isinstance(base, Tensor):
             return self.tensor_attribute(base, node, state)
+        if isinstance(base, Imported):
+            return Imported(f"{base.qualname}.{node.attr}")
         return UNKNOWN_VALUE
 
     def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
@@ -263,13 +269,22 @@ class Evaluator:
                     loop = self.loops[-1] if self.loops else None
                     self.emit(node, OptimizerStep(self.span(node), node, loop))
                     return UNKNOWN_VALUE
+                elif isinstance(receiver, Imported):
+                    callee = Imported(f"{receiver.qualname}.{func.attr}")
                 elif isinstance(receiver, Unknown) and func.attr == "backward":
                     return self.tensor_method(UNKNOWN_TENSOR, func.attr, node, state)
                 else:
-                    self.eval_arguments(node, state)
-                    return UNKNOWN_VALUE
+                    return self.unknown_call(node, state)
         else:
             callee = self.eval(func, state)
+        if isinstance(callee, Imported) and self.follow_other_files:
+            # Defined in another file of the project: ask it (through jedi) what it does.
+            self.used_other_files = True
+            resolved = self.resolver.value_for_call(self, node, state, callee.qualname)
+            if resolved is not None:
+                callee = resolved
+                if not isinstance(resolved, ModuleClass):
+                    return resolved
         if isinstance(callee, TorchRef):
             return self.torch_call(callee.qualname, node, state)
         if isinstance(callee, ModuleClass):
@@ -283,8 +298,23 @@ class Evaluator:
         if isinstance(callee, Module):
             args = self.eval_arguments(node, state)
             return modules.module_call(self, callee, args[0] if args else UNKNOWN_VALUE, node, state)
-        self.eval_arguments(node, state)
-        return UNKNOWN_VALUE
+        return self.unknown_call(node, state)
+
+    def unknown_call(self, node: ast.Call, state: State):
+        """A call the analysis cannot follow. Under a provable no_grad, whatever tensor it
+        returns has no graph; otherwise nothing is known about the result."""
+        args = self.eval_arguments(node, state)
+        if state.grad_enabled is not NO or not state.grad_mode_known:
+            return UNKNOWN_VALUE
+        sources = frozenset().union(*(a.sources for a in args if isinstance(a, Tensor)))
+        cut = tensor_ops.no_grad_cut(self, node, state, sources)
+        return Tensor(
+            requires_grad=NO,
+            is_leaf=YES,
+            storage=self.fresh_storage(node, state),
+            cuts=(cut,),
+            origin=self.reason(node, f"`{self.text(node)}`"),
+        )
 
     def eval_arguments(self, node: ast.Call, state: State) -> list:
         values = []
@@ -496,5 +526,6 @@ class Evaluator:
         args: list,
         op_name: str,
         module: Module | None = None,
+        elsewhere: Reason | None = None,
     ):
-        return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module)
+        return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module, elsewhere)

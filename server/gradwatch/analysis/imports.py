@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis.values import UNKNOWN_VALUE, TorchRef
+from gradwatch.analysis.values import Imported, TorchRef
 
 
 def canonical(qualname: str) -> str:
@@ -23,16 +23,17 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, object
         for alias in node.names:
             is_torch = alias.name == "torch" or alias.name.startswith("torch.")
             if alias.asname:
-                bound.append((alias.asname, TorchRef(canonical(alias.name)) if is_torch else UNKNOWN_VALUE))
+                bound.append((alias.asname, TorchRef(canonical(alias.name)) if is_torch else Imported(alias.name)))
             else:
                 top = alias.name.split(".", 1)[0]
-                bound.append((top, TorchRef("torch") if top == "torch" else UNKNOWN_VALUE))
+                bound.append((top, TorchRef("torch") if top == "torch" else Imported(top)))
         return bound
     module = node.module or ""
     is_torch = node.level == 0 and (module == "torch" or module.startswith("torch."))
+    module = "." * node.level + module
     for alias in node.names:
         if alias.name == "*":
             continue
         name = alias.asname or alias.name
-        bound.append((name, TorchRef(canonical(f"{module}.{alias.name}")) if is_torch else UNKNOWN_VALUE))
+        bound.append((name, TorchRef(canonical(f"{module}.{alias.name}")) if is_torch else Imported(f"{module}.{alias.name}")))
     return bound

@@ -47,6 +47,8 @@ _RELEVANT = re.compile(
     r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward"
 )
 
+_BACKPROPAGATES = re.compile(r"backward|autograd|forward")
+
 _INPLACE_OPERATORS = {
     ast.Add: "__iadd__",
     ast.Sub: "__isub__",
@@ -62,8 +64,16 @@ class _PathEnded(Exception):
 
 
 class Interpreter(Evaluator):
-    def __init__(self, source: SourceText, collect_names: bool = True, cache: ScopeCache | None = None) -> None:
-        super().__init__(Facts(source=source), source)
+    def __init__(
+        self,
+        source: SourceText,
+        collect_names: bool = True,
+        cache: ScopeCache | None = None,
+        path: str | None = None,
+        resolver=None,
+    ) -> None:
+        super().__init__(Facts(source=source, path=path), source)
+        self.resolver = resolver
         self.collect_names = collect_names
         self.cache = cache
         self._globals_key: int | bool | None = None
@@ -71,6 +81,7 @@ class Interpreter(Evaluator):
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
+        self.returned: list = []  # values of `return` statements (for summaries of functions)
 
     # -- scopes --------------------------------------------------------------
 
@@ -95,6 +106,9 @@ class Interpreter(Evaluator):
 
     def relevant(self, node: ast.AST) -> bool:
         segment = self.source.segment(node) if not isinstance(node, ast.Module) else self.source.text
+        # Following calls into other files costs a jedi look-up each: worth it only
+        # where a backward can turn what they return into a finding.
+        self.follow_other_files = self.resolver is not None and bool(_BACKPROPAGATES.search(segment))
         return bool(_RELEVANT.search(segment))
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
@@ -115,8 +129,9 @@ class Interpreter(Evaluator):
             self.names.update({id(entry): entry for entry in names})
             return
         events_before, names_before = set(self.events), set(self.names)
+        self.used_other_files = False
         self.run_function(node, in_class)
-        if key is not None:
+        if key is not None and not self.used_other_files:  # other files may change unseen
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
             self.cache.put(key, (events, names))
@@ -338,6 +353,7 @@ class Interpreter(Evaluator):
 
     def exec_Return(self, node: ast.Return, state: State) -> None:
         value = self.eval(node.value, state) if node.value is not None else Constant()
+        self.returned.append(value)
         if self.current_function is not None and self.is_forward(self.current_function):
             returned = value.items if isinstance(value, Sequence) else (value,)
             for item in returned:
@@ -544,8 +560,16 @@ def _is_main_guard(test: ast.AST) -> bool:
     return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
 
 
-def analyse(tree: ast.Module, source: SourceText, collect_names: bool = True, cache: ScopeCache | None = None) -> Facts:
-    facts = Interpreter(source, collect_names, cache).run_module(tree)
+def analyse(
+    tree: ast.Module,
+    source: SourceText,
+    collect_names: bool = True,
+    cache: ScopeCache | None = None,
+    path: str | None = None,
+    resolver=None,
+) -> Facts:
+    """Facts about one module. `resolver` (a CrossModule) follows calls into other files."""
+    facts = Interpreter(source, collect_names, cache, path, resolver).run_module(tree)
     if cache is not None:
         cache.finish_run()
     return facts

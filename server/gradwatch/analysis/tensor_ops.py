@@ -59,7 +59,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
     if state.grad_enabled is NO:
         requires = NO
         if upstream is YES:
-            cut_reason = _no_grad_cut(ev, node, state, present)
+            cut_reason = no_grad_cut(ev, node, state, frozenset().union(*(t.sources for t in present)))
     elif info.grad == "cut":
         requires = NO
         if upstream is YES:
@@ -148,14 +148,14 @@ def _merged(groups) -> tuple:
     return merged
 
 
-def _no_grad_cut(ev, node, state, present) -> Cut:
+def no_grad_cut(ev, node, state, sources: frozenset) -> Cut:
     where = state.grad_mode_reason
     context = f"{where.text} (line {where.span.line})" if where else "a no-grad context"
     return Cut(
         ev.span(node),
         f"`{ev.text(node)}` ran under {context}, so it recorded no graph",
         kind="no_grad",
-        sources=frozenset().union(*(t.sources for t in present)),
+        sources=sources,
     )
 
 
@@ -222,7 +222,16 @@ def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
 
 
 def inplace(
-    ev, tensor: Tensor, target: ast.AST, spelling: str, node: ast.AST, state, args: list, op_name: str, module=None
+    ev,
+    tensor: Tensor,
+    target: ast.AST,
+    spelling: str,
+    node: ast.AST,
+    state,
+    args: list,
+    op_name: str,
+    module=None,
+    elsewhere=None,
 ):
     """`target` modified in place by `op_name`: bumps its version, clobbering what saved it."""
     clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=lambda op: op.span)) if tensor.storage else ()
@@ -241,6 +250,7 @@ def inplace(
         through_data=tensor.through_data,
         clobbers=clobbers,
         aliased=aliased,
+        elsewhere=elsewhere,
     )
     ev.emit(node, event)
     if tensor.through_data:

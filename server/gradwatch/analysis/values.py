@@ -155,6 +155,14 @@ UNKNOWN_VALUE = Unknown()
 
 
 @dataclass(frozen=True)
+class Imported(Unknown):
+    """A name imported from a module that is not torch: unknown here, but another
+    file of the project may define it (see cross_module)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
 class Constant:
     """A Python number, string, bool or None (never a tensor)."""
 

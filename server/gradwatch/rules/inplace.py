@@ -160,6 +160,10 @@ y.add_(1)
                     Related(saved_op.span, f"`{saved_op.op}` saved {saved_op.what} here"),
                     Related(event.span, "backward through it"),
                 ]
+                if inplace.elsewhere is not None:
+                    where = inplace.elsewhere
+                    related.insert(0, Related(where.span, where.text, where.path))
+                    message += f"; the modification happens at {where.where()}"
                 fixes = [
                     fix for fix in (out_of_place(inplace, facts.source), clone_first(inplace, facts.source)) if fix
                 ]

@@ -1,0 +1,46 @@
+"""Training steps whose hazards are caused by functions and classes in the other modules.
+
+Each function here fails (or silently misbehaves) because of a line in helpers.py
+or models.py; gradwatch reports it here, citing that line.
+"""
+
+import torch
+
+from helpers import features, normalize_, scalar_of, under_no_grad
+from models import Net
+
+
+def detached_loss():
+    x = torch.randn(8, 4, requires_grad=True)
+    loss = features(x * 2).sum()
+    loss.backward()
+
+
+def normalized_after_sigmoid():
+    x = torch.randn(8, 4, requires_grad=True)
+    h = x.sigmoid()
+    normalize_(h)
+    h.sum().backward()
+
+
+def loss_from_a_number():
+    x = torch.randn(8, 4, requires_grad=True)
+    loss = torch.tensor(scalar_of((x * x).sum()))
+    loss.backward()
+
+
+def evaluated_then_trained():
+    model = Net()
+    out = under_no_grad(model, torch.randn(2, 4))
+    out.sum().backward()
+
+
+def frozen_by_detach():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    weight = torch.randn(2, 1, requires_grad=True)
+    optimizer.zero_grad()
+    hidden = model(torch.randn(2, 4)).detach()
+    loss = (hidden * weight).sum()
+    loss.backward()
+    optimizer.step()

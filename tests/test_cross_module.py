@@ -1,0 +1,105 @@
+"""Findings caused by functions and classes in another file of the project (jedi + summaries).
+
+The fixture project's steps.py breaks because of lines in helpers.py and
+models.py: gradwatch reports each at the call site, citing the other file, and
+torch confirms each claim when the step runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradwatch.analysis.cross_module import CrossModule
+from gradwatch.analysis.project import ProjectIndex
+from gradwatch.checker import check_source
+
+FIXTURE = Path(__file__).resolve().parent / "project_fixture"
+STEPS = FIXTURE / "steps.py"
+
+# function in steps.py -> (line, code, file the cause is cited in, what torch says when the step runs)
+EXPECTED = {
+    "detached_loss": (16, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "normalized_after_sigmoid": (22, "GW201", "helpers.py", "modified by an inplace operation"),
+    "loss_from_a_number": (29, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "evaluated_then_trained": (35, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "frozen_by_detach": (43, "GW102", None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def project() -> CrossModule:
+    return CrossModule(ProjectIndex(FIXTURE))
+
+
+@pytest.fixture(scope="module")
+def findings(project):
+    return check_source(STEPS.read_text(), str(STEPS), project=project).findings
+
+
+@pytest.mark.parametrize("step", sorted(EXPECTED))
+def test_hazard_found_at_the_call_site(step, findings) -> None:
+    line, code, cited, _ = EXPECTED[step]
+    matching = [f for f in findings if f.span.line == line and f.code == code]
+    assert matching, f"{code} not reported at steps.py:{line}: {[(f.span.line, f.code) for f in findings]}"
+    if cited is not None:
+        elsewhere = [r for r in matching[0].related if r.path is not None]
+        assert elsewhere and Path(elsewhere[0].path).name == cited
+        assert cited in matching[0].message
+
+
+def test_nothing_else_is_reported(findings) -> None:
+    assert sorted((f.span.line, f.code) for f in findings) == sorted((v[0], v[1]) for v in EXPECTED.values())
+
+
+def test_without_cross_module_analysis_they_stay_unknown() -> None:
+    local = check_source(STEPS.read_text(), str(STEPS)).findings
+    # torch.tensor(...) of anything has no graph: that one is provable locally.
+    assert [(f.span.line, f.code) for f in local] == [(29, "GW101")]
+    assert all(r.path is None for f in local for r in f.related)
+
+
+@pytest.mark.parametrize("step", sorted(EXPECTED))
+def test_torch_confirms(step) -> None:
+    pytest.importorskip("torch")
+    _, code, _, error = EXPECTED[step]
+    script = f"import steps\nsteps.{step}()\n"
+    if code == "GW102":
+        # Runs, and the model's parameters get no gradient.
+        script = (
+            "import torch, steps\n"
+            "captured = {}\n"
+            "original = steps.Net\n"
+            "def spy():\n"
+            "    captured['model'] = original()\n"
+            "    return captured['model']\n"
+            "steps.Net = spy\n"
+            "steps.frozen_by_detach()\n"
+            "assert all(p.grad is None for p in captured['model'].parameters())\n"
+        )
+    result = subprocess.run([sys.executable, "-c", script], cwd=FIXTURE, capture_output=True, text=True, timeout=120)
+    if error is None:
+        assert result.returncode == 0, result.stderr[-1500:]
+    else:
+        assert result.returncode != 0 and error in result.stderr, result.stderr[-1500:]
+
+
+def test_cli_follows_imports_unless_told_not_to(tmp_path) -> None:
+    env_path = str(Path(__file__).resolve().parent.parent / "server")
+    command = [sys.executable, "-m", "gradwatch", "check", "--format", "json", str(STEPS)]
+    on = subprocess.run(
+        command, capture_output=True, text=True, env={"PYTHONPATH": env_path}, cwd=tmp_path, timeout=120
+    )
+    off = subprocess.run(
+        [*command, "--no-cross-module"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert on.returncode == 1 and '"GW201"' in on.stdout
+    assert '"GW201"' not in off.stdout
