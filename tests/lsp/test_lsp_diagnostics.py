@@ -171,3 +171,26 @@ async def test_pull_diagnostics_answer_for_the_current_text(pull_client: Languag
     assert list(report.items) == []
     # A client that pulls is not also pushed to (it would show everything twice).
     assert [p for p in client.published if p.uri == uri] == []
+
+
+async def test_cause_in_another_file_is_related_information(client: LanguageClient, project):
+    """A helper module in the workspace modifies its argument in place: the diagnostic lands at
+    the call, and its related information points into the helper's file."""
+    (project / "helpers_inplace.py").write_text("def normalize_(x):\n    x.sub_(x.mean())\n    return x\n")
+    source = (
+        "import torch\n"
+        "from helpers_inplace import normalize_\n"
+        "\n"
+        "def step():\n"
+        "    x = torch.randn(3, requires_grad=True)\n"
+        "    h = x.sigmoid()\n"
+        "    normalize_(h)\n"
+        "    h.sum().backward()\n"
+    )
+    uri = open_document(client, project / "uses_helper.py", source)
+    diagnostics = await wait_for_diagnostics(client, uri, version=1)
+    flagged = [d for d in diagnostics if d.code == "GW201"]
+    assert flagged, f"expected GW201, got {codes(diagnostics)}"
+    assert flagged[0].range.start.line == 6
+    elsewhere = [r for r in flagged[0].related_information or [] if r.location.uri.endswith("helpers_inplace.py")]
+    assert elsewhere and elsewhere[0].location.range.start.line == 1

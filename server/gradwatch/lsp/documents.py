@@ -56,6 +56,8 @@ class Program:
     # Changes whenever anything that affects the result changes; see Analyser.
     state: Hashable
     notebook: bool = False
+    # Follows calls into the workspace's other files (a CrossModule); None: off.
+    project: object | None = None
 
     def locate(self, span: Span) -> tuple[Segment, Span] | None:
         """The segment a span starts in and the span in that segment's own lines."""
@@ -123,7 +125,9 @@ def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None =
     if not program.enabled:
         return analysis
     try:
-        result = check_source(program.text, path=program.path, settings=program.settings, cache=scopes)
+        result = check_source(
+            program.text, path=program.path, settings=program.settings, cache=scopes, project=program.project
+        )
     except Exception:
         # No diagnostics is better than stale ones; the traceback goes to the log.
         log.exception("analysis of %s failed", program.key)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import sys
+from dataclasses import replace
 from importlib import metadata
 from typing import Any, Hashable, Sequence
 from urllib.parse import unquote
@@ -48,6 +49,7 @@ class GradwatchServer(LanguageServer):
         self.settings = SettingsStore(self._show_warning)
         # Bumped on every settings change: analyses made under older settings are stale.
         self.settings_generation = 0
+        self.projects: dict = {}  # (workspace folder, interpreter) -> CrossModule
         self.pull_diagnostics = False
         self.analyser = Analyser(self._build, self._state_of, self._publish, self._encoding)
         # Program key -> URIs diagnostics were last published for (to clear them when they go away).
@@ -96,12 +98,33 @@ class GradwatchServer(LanguageServer):
         editor = self.settings.editor_for(folder)
         rules = self.settings.rules_for(key, folder)
         path = to_fs_path(key) if key.startswith("file:") else None
+        project = self._project(folder, path, editor.interpreter)
         notebook = self.workspace.get_notebook_document(notebook_uri=key)
         if notebook is not None:
             text, segments = notebooks.notebook_program(self._cells(notebook))
-            return Program(key, text, segments, rules, editor.enable, path, state, notebook=True)
+            return Program(key, text, segments, rules, editor.enable, path, state, notebook=True, project=project)
         document = self._open_text(key)
-        return single_document_program(key, document.version, document.source, rules, editor.enable, path, state)
+        program = single_document_program(key, document.version, document.source, rules, editor.enable, path, state)
+        return replace(program, project=project)
+
+    def _project(self, folder: str | None, path: str | None, interpreter: tuple[str, ...]):
+        """One cross-module index per workspace folder and interpreter (jedi loads lazily)."""
+        if path is None:
+            return None
+        root = to_fs_path(folder) if folder else os.path.dirname(path)
+        python = interpreter[0] if interpreter else None
+        key = (root, python)
+        if key not in self.projects:
+            from gradwatch.analysis.cross_module import CrossModule
+            from gradwatch.analysis.project import ProjectIndex
+
+            index = ProjectIndex(root, python)
+            if index.problem:
+                self.window_show_message(
+                    types.ShowMessageParams(types.MessageType.Warning, f"gradwatch: {index.problem}")
+                )
+            self.projects[key] = CrossModule(index)
+        return self.projects[key]
 
     def debounce_seconds(self, key: str) -> float | None:
         """How long to wait after a change; None: changes do not trigger analysis (run on save)."""
