@@ -95,7 +95,11 @@ def _multi_element(node: ast.Call) -> Tri:
         if isinstance(data, ast.Constant):
             return NO
         if isinstance(data, (ast.List, ast.Tuple)):
-            return Tri.of(len(data.elts) > 1) if len(data.elts) != 1 or not isinstance(data.elts[0], (ast.List, ast.Tuple)) else UNKNOWN
+            return (
+                Tri.of(len(data.elts) > 1)
+                if len(data.elts) != 1 or not isinstance(data.elts[0], (ast.List, ast.Tuple))
+                else UNKNOWN
+            )
         return UNKNOWN
     sizes = node.args
     if name == "randint":

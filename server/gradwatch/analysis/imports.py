@@ -35,5 +35,7 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, object
         if alias.name == "*":
             continue
         name = alias.asname or alias.name
-        bound.append((name, TorchRef(canonical(f"{module}.{alias.name}")) if is_torch else Imported(f"{module}.{alias.name}")))
+        bound.append(
+            (name, TorchRef(canonical(f"{module}.{alias.name}")) if is_torch else Imported(f"{module}.{alias.name}"))
+        )
     return bound

@@ -14,12 +14,13 @@ import re
 from dataclasses import replace
 
 from gradwatch.analysis import describe
+from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
-from gradwatch.analysis.syntax import dotted, literal_true
 from gradwatch.analysis.imports import import_bindings
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import dotted, literal_true
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
@@ -27,7 +28,6 @@ from gradwatch.analysis.values import (
     YES,
     Constant,
     GradModeContext,
-    Module,
     ModuleClass,
     Parameters,
     Reason,
@@ -191,43 +191,7 @@ class Interpreter(Evaluator):
         return id(node) in self.forward_methods
 
     def class_value(self, node: ast.ClassDef):
-        bases = [self.eval(b, State(outer=self.globals)) for b in node.bases]
-        is_module = any(
-            (isinstance(b, TorchRef) and b.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"))
-            or isinstance(b, ModuleClass)
-            for b in bases
-        )
-        if not is_module:
-            return UNKNOWN_VALUE
-        for item in node.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
-                self.forward_methods.add(id(item))
-        attributes: dict[str, object] = {}
-        for base in bases:
-            if isinstance(base, ModuleClass):
-                attributes.update(base.attributes)
-        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-        if init is not None and init.args.args:
-            self_name = init.args.args[0].arg
-            state = State(outer=self.globals)
-            for arg in init.args.args[1:] + init.args.kwonlyargs:
-                state.bindings[arg.arg] = UNKNOWN_VALUE
-            saved_events = dict(self.events)
-            self.exec_block(init.body, state)
-            self.events = saved_events  # __init__ is analysed again as a function, with its events
-            prefix = self_name + "."
-            for key, value in state.bindings.items():
-                if key.startswith(prefix) and "." not in key[len(prefix) :]:
-                    attributes[key[len(prefix) :]] = value
-        parameter_flags = [
-            v.has_parameters
-            if isinstance(v, Module)
-            else (YES if isinstance(v, Tensor) and v.requires_grad is YES and v.is_leaf is YES else UNKNOWN)
-            for v in attributes.values()
-            if not isinstance(v, Constant)
-        ]
-        has_parameters = YES if YES in parameter_flags else UNKNOWN
-        return ModuleClass(node.name, tuple(attributes.items()), has_parameters, self.span(node))
+        return module_class(self, node)
 
     def finish(self) -> Facts:
         facts = self.facts

@@ -14,10 +14,6 @@ from gradwatch.rules.rewrites import add_requires_grad
 NON_LEAF_GRAD = "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed"
 
 
-def _line_ref(span) -> str:
-    return f"line {span.line}"
-
-
 @register
 class GradForTensorWithoutGrad(Rule):
     code = "GW103"
@@ -139,7 +135,7 @@ print(x.grad)
                 continue
             message = (
                 f"`{read.target_text}.grad` is always None: `{read.target_text}` does not require grad, so "
-                f"`{facts.source.text_of(backward.span)}` ({_line_ref(backward.span)}) computes no gradient for it"
+                f"`{facts.source.text_of(backward.span)}` (line {backward.span.line}) computes no gradient for it"
             )
             related = [Related(backward.span, "backward that skips it")]
             if tensor.origin:

@@ -15,10 +15,6 @@ NON_LEAF_GRAD = "The .grad attribute of a Tensor that is not a leaf Tensor is be
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
 
 
-def _line_ref(span) -> str:
-    return f"line {span.line}"
-
-
 @register
 class BackwardWithoutGraph(Rule):
     code = "GW101"
@@ -236,7 +232,7 @@ loss_w.backward()
                 names = ", ".join(sorted(s.name for s in trained))
                 message = (
                     f"`{facts.source.text_of(cut.span)}` cuts {names} off from every backward in this file: "
-                    f"`{facts.source.text_of(event.span)}` ({_line_ref(event.span)}) succeeds, "
+                    f"`{facts.source.text_of(event.span)}` (line {event.span.line}) succeeds, "
                     f"but their .grad stays None"
                 )
                 related = [Related(s.span, "created here, to be trained") for s in trained]
@@ -291,7 +287,7 @@ loss.backward()
                 continue
             for zero in event.target.zero_grads:
                 message = (
-                    f"{zero.text}: `{facts.source.text_of(event.span)}` ({_line_ref(event.span)}) "
+                    f"{zero.text}: `{facts.source.text_of(event.span)}` (line {event.span.line}) "
                     f"sends an all-zero gradient through it"
                 )
                 yield self.finding(message, zero.span, [Related(event.span, "backpropagated here")])
