@@ -20,13 +20,15 @@ from gradwatch.checker import check_source
 FIXTURE = Path(__file__).resolve().parent / "project_fixture"
 STEPS = FIXTURE / "steps.py"
 
-# function in steps.py -> (line, code, file the cause is cited in, what torch says when the step runs)
+# function in steps.py -> (line, code, file the cause is cited in, what torch says when the step runs;
+# for GW102, the model class whose parameters get no gradient)
 EXPECTED = {
-    "detached_loss": (16, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "normalized_after_sigmoid": (22, "GW201", "helpers.py", "modified by an inplace operation"),
-    "loss_from_a_number": (29, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "evaluated_then_trained": (35, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "frozen_by_detach": (43, "GW102", None, None),
+    "detached_loss": (27, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "normalized_after_sigmoid": (33, "GW201", "helpers.py", "modified by an inplace operation"),
+    "loss_from_a_number": (40, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "evaluated_then_trained": (46, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "frozen_by_detach": (54, "GW102", None, "Net"),
+    "wrapper_frozen_by_detach": (64, "GW102", None, "Wrapper"),
 }
 
 
@@ -58,7 +60,7 @@ def test_nothing_else_is_reported(findings) -> None:
 def test_without_cross_module_analysis_they_stay_unknown() -> None:
     local = check_source(STEPS.read_text(), str(STEPS)).findings
     # torch.tensor(...) of anything has no graph: that one is provable locally.
-    assert [(f.span.line, f.code) for f in local] == [(29, "GW101")]
+    assert [(f.span.line, f.code) for f in local] == [(40, "GW101")]
     assert all(r.path is None for f in local for r in f.related)
 
 
@@ -72,16 +74,16 @@ def test_torch_confirms(step) -> None:
         script = (
             "import torch, steps\n"
             "captured = {}\n"
-            "original = steps.Net\n"
+            f"original = steps.{error}\n"
             "def spy():\n"
             "    captured['model'] = original()\n"
             "    return captured['model']\n"
-            "steps.Net = spy\n"
-            "steps.frozen_by_detach()\n"
+            f"steps.{error} = spy\n"
+            f"steps.{step}()\n"
             "assert all(p.grad is None for p in captured['model'].parameters())\n"
         )
     result = subprocess.run([sys.executable, "-c", script], cwd=FIXTURE, capture_output=True, text=True, timeout=120)
-    if error is None:
+    if code == "GW102":
         assert result.returncode == 0, result.stderr[-1500:]
     else:
         assert result.returncode != 0 and error in result.stderr, result.stderr[-1500:]
@@ -103,3 +105,10 @@ def test_cli_follows_imports_unless_told_not_to(tmp_path) -> None:
     )
     assert on.returncode == 1 and '"GW201"' in on.stdout
     assert '"GW201"' not in off.stdout
+
+
+def test_names_from_a_star_import_are_followed(project) -> None:
+    path = FIXTURE / "star_steps.py"
+    findings = check_source(path.read_text(), str(path), project=project).findings
+    assert [(f.span.line, f.code) for f in findings] == [(11, "GW101")]
+    assert Path(next(r.path for r in findings[0].related if r.path)).name == "helpers.py"

@@ -5,9 +5,20 @@ or models.py; gradwatch reports it here, citing that line.
 """
 
 import torch
+from torch import nn
 
 from helpers import features, normalize_, scalar_of, under_no_grad
+from layers import Block
 from models import Net
+
+
+class Wrapper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block(x)
 
 
 def detached_loss():
@@ -42,5 +53,14 @@ def frozen_by_detach():
     optimizer.zero_grad()
     hidden = model(torch.randn(2, 4)).detach()
     loss = (hidden * weight).sum()
+    loss.backward()
+    optimizer.step()
+
+
+def wrapper_frozen_by_detach():
+    model = Wrapper()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    weight = torch.randn(2, 3, requires_grad=True)
+    loss = (model(torch.randn(2, 3)).detach() * weight).sum()
     loss.backward()
     optimizer.step()

@@ -41,7 +41,11 @@ def module_class(interpreter, node: ast.ClassDef):
         for arg in init.args.args[1:] + init.args.kwonlyargs:
             state.bindings[arg.arg] = UNKNOWN_VALUE
         saved_events = dict(interpreter.events)
+        following = interpreter.follow_other_files
+        # Submodules from other files (`self.block = Block()`) decide whether it trains.
+        interpreter.follow_other_files = interpreter.resolver is not None
         interpreter.exec_block(init.body, state)
+        interpreter.follow_other_files = following
         interpreter.events = saved_events  # __init__ is analysed again as a function, with its events
         prefix = self_name + "."
         for key, value in state.bindings.items():

@@ -97,6 +97,7 @@ class Evaluator:
         self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
         self.used_other_files = False
         self.follow_other_files = False  # set per scope by the interpreter
+        self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -143,6 +144,9 @@ class Evaluator:
 
     def eval_Name(self, node: ast.Name, state: State):
         value = state.lookup(node.id)
+        if value is UNKNOWN_VALUE and len(self.star_imports) == 1 and node.id not in state.bindings:
+            # Bound nowhere here: with exactly one `from M import *`, it comes from M.
+            value = self.star_imports[0](node.id)
         if self.collect_names and isinstance(value, Tensor) and value.known:
             self.names[id(node)] = (node, node.id, value, state.saved_by.get(value.storage, frozenset()))
         return value

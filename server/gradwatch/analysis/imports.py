@@ -39,3 +39,11 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, object
             (name, TorchRef(canonical(f"{module}.{alias.name}")) if is_torch else Imported(f"{module}.{alias.name}"))
         )
     return bound
+
+
+def star_import(node: ast.ImportFrom):
+    """What an unbound name may be after `from MODULE import *`: a factory of its value."""
+    module = "." * node.level + (node.module or "")
+    if node.level == 0 and (module == "torch" or module.startswith("torch.")):
+        return lambda name: TorchRef(canonical(f"{module}.{name}"))
+    return lambda name: Imported(f"{module}.{name}")

@@ -17,7 +17,7 @@ from gradwatch.analysis import describe
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
-from gradwatch.analysis.imports import import_bindings
+from gradwatch.analysis.imports import import_bindings, star_import
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, literal_true
@@ -98,6 +98,8 @@ class Interpreter(Evaluator):
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.globals.update(import_bindings(node))
+                if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+                    self.star_imports.append(star_import(node))
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 self.globals[node.name] = self.class_value(node)
