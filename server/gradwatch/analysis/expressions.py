@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import creation, modules, op_table, tensor_ops
+from gradwatch.analysis import creation, modules, op_table, summaries, tensor_ops
 from gradwatch.analysis.events import (
     Backward,
     GradCall,
@@ -39,6 +39,7 @@ from gradwatch.analysis.values import (
     TorchRef,
     Tri,
     Unknown,
+    UserFunction,
     join_values,
     new_storage,
 )
@@ -98,6 +99,7 @@ class Evaluator:
         self.used_other_files = False
         self.follow_other_files = False  # set per scope by the interpreter
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
+        self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -289,6 +291,11 @@ class Evaluator:
                 callee = resolved
                 if not isinstance(resolved, ModuleClass):
                     return resolved
+        if isinstance(callee, UserFunction) and self.backprop_scope:
+            summary = self.local_summary(callee.name)
+            if summary is not None:
+                self.used_other_files = True  # its result depends on another function's text
+                return summaries.apply_summary(self, summary, node, state)
         if isinstance(callee, TorchRef):
             return self.torch_call(callee.qualname, node, state)
         if isinstance(callee, ModuleClass):

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import replace
 
-from gradwatch.analysis import describe
+from gradwatch.analysis import describe, summaries
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
@@ -82,6 +82,8 @@ class Interpreter(Evaluator):
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
         self.returned: list = []  # values of `return` statements (for summaries of functions)
+        self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
+        self._summaries: dict[str, object] = {}
 
     # -- scopes --------------------------------------------------------------
 
@@ -105,12 +107,14 @@ class Interpreter(Evaluator):
                 self.globals[node.name] = self.class_value(node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.globals[node.name] = UserFunction(node.name)
+                self.functions[node.name] = node
 
     def relevant(self, node: ast.AST) -> bool:
         segment = self.source.segment(node) if not isinstance(node, ast.Module) else self.source.text
         # Following calls into other files costs a jedi look-up each: worth it only
         # where a backward can turn what they return into a finding.
-        self.follow_other_files = self.resolver is not None and bool(_BACKPROPAGATES.search(segment))
+        self.backprop_scope = bool(_BACKPROPAGATES.search(segment))
+        self.follow_other_files = self.resolver is not None and self.backprop_scope
         return bool(_RELEVANT.search(segment))
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
@@ -191,6 +195,19 @@ class Interpreter(Evaluator):
 
     def is_forward(self, node: ast.AST) -> bool:
         return id(node) in self.forward_methods
+
+    def local_summary(self, name: str):
+        """The summary of a top-level function of this file, computed once per run."""
+        if name not in self._summaries:
+            self._summaries[name] = None  # a recursive call sees "unknown"
+            node = self.functions.get(name)
+            if node is not None:
+                helper = Interpreter(self.source, collect_names=False, path=self.facts.path)
+                helper.globals = self.globals
+                helper.functions = self.functions
+                helper._summaries = self._summaries
+                self._summaries[name] = summaries.function_summary(helper, node, None)
+        return self._summaries[name]
 
     def class_value(self, node: ast.ClassDef):
         return module_class(self, node)
