@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis.events import Creation
+from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
 from gradwatch.analysis.values import (
@@ -29,6 +29,7 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
     if qualname == "torch.tensor" and args:
         first = args[0]
         if isinstance(first, Tensor) and first.requires_grad is YES:
+            ev.emit(node, TensorCall(ev.span(node), first, ev.text(node.args[0]), "torch.tensor", node))
             cuts = (
                 Cut(
                     ev.span(node),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Iterator
 
 from gradwatch.analysis.events import Facts
 from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
 from gradwatch.rules import register
-from gradwatch.rules.base import Example, Rule, raises
+from gradwatch.rules.base import Example, Rule, raises, warns
 
 NUMPY = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 FLOATING = "Only Tensors of floating point and complex dtype can require gradients"
@@ -182,3 +183,71 @@ x.requires_grad_(False)
             )
             related = [Related(target.origin.span, "computed here")] if target.origin else []
             yield self.finding(message, call.span, related)
+
+
+COPY_CONSTRUCT = "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone()"
+
+
+@register
+class TensorOfGraphTensor(Rule):
+    code = "GW113"
+    name = "tensor-of-graph-tensor"
+    severity = Severity.WARNING
+    summary = "`torch.tensor(t)` of a tensor that requires grad: the copy has no graph."
+    explanation = f"""
+`torch.tensor(data)` builds a new leaf from data. Given a tensor in the autograd
+graph it copies the values and drops the graph, so nothing computed from the copy
+sends gradient back, and torch warns:
+
+    UserWarning: {COPY_CONSTRUCT} or sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).
+
+To keep the graph, use the tensor itself (or `t.clone()`); to copy without it, say
+so with `t.detach().clone()`.
+"""
+    fix_summary = "Say what it does: `t.detach().clone()` (the same values, no graph, no warning)."
+    examples = (
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+scores = torch.tensor(x * 2)
+""",
+            warns(COPY_CONSTRUCT),
+            line=5,
+        ),
+    )
+    near_misses = (
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+scores = (x * 2).detach().clone()
+labels = torch.tensor([1.0, 2.0])
+""",
+    )
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for call in facts.tensor_calls:
+            if call.method != "torch.tensor" or not call.target.known or call.target.requires_grad is not YES:
+                continue
+            message = (
+                f"`{facts.source.text_of(call.span)}` copies `{call.target_text}` without its graph: no gradient "
+                f"flows back through the copy (UserWarning: {COPY_CONSTRUCT} ...)"
+            )
+            fix = self._detach_clone(call)
+            yield self.finding(message, call.span, [], [fix] if fix else [])
+
+    @staticmethod
+    def _detach_clone(call) -> Fix | None:
+        keywords = {kw.arg for kw in call.node.keywords}
+        if keywords - {"requires_grad"} or len(call.node.args) != 1:
+            return None
+        data = call.node.args[0]
+        text = call.target_text
+        if not isinstance(data, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+            text = f"({text})"
+        replacement = f"{text}.detach().clone()"
+        if "requires_grad" in keywords:
+            replacement += ".requires_grad_(True)"
+        return Fix(f"Copy explicitly: `{replacement}`", (TextEdit(call.span, replacement),), safe=True)
