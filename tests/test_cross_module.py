@@ -23,12 +23,14 @@ STEPS = FIXTURE / "steps.py"
 # function in steps.py -> (line, code, file the cause is cited in, what torch says when the step runs;
 # for GW102, the model class whose parameters get no gradient)
 EXPECTED = {
-    "detached_loss": (27, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "normalized_after_sigmoid": (33, "GW201", "helpers.py", "modified by an inplace operation"),
-    "loss_from_a_number": (40, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "evaluated_then_trained": (46, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
-    "frozen_by_detach": (54, "GW102", None, "Net"),
-    "wrapper_frozen_by_detach": (64, "GW102", None, "Wrapper"),
+    "detached_loss": (28, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "normalized_after_sigmoid": (34, "GW201", "helpers.py", "modified by an inplace operation"),
+    "loss_from_a_number": (41, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "evaluated_then_trained": (47, "GW101", "helpers.py", "element 0 of tensors does not require grad"),
+    "frozen_by_detach": (55, "GW102", None, "Net"),
+    "wrapper_frozen_by_detach": (65, "GW102", None, "Wrapper"),
+    # `activation` is torch's F.relu re-exported by wrappers.py: inplace=True clobbers sigmoid's output.
+    "wrapped_inplace_activation": (73, "GW201", None, "modified by an inplace operation"),
 }
 
 
@@ -60,7 +62,7 @@ def test_nothing_else_is_reported(findings) -> None:
 def test_without_cross_module_analysis_they_stay_unknown() -> None:
     local = check_source(STEPS.read_text(), str(STEPS)).findings
     # torch.tensor(...) of anything has no graph: that one is provable locally.
-    assert [(f.span.line, f.code) for f in local] == [(40, "GW101")]
+    assert [(f.span.line, f.code) for f in local] == [(41, "GW101")]
     assert all(r.path is None for f in local for r in f.related)
 
 

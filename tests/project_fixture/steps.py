@@ -10,6 +10,7 @@ from torch import nn
 from helpers import features, normalize_, scalar_of, under_no_grad
 from layers import Block
 from models import Net
+from wrappers import activation
 
 
 class Wrapper(nn.Module):
@@ -64,3 +65,10 @@ def wrapper_frozen_by_detach():
     loss = (model(torch.randn(2, 3)).detach() * weight).sum()
     loss.backward()
     optimizer.step()
+
+
+def wrapped_inplace_activation():
+    x = torch.randn(4, requires_grad=True)
+    gate = x.sigmoid()
+    activation(gate, inplace=True)
+    gate.sum().backward()

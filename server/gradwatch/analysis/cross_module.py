@@ -17,6 +17,7 @@ import os
 import threading
 from pathlib import Path
 
+from gradwatch.analysis.imports import canonical
 from gradwatch.analysis.project import Definition, ProjectIndex
 from gradwatch.analysis.summaries import (
     FunctionSummary,
@@ -25,6 +26,7 @@ from gradwatch.analysis.summaries import (
 )
 from gradwatch.analysis.values import (
     ModuleClass,
+    TorchRef,
 )
 from gradwatch.source import SourceText
 
@@ -47,6 +49,8 @@ class CrossModule:
         definition = self._definition(ev, node, path)
         if definition is None:
             return None
+        if definition.kind == "torch":  # a project module re-exporting a torch API
+            return TorchRef(canonical(definition.name))
         summary = self._summary(definition)
         if isinstance(summary, ModuleClass):
             return summary
@@ -82,7 +86,9 @@ class CrossModule:
             column = ev.source.char_column(line, func.end_col_offset) - len(func.attr)
         else:
             return None
-        definition = self.index.definition(path, ev.source.text, line, column)
+        definition = self.index.definition(path, ev.source.text, line, column, torch_names=True)
+        if definition is not None and definition.kind == "torch":
+            return definition
         if definition is None or not self.index.is_user_file(definition.path):
             return None
         if os.path.abspath(definition.path) == os.path.abspath(path):

@@ -288,9 +288,9 @@ class Evaluator:
             self.used_other_files = True
             resolved = self.resolver.value_for_call(self, node, state, callee.qualname)
             if resolved is not None:
-                callee = resolved
-                if not isinstance(resolved, ModuleClass):
+                if not isinstance(resolved, (ModuleClass, TorchRef)):
                     return resolved
+                callee = resolved
         if isinstance(callee, UserFunction) and self.backprop_scope:
             summary = self.local_summary(callee.name)
             if summary is not None:

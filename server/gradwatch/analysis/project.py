@@ -72,14 +72,17 @@ class ProjectIndex:
 
     # -- public API ---------------------------------------------------------------
 
-    def definition(self, path: str, text: str, line: int, column: int) -> Definition | None:
+    def definition(self, path: str, text: str, line: int, column: int, torch_names: bool = False) -> Definition | None:
+        """See the class docstring. With `torch_names`, a name that resolves into torch's own
+        Python sources (a project wrapper re-exporting `torch.nn.functional.relu`) comes back
+        as a Definition of kind "torch" whose `name` is torch's full dotted name."""
         if not isinstance(text, str) or "\x00" in text:
             return None  # binary content: nothing jedi could resolve
         if line < 1 or column < 0:
             return None
         file_path = os.path.abspath(path)
         text_hash = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-        key = (file_path, text_hash, line, column)
+        key = (file_path, text_hash, line, column, torch_names)
         with self._lock:
             cached = self._answers.get(key)
             if cached is not None:
@@ -91,7 +94,7 @@ class ProjectIndex:
                 self._scripts.clear()
                 del self._answers[key]
             try:
-                answer = self._resolve(file_path, text, text_hash, line, column)
+                answer = self._resolve(file_path, text, text_hash, line, column, torch_names)
             except Exception:  # noqa: BLE001 - jedi may fail in any way; resolution is optional
                 # jedi missing, a jedi bug on odd input, a crashed environment subprocess:
                 # cross-module resolution is a refinement, never a reason to fail a check.
@@ -161,7 +164,9 @@ class ProjectIndex:
             self._scripts.popitem(last=False)
         return script
 
-    def _resolve(self, file_path: str, text: str, text_hash: str, line: int, column: int) -> _Answer:
+    def _resolve(
+        self, file_path: str, text: str, text_hash: str, line: int, column: int, torch_names: bool = False
+    ) -> _Answer:
         lines = text.splitlines() or [""]
         # jedi raises on positions outside the text; an editor can ask just after an edit.
         if line > len(lines) or column > len(lines[line - 1]):
@@ -170,15 +175,19 @@ class ProjectIndex:
         names = script.goto(line, column, follow_imports=True, follow_builtin_imports=False)
         root = self.root or Path(file_path).parent
         for name in names:
-            definition = self._definition_from(name, root)
+            definition = self._definition_from(name, root, torch_names)
             if definition is not None:
                 return _Answer(definition, _mtime(definition.path))
         return _Answer(None, None)
 
-    def _definition_from(self, name: Any, root: Path) -> Definition | None:
+    def _definition_from(self, name: Any, root: Path, torch_names: bool = False) -> Definition | None:
         module_path = name.module_path
         if module_path is None or module_path.suffix != ".py":
             return None  # builtins, compiled modules, stubs
+        if torch_names and name.type in ("function", "class") and _in_torch(module_path):
+            full_name = name.full_name or ""
+            if full_name.startswith("torch."):
+                return Definition(os.path.abspath(module_path), name.line or 1, 0, "torch", full_name)
         if not self._is_user_file(module_path, root):
             return None
         if name.type == "module":
@@ -234,6 +243,12 @@ def _still_current(answer: _Answer) -> bool:
     if answer.definition is None:
         return True
     return _mtime(answer.definition.path) == answer.stamp
+
+
+def _in_torch(path: Path) -> bool:
+    """Inside the installed torch package (`.../site-packages/torch/...`)."""
+    parts = path.parts
+    return any(parts[i] in _PACKAGE_FOLDERS and parts[i + 1] == "torch" for i in range(len(parts) - 1))
 
 
 def _mtime(path: str) -> int | None:
