@@ -314,3 +314,26 @@ def test_malformed_record_is_unknown_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv(op_table.TABLE_ENV_VAR, str(custom))
     assert lookup("torch.Tensor.add") is None
     assert "torch.Tensor.add" in op_table.load().problem
+
+
+def test_a_probed_table_in_the_user_cache_is_preferred(tmp_path, monkeypatch):
+    """`gradwatch probe` writes ~/.cache/gradwatch/op_table-<torch version>.json; the analysis
+    then reads it instead of the shipped table, for the torch installed where it runs."""
+    version = op_table.installed_torch_version()
+    if version is None:
+        pytest.skip("no torch installed here")
+    table = json.loads(SHIPPED_TABLE.read_text(encoding="utf-8"))
+    table["ops"]["torch.Tensor.sigmoid"]["saves_output"] = []
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(op_table.TABLE_ENV_VAR, raising=False)
+    cache = op_table.user_cache_path(version)
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps(table), encoding="utf-8")
+    op_table._load.cache_clear()
+    try:
+        assert op_table.load().source == cache
+        assert op_table.lookup("torch.Tensor.sigmoid").saves_output([True]) == (False, False)
+    finally:
+        monkeypatch.undo()
+        op_table._load.cache_clear()
+    assert op_table.lookup("torch.Tensor.sigmoid").saves_output([True]) == (True, True)

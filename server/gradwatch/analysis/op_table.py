@@ -274,8 +274,20 @@ def user_cache_path(for_torch: str) -> Path:
 
 
 def load(for_torch: str | None = None) -> OpTable:
-    """The table to use (see the module docstring for the order); cached."""
-    return _load(os.environ.get(TABLE_ENV_VAR) or None, for_torch)
+    """The table to use (see the module docstring for the order); cached. Without a version,
+    the version of the torch installed where gradwatch runs (if any) picks the user cache."""
+    return _load(os.environ.get(TABLE_ENV_VAR) or None, for_torch or installed_torch_version())
+
+
+@functools.lru_cache(maxsize=1)
+def installed_torch_version() -> str | None:
+    """torch's version from its package metadata: no import of torch."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 @functools.lru_cache(maxsize=8)
