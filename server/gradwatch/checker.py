@@ -76,7 +76,7 @@ def check_source(
     findings = [f for f in findings if not _suppressed(f, source)]
     findings = [_with_severity(f, settings) for f in findings]
     findings.sort(key=Finding.sort_key)
-    return CheckResult(findings=findings, names=facts.names)
+    return CheckResult(findings=findings, names=facts.names, calls_other_files=facts.calls_other_files)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

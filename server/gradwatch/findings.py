@@ -90,3 +90,5 @@ class NameState:
 class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     names: list[NameState] = field(default_factory=list)
+    # Following imports into the project's other files might find more (see cross_module).
+    calls_other_files: bool = False

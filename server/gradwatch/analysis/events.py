@@ -124,6 +124,8 @@ class OptimizerParams:
 class Facts:
     source: SourceText
     path: str | None = None  # the analysed file, when it is one (cross-module look-ups need it)
+    # A scope that backpropagates calls something imported from a non-torch module.
+    calls_other_files: bool = False
     backwards: list[Backward] = field(default_factory=list)
     grad_calls: list[GradCall] = field(default_factory=list)
     inplace_ops: list[InPlace] = field(default_factory=list)

@@ -283,9 +283,12 @@ class Evaluator:
                     return self.unknown_call(node, state)
         else:
             callee = self.eval(func, state)
-        if isinstance(callee, Imported) and self.follow_other_files:
-            # Defined in another file of the project: ask it (through jedi) what it does.
+        if isinstance(callee, Imported) and self.backprop_scope:
+            # Another file may define it; what it does can matter here.
+            self.facts.calls_other_files = True
             self.used_other_files = True
+        if isinstance(callee, Imported) and self.follow_other_files:
+            # Ask the project (through jedi) what it does.
             resolved = self.resolver.value_for_call(self, node, state, callee.qualname)
             if resolved is not None:
                 if not isinstance(resolved, (ModuleClass, TorchRef)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Hashable
 
@@ -101,6 +101,7 @@ class Analysis:
     findings: list[LocatedFinding] = field(default_factory=list)
     names: list[LocatedName] = field(default_factory=list)
     failed: bool = False
+    calls_other_files: bool = False
 
     def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
         return [item.diagnostic for item in self.findings if item.uri == uri]
@@ -133,6 +134,7 @@ def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None =
         log.exception("analysis of %s failed", program.key)
         analysis.failed = True
         return analysis
+    analysis.calls_other_files = result.calls_other_files
     coders = {segment.uri: convert.LineCoder(segment.lines, encoding) for segment in program.segments}
     for finding in result.findings:
         located = program.locate(finding.span)
@@ -275,12 +277,16 @@ class Analyser:
             return
         slot.running = True
         slot.rerun = False
+        # What the file proves on its own is published first; following calls into other
+        # files (jedi, seconds when cold) comes after, as a second publish.
+        local = replace(program, project=None)
         future = asyncio.get_running_loop().run_in_executor(
-            self._pool, analyse_program, program, self._encoding(), slot.scopes
+            self._pool, analyse_program, local, self._encoding(), slot.scopes
         )
-        future.add_done_callback(partial(self._finished, key, program))
+        future.add_done_callback(partial(self._finished, key, local, program))
 
-    def _finished(self, key: str, program: Program, future: asyncio.Future) -> None:
+    def _finished(self, key: str, program: Program, deeper: Program | None, future: asyncio.Future) -> None:
+        """A run ended. `deeper` is the same program with cross-module analysis still to do."""
         slot = self._slots.get(key)
         if slot is None or future.cancelled():
             return  # closed meanwhile
@@ -296,12 +302,27 @@ class Analyser:
                 self._start(key)
             return
         slot.rerun = False  # whatever asked for a rerun sees the same state: this result answers it
+        previous = self._cache.get(key)
         self._cache[key] = analysis
         self._wake(slot, analysis)
-        try:
-            self._publish(analysis)
-        except Exception:
-            log.exception("publishing diagnostics for %s failed", key)
+        # A cross-module run that found nothing more is not published again.
+        unchanged = (
+            deeper is None
+            and previous is not None
+            and previous.program.state == program.state
+            and [f.diagnostic for f in previous.findings] == [f.diagnostic for f in analysis.findings]
+        )
+        if not unchanged:
+            try:
+                self._publish(analysis)
+            except Exception:
+                log.exception("publishing diagnostics for %s failed", key)
+        if deeper is not None and deeper.project is not None and analysis.calls_other_files:
+            slot.running = True
+            follow_up = asyncio.get_running_loop().run_in_executor(
+                self._pool, analyse_program, deeper, self._encoding(), None
+            )
+            follow_up.add_done_callback(partial(self._finished, key, deeper, None))
 
     @staticmethod
     def _wake(slot: _Slot, analysis: Analysis | None) -> None:
