@@ -217,13 +217,9 @@ def fix_to_json(fix: Fix) -> dict:
 
 
 def finding_to_json(path: str, finding: Finding) -> dict:
-    location = _columns(finding.span)
     return {
         "path": path,
-        "line": location["line"],
-        "column": location["column"],
-        "end_line": location["end_line"],
-        "end_column": location["end_column"],
+        **_columns(finding.span),
         "code": finding.code,
         "severity": finding.severity.value,
         "message": finding.message,

@@ -44,6 +44,12 @@ class SourceText:
             self.char_column(end_line, end_col),
         )
 
+    def dot_of(self, attribute: ast.Attribute) -> Span:
+        """The empty span just before the `.` of `receiver.name` (where `.detach()` could go)."""
+        end = self.span(attribute)
+        column = self.line(end.end_line).rfind(".", 0, end.end_column - len(attribute.attr))
+        return Span(end.end_line, column, end.end_line, column)
+
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
         span = self.span(node)

@@ -193,13 +193,11 @@ def _describe_operand(state, storage: int) -> str:
 def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
     cuts = tensor.cuts
     if tensor.requires_grad is YES:
-        # Remove from the dot before `detach` to the closing parenthesis; the
-        # receiver's own span may stop short of a closing parenthesis of its own.
+        # From the dot to the closing parenthesis (the receiver's span may stop short
+        # of a closing parenthesis of its own).
         whole = ev.span(node)
-        attribute_end = ev.span(node.func)
-        line = ev.source.line(attribute_end.end_line)
-        dot = line.rfind(".", 0, attribute_end.end_column - len("detach"))
-        removal = Span(attribute_end.end_line, dot, whole.end_line, whole.end_column)
+        dot = ev.source.dot_of(node.func)
+        removal = Span(dot.line, dot.column, whole.end_line, whole.end_column)
         cuts = cuts + (
             Cut(
                 ev.span(node),

@@ -10,19 +10,10 @@ from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
 from gradwatch.rules import register
 from gradwatch.rules.base import Example, Rule, raises
+from gradwatch.rules.rewrites import add_argument
 
 SECOND_TIME = "Trying to backward through the graph a second time"
 UNUSED = "appears to not have been used in the graph"
-
-
-def _add_keyword(call_span: Span, call_text: str, keyword: str, title: str) -> Fix | None:
-    """`f(a)` -> `f(a, keyword)`; `f()` -> `f(keyword)` (one-line calls only)."""
-    if call_span.line != call_span.end_line or not call_text.endswith(")"):
-        return None
-    inner = call_text[call_text.index("(") + 1 : -1].strip()
-    insertion = f", {keyword}" if inner else keyword
-    at = Span(call_span.end_line, call_span.end_column - 1, call_span.end_line, call_span.end_column - 1)
-    return Fix(title, (TextEdit(at, insertion),), safe=False)
 
 
 @register
@@ -101,12 +92,7 @@ for step in range(3):
                 f"`{call}` will raise: {where} already backpropagated through this graph and freed it "
                 f"(RuntimeError: {SECOND_TIME})"
             )
-            fix = _add_keyword(
-                earlier.span,
-                facts.source.text_of(earlier.span),
-                "retain_graph=True",
-                "Keep the graph: `retain_graph=True`",
-            )
+            fix = add_argument(earlier.span, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
             yield self.finding(
                 message, event.span, [Related(earlier.span, "the graph was freed here")], [fix] if fix else []
             )
@@ -174,8 +160,9 @@ grads = torch.autograd.grad(out, [x, y], allow_unused=True)
                     f"`torch.autograd.grad` will raise: the outputs do not depend on `{text}` "
                     f"(RuntimeError: The differentiated Tensor ... {UNUSED})"
                 )
-                call = facts.source.text_of(event.span)
-                fix = _add_keyword(event.span, call, "allow_unused=True", "Return None for it: `allow_unused=True`")
+                fix = add_argument(
+                    event.span, facts.source, "allow_unused=True", "Return None for it: `allow_unused=True`"
+                )
                 yield self.finding(message, span, [], [fix] if fix else [])
 
 
@@ -242,9 +229,9 @@ z.backward()
             receiver = facts.source.span(node.func.value)
             at = Span(receiver.end_line, receiver.end_column, receiver.end_line, receiver.end_column)
             fixes = [Fix("Reduce it first: `.sum().backward()`", (TextEdit(at, ".sum()"),), safe=False)]
-            gradient = _add_keyword(
+            gradient = add_argument(
                 event.span,
-                facts.source.text_of(event.span),
+                facts.source,
                 f"gradient=torch.ones_like({event.target_text})",
                 "Pass `gradient=torch.ones_like(...)`",
             )

@@ -80,19 +80,22 @@ def remove_span(span: Span, title: str) -> Fix:
     return Fix(title, (TextEdit(span, ""),), safe=False)
 
 
+def add_argument(call: Span, source: SourceText, argument: str, title: str) -> Fix | None:
+    """`f(a)` -> `f(a, argument)`; `f()` -> `f(argument)`. Unsafe: it changes what the call does."""
+    text = source.text_of(call)
+    if not text.endswith(")") or "(" not in text:
+        return None
+    inner = text[text.index("(") + 1 : -1].strip()
+    insertion = f", {argument}" if inner and not inner.endswith(",") else (f" {argument}" if inner else argument)
+    at = Span(call.end_line, call.end_column - 1, call.end_line, call.end_column - 1)
+    return Fix(title, (TextEdit(at, insertion),), safe=False)
+
+
 def add_requires_grad(factory: Span, source: SourceText) -> Fix | None:
     """`torch.randn(10)` -> `torch.randn(10, requires_grad=True)`."""
-    call = source.text_of(factory)
-    if not call.endswith(")") or "requires_grad" in call:
+    if "requires_grad" in source.text_of(factory):
         return None
-    inner = call[call.index("(") + 1 : -1].strip() if "(" in call else None
-    if inner is None:
-        return None
-    insertion = ", requires_grad=True" if inner else "requires_grad=True"
-    if inner.endswith(","):
-        insertion = " requires_grad=True"
-    end = Span(factory.end_line, factory.end_column - 1, factory.end_line, factory.end_column - 1)
-    return Fix("Create it with `requires_grad=True`", (TextEdit(end, insertion),), safe=False)
+    return add_argument(factory, source, "requires_grad=True", "Create it with `requires_grad=True`")
 
 
 def wrap_in_no_grad(event: InPlace, source: SourceText) -> Fix | None:

@@ -7,9 +7,10 @@ from typing import Iterator
 
 from gradwatch.analysis.events import Facts
 from gradwatch.analysis.values import NO, YES
-from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
+from gradwatch.findings import Finding, Fix, Related, Severity, TextEdit
 from gradwatch.rules import register
 from gradwatch.rules.base import Example, Rule, raises, warns
+from gradwatch.rules.rewrites import add_argument
 
 NUMPY = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 FLOATING = "Only Tensors of floating point and complex dtype can require gradients"
@@ -56,11 +57,7 @@ array = scores.detach().numpy()
         for call in facts.tensor_calls:
             if call.method != "numpy" or not call.target.known or call.target.requires_grad is not YES:
                 continue
-            func = call.node.func
-            end = facts.source.span(func)
-            line = facts.source.line(end.end_line)
-            dot = line.rfind(".", 0, end.end_column - len("numpy"))
-            at = Span(end.end_line, dot, end.end_line, dot)
+            at = facts.source.dot_of(call.node.func)
             fix = Fix("Detach first: `.detach().numpy()`", (TextEdit(at, ".detach()"),), safe=True)
             message = f"`{facts.source.text_of(call.span)}` will raise: `{call.target_text}` requires grad (RuntimeError: {NUMPY})"
             yield self.finding(message, call.span, [], [fix])
@@ -121,16 +118,10 @@ ids = torch.zeros(4, dtype=torch.float64, requires_grad=True)
     @staticmethod
     def _float_dtype(creation, facts) -> Fix | None:
         dtype = next((kw.value for kw in creation.node.keywords if kw.arg == "dtype"), None)
-        if dtype is not None:
-            edit = TextEdit(facts.source.span(dtype), "torch.float32")
-        else:
-            span = creation.span
-            if span.line != span.end_line:
-                return None
-            edit = TextEdit(
-                Span(span.end_line, span.end_column - 1, span.end_line, span.end_column - 1), ", dtype=torch.float32"
-            )
-        return Fix("Use a floating dtype: `dtype=torch.float32`", (edit,), safe=False)
+        title = "Use a floating dtype: `dtype=torch.float32`"
+        if dtype is None:
+            return add_argument(creation.span, facts.source, "dtype=torch.float32", title)
+        return Fix(title, (TextEdit(facts.source.span(dtype), "torch.float32"),), safe=False)
 
 
 @register
