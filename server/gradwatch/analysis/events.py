@@ -55,6 +55,17 @@ class InPlace:
     # For a call of a function in another file that modifies its argument: where it does.
     elsewhere: Reason | None = None
     aliased: bool = False  # another name shares the tensor's memory (a rewrite would change it)
+    # How messages name the modified tensor when it has no name of its own (the
+    # output of one child of an nn.Sequential, modified by the next).
+    subject: str = ""
+    # When the write happens only under a condition the analysis cannot see
+    # (`nn.Dropout(p, inplace=True)`: in training mode, with p > 0).
+    condition: str = ""
+    certain: bool = True
+    flag: Span | None = None  # the `True` of `inplace=True`, which a fix can turn off
+
+    def subject_text(self) -> str:
+        return self.subject or f"`{self.target_text}`"
 
 
 @dataclass(frozen=True)

@@ -103,21 +103,23 @@ class Evaluator:
 
     # -- bookkeeping ---------------------------------------------------------
 
-    def emit(self, node: ast.AST, event) -> None:
+    def emit(self, node: ast.AST, event, part: tuple = ()) -> None:
         # Keyed by node: a loop body runs until its state is stable, and the
         # events of its last (most general) run are the ones that count.
-        self.events[(type(event).__name__, id(node))] = event
+        # `part` tells apart the events of one call's parts (the children of an
+        # nn.Sequential, each run by the same call).
+        self.events[(type(event).__name__, id(node), part)] = event
 
-    def storage_for(self, node: ast.AST) -> int:
-        """One identity per creating expression, stable across loop iterations."""
-        key = id(node)
+    def storage_for(self, node: ast.AST, part: tuple = ()) -> int:
+        """One identity per creating expression (and `part` of it), stable across loop iterations."""
+        key = (id(node), part)
         if key not in self._storages:
             self._storages[key] = new_storage()
         return self._storages[key]
 
-    def fresh_storage(self, node: ast.AST, state: State) -> int:
+    def fresh_storage(self, node: ast.AST, state: State, part: tuple = ()) -> int:
         """The identity of a tensor this expression creates anew: its graph has not been freed."""
-        storage = self.storage_for(node)
+        storage = self.storage_for(node, part)
         state.freed.pop(("graph", storage), None)
         return storage
 
@@ -308,6 +310,7 @@ class Evaluator:
                 has_parameters=callee.has_parameters,
                 user_class=callee,
                 source=GradSource(f"the parameters of `{self.text(node)}`", self.span(node)),
+                built_at=self.reason(node, f"`{self.text(node)}`"),
             )
         if isinstance(callee, Module):
             args = self.eval_arguments(node, state)
@@ -363,21 +366,10 @@ class Evaluator:
         if qualname.startswith("torch.optim.") and qualname.count(".") == 2:
             return modules.optimizer(self, node, state)
         if qualname == "torch.nn.Sequential":
-            args = self.eval_arguments(node, state)
-            children = tuple(a if isinstance(a, Module) else None for a in args)
-            has = Tri.any_of(c.has_parameters if c else UNKNOWN for c in children)
-            return Module(qualname, has_parameters=has, children=children, source=modules.module_source(self, node))
+            return modules.sequential(self, node, state)
         info = op_table.lookup(qualname)
         if info is not None and info.has_parameters is not None:
-            self.eval_arguments(node, state)
-            inplace = literal_true(keyword(node, "inplace")) is YES
-            return Module(
-                qualname,
-                has_parameters=Tri.of(info.has_parameters),
-                inplace=inplace,
-                default_reduction=keyword(node, "reduction") is None,
-                source=modules.module_source(self, node) if info.has_parameters else None,
-            )
+            return modules.torch_module(self, qualname, info, node, state)
         args = self.eval_arguments(node, state)
         if info is None:
             return self.unknown_op(args)
@@ -387,7 +379,8 @@ class Evaluator:
             and args
             and isinstance(args[0], Tensor)
         ):
-            return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name)
+            flag = self.span(keyword(node, "inplace"))
+            return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name, flag=flag)
         return self.apply_op(qualname, args, node, state)
 
     def grad_call(self, node: ast.Call, state: State):
@@ -407,9 +400,7 @@ class Evaluator:
                 )
         elif isinstance(inputs, Tensor) and inputs_node is not None:
             input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
-        clobbered = tuple(
-            (op, state.clobbered[op]) for t in outputs_tensors for op in t.history if op in state.clobbered
-        )
+        clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.history])
         allow_unused = literal_true(keyword(node, "allow_unused"))
         if keyword(node, "materialize_grads") is not None:
             allow_unused = UNKNOWN
@@ -421,7 +412,7 @@ class Evaluator:
         return Sequence((), each=each)
 
     def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
-        clobbered = tuple((op, state.clobbered[op]) for op in target.history if op in state.clobbered)
+        clobbered = tensor_ops.clobbered_in(state, target.history)
         graph = list(target.history)
         if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
             graph.append(("graph", target.storage))
@@ -527,8 +518,8 @@ class Evaluator:
         deps = frozenset().union(*(o.deps for o in operands if isinstance(o, Tensor)))
         return UNKNOWN_TENSOR.but(deps=deps)
 
-    def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None):
-        return tensor_ops.apply_op(self, qualname, operands, node, state, module)
+    def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None, **where):
+        return tensor_ops.apply_op(self, qualname, operands, node, state, module, **where)
 
     def inplace(
         self,
@@ -541,5 +532,8 @@ class Evaluator:
         op_name: str,
         module: Module | None = None,
         elsewhere: Reason | None = None,
+        **details,
     ):
-        return tensor_ops.inplace(self, tensor, target, spelling, node, state, args, op_name, module, elsewhere)
+        return tensor_ops.inplace(
+            self, tensor, target, spelling, node, state, args, op_name, module, elsewhere, **details
+        )

@@ -42,8 +42,13 @@ def _operands(info, values: list) -> tuple[list[Tensor], list]:
     return tensors, flags
 
 
-def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=None, storage: int | None = None):
-    """The value of `qualname(*operands)`; records what the op saves for backward in `state`."""
+def apply_op(
+    ev, qualname: str, operands: list, node: ast.AST, state, module=None, storage: int | None = None, part: tuple = ()
+):
+    """The value of `qualname(*operands)`; records what the op saves for backward in `state`.
+
+    `part` tells apart the ops one call runs (the children of an nn.Sequential):
+    each gets a result of its own."""
     info = op_table.lookup(qualname)
     if info is None:
         return ev.unknown_op(operands)
@@ -82,7 +87,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
         storage = (
             first.storage
             if info.aliases_input and first is not None and first.storage is not None
-            else ev.fresh_storage(node, state)
+            else ev.fresh_storage(node, state, part)
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
@@ -100,7 +105,7 @@ def apply_op(ev, qualname: str, operands: list, node: ast.AST, state, module=Non
             ),
         )
     if requires is YES:
-        saved = _record_saved(ev, info, present, flags, storage, node, state, module)
+        saved = _record_saved(ev, info, present, flags, storage, node, state, module, part)
         if saved is not None:
             history = history | {saved}
     result = Tensor(
@@ -159,7 +164,7 @@ def no_grad_cut(ev, node, state, sources: frozenset) -> Cut:
     )
 
 
-def _record_saved(ev, info, tensors, flags, storage, node, state, module) -> SavedOp | None:
+def _record_saved(ev, info, tensors, flags, storage, node, state, module, part) -> SavedOp | None:
     definite_inputs, _ = info.saved_operands(flags)
     definite_output, _ = info.saves_output(flags)
     storages: set[int] = set()
@@ -174,7 +179,10 @@ def _record_saved(ev, info, tensors, flags, storage, node, state, module) -> Sav
     if not storages:
         return None
     name = module.kind.replace("torch.nn.", "nn.") if module is not None else info.name.rsplit(".", 1)[-1]
-    saved = SavedOp(name, ev.span(node), ev.text(node), frozenset(storages), " and ".join(what))
+    # A child of an nn.Sequential is cited where it was built, not at the call that runs them all.
+    where = module.built_at if part and module is not None and module.built_at is not None else None
+    span, text = (where.span, where.text.strip("`")) if where else (ev.span(node), ev.text(node))
+    saved = SavedOp(name, span, text, frozenset(storages), " and ".join(what))
     for s in storages:
         state.saved_by[s] = state.saved_by.get(s, frozenset()) | {saved}
     # A fresh application of the op (say, in the next loop iteration) saved fresh tensors.
@@ -230,34 +238,43 @@ def inplace(
     op_name: str,
     module=None,
     elsewhere=None,
+    *,
+    part: tuple = (),
+    **details,
 ):
-    """`target` modified in place by `op_name`: bumps its version, clobbering what saved it."""
-    clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=lambda op: op.span)) if tensor.storage else ()
+    """`target` modified in place by `op_name`: bumps its version, clobbering what saved it.
+
+    `target` is None for a tensor without a name (a child's output inside an
+    nn.Sequential); `part` and `details` (InPlace's span, subject, condition,
+    certain, flag) say which part of the call writes and how to describe it."""
+    clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=_saved_op_order)) if tensor.storage else ()
+    target_text = ev.text(target) if target is not None else ""
     aliased = tensor.storage is None or any(
-        isinstance(value, Tensor) and value.storage == tensor.storage and name != ev.text(target)
+        isinstance(value, Tensor) and value.storage == tensor.storage and name != target_text
         for name, value in state.bindings.items()
     )
     grad_enabled = state.grad_enabled if state.grad_mode_known else state.grad_enabled.join(NO)
+    details.setdefault("span", ev.span(node))
     event = InPlace(
-        ev.span(node),
-        tensor,
-        ev.text(target),
-        spelling,
-        node,
-        grad_enabled,
+        target=tensor,
+        target_text=target_text,
+        spelling=spelling,
+        node=node,
+        grad_enabled=grad_enabled,
         through_data=tensor.through_data,
         clobbers=clobbers,
         aliased=aliased,
         elsewhere=elsewhere,
+        **details,
     )
-    ev.emit(node, event)
+    ev.emit(node, event, part)
     if tensor.through_data:
         # `.data` does not share the version counter: torch cannot notice, nothing raises.
         return tensor
     for op in clobbers:
         state.clobbered[op] = event
     inplace_name = op_name + "_" if not op_name.endswith("_") and op_table.lookup(op_name + "_") else op_name
-    result = apply_op(ev, inplace_name, [tensor, *args], node, state, module=module, storage=tensor.storage)
+    result = apply_op(ev, inplace_name, [tensor, *args], node, state, module=module, storage=tensor.storage, part=part)
     if not isinstance(result, Tensor):
         result = UNKNOWN_TENSOR.but(storage=tensor.storage)
     if state.grad_enabled is not YES or result.requires_grad is NO:
@@ -273,3 +290,16 @@ def inplace(
     )
     ev.update_aliases(tensor, result, target, state)
     return result
+
+
+def clobbered_in(state, history) -> tuple:
+    """(saved op, the in-place write that modified what it saved) for each op of
+    `history` that was clobbered, in source order."""
+    ops = sorted({op for op in history if op in state.clobbered}, key=_saved_op_order)
+    return tuple((op, state.clobbered[op]) for op in ops)
+
+
+def _saved_op_order(op: SavedOp) -> tuple:
+    # Every field that can tell two ops apart, so that the order (and so the
+    # message naming the first) never depends on set iteration order.
+    return (op.span, op.op, op.what, op.call_text)

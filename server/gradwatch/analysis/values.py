@@ -199,12 +199,16 @@ class Module:
     kind: str  # qualified torch class ("torch.nn.Linear") or the user class name
     has_parameters: Tri = UNKNOWN
     params_require_grad: Tri = YES
-    inplace: bool = False
+    # Built with inplace=True: YES, or UNKNOWN when the write depends on a value
+    # not known here (`nn.Dropout(p, inplace=True)` writes only when p > 0).
+    inplace: Tri = NO
     # Built without reduction=: a loss module then returns one element.
     default_reduction: bool = True
     user_class: ModuleClass | None = None
     source: GradSource | None = None
     children: tuple = ()  # for nn.Sequential: the modules in order
+    built_at: Reason | None = None  # the constructor call, to cite a child of a container
+    inplace_flag: Span | None = None  # the value of its `inplace=` argument
 
 
 @dataclass(frozen=True)

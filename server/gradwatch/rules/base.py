@@ -76,10 +76,11 @@ class Rule:
     def check(self, facts: Facts) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, message: str, span, related=(), fixes=()) -> Finding:
+    def finding(self, message: str, span, related=(), fixes=(), severity: Severity | None = None) -> Finding:
+        """A finding of this rule; `severity` lowers the rule's own when the facts prove less."""
         return Finding(
             code=self.code,
-            severity=self.severity,
+            severity=severity or self.severity,
             message=message,
             span=span,
             related=tuple(related),

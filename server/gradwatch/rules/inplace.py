@@ -9,7 +9,7 @@ from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Related, Severity
 from gradwatch.rules import register
 from gradwatch.rules.base import RUNS, Example, Rule, raises
-from gradwatch.rules.rewrites import clone_first, out_of_place, wrap_in_no_grad
+from gradwatch.rules.rewrites import clone_first, out_of_place, turn_off_inplace, wrap_in_no_grad
 
 MODIFIED_SAVED = "one of the variables needed for gradient computation has been modified by an inplace operation"
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -100,6 +100,45 @@ out.sum().backward()
             raises(MODIFIED_SAVED),
             line=8,
         ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+gate = nn.Sequential(
+    nn.Linear(4, 4),
+    nn.Sigmoid(),
+    nn.ReLU(inplace=True),
+)
+gate(torch.randn(2, 4)).sum().backward()
+""",
+            raises(MODIFIED_SAVED),
+            line=8,
+        ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+
+class Attention(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.attn_drop = nn.Dropout(0.1, inplace=True)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = self.attn_drop(attn)
+        return attn @ v
+
+
+Attention(8)(torch.randn(2, 3, 8)).sum().backward()
+""",
+            raises(MODIFIED_SAVED),
+            line=15,
+        ),
     )
     near_misses = (
         """
@@ -141,6 +180,42 @@ y = x.exp()
 y.sum().backward()
 y.add_(1)
 """,
+        """
+import torch
+import torch.nn as nn
+
+discriminator = nn.Sequential(
+    nn.Conv2d(3, 4, 3),
+    nn.BatchNorm2d(4),
+    nn.LeakyReLU(0.2, inplace=True),
+    nn.Flatten(),
+    nn.Linear(16, 8),
+    nn.LeakyReLU(0.2, inplace=True),
+    nn.Linear(8, 1),
+    nn.Sigmoid(),
+)
+discriminator(torch.randn(2, 3, 4, 4)).mean().backward()
+""",
+        """
+import torch
+import torch.nn as nn
+
+
+class Attention(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.attn_drop = nn.Dropout(0.0, inplace=True)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = self.attn_drop(attn)
+        return attn @ v
+
+
+Attention(8)(torch.randn(2, 3, 8)).sum().backward()
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
@@ -151,8 +226,10 @@ y.add_(1)
                     when = "backpropagating through this module's output will raise"
                 else:
                     when = f"`{facts.source.text_of(event.span)}` (line {event.span.line}) will raise"
+                if inplace.condition:
+                    when += f" {inplace.condition}"
                 message = (
-                    f"`{facts.source.text_of(inplace.span)}` modifies `{inplace.target_text}` in place, but "
+                    f"`{facts.source.text_of(inplace.span)}` modifies {inplace.subject_text()} in place, but "
                     f"`{saved_op.op}` (line {saved_op.span.line}) saved {saved_op.what} for backward: "
                     f"{when} ({MODIFIED_SAVED})"
                 )
@@ -160,14 +237,24 @@ y.add_(1)
                     Related(saved_op.span, f"`{saved_op.op}` saved {saved_op.what} here"),
                     Related(event.span, "backward through it"),
                 ]
+                called_at = facts.source.span(inplace.node)
+                if called_at != inplace.span:
+                    related.insert(1, Related(called_at, f"`{facts.source.text_of(called_at)}` runs it"))
                 if inplace.elsewhere is not None:
                     where = inplace.elsewhere
                     related.insert(0, Related(where.span, where.text, where.path))
                     message += f"; the modification happens at {where.where()}"
                 fixes = [
-                    fix for fix in (out_of_place(inplace, facts.source), clone_first(inplace, facts.source)) if fix
+                    fix
+                    for fix in (
+                        turn_off_inplace(inplace),
+                        out_of_place(inplace, facts.source),
+                        clone_first(inplace, facts.source),
+                    )
+                    if fix
                 ]
-                yield self.finding(message, inplace.span, related, fixes[:1])
+                severity = None if inplace.certain else Severity.WARNING
+                yield self.finding(message, inplace.span, related, fixes[:1], severity=severity)
 
 
 @register

@@ -59,6 +59,13 @@ def out_of_place(event: InPlace, source: SourceText) -> Fix | None:
     )
 
 
+def turn_off_inplace(event: InPlace) -> Fix | None:
+    """`nn.ReLU(inplace=True)` -> `nn.ReLU(inplace=False)`: the same values, in new memory."""
+    if event.flag is None:
+        return None
+    return Fix("Set `inplace=False`", (TextEdit(event.flag, "False"),), safe=True)
+
+
 def clone_first(event: InPlace, source: SourceText) -> Fix | None:
     """Insert `y = y.clone()` before the statement that modifies `y` in place."""
     target = event.target_text

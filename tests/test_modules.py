@@ -1,0 +1,113 @@
+"""Module instances: each child of an nn.Sequential has an output of its own, and
+in-place modules are reported where they are built, with what they really modify."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gradwatch.checker import check_source
+from gradwatch.findings import Severity
+from gradwatch.fixes import apply_edits
+
+SEQUENTIAL = """\
+import torch
+import torch.nn as nn
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Linear(4, 4),
+            nn.BatchNorm1d(4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(4, 4),
+            nn.Sigmoid(),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.main(x)
+"""
+
+
+def test_only_the_child_after_a_saving_child_is_reported_at_its_own_line() -> None:
+    findings = [f for f in check_source(SEQUENTIAL).findings if f.code == "GW201"]
+    assert [f.span.line for f in findings] == [14]
+    message = findings[0].message
+    assert message.startswith("`nn.ReLU(inplace=True)` modifies the output of `nn.Sigmoid()` (line 13) in place")
+    assert "`x`" not in message
+    assert [r.span.line for r in findings[0].related] == [13, 18, 18]
+
+
+def test_turning_inplace_off_removes_the_finding() -> None:
+    finding = next(f for f in check_source(SEQUENTIAL).findings if f.code == "GW201")
+    assert finding.fix.safe and finding.fix.title == "Set `inplace=False`"
+    fixed = apply_edits(SEQUENTIAL, finding.fix.edits)
+    assert "nn.ReLU(inplace=False)" in fixed
+    assert [f for f in check_source(fixed).findings if f.code == "GW201"] == []
+
+
+DROPOUT = """\
+import torch.nn as nn
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, attn_drop=0.0):
+        super().__init__()
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.attn_drop = nn.Dropout(attn_drop, inplace=True)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = self.attn_drop(attn)
+        return attn @ v
+"""
+
+
+def test_dropout_with_an_unknown_p_is_a_warning_that_names_its_condition() -> None:
+    (finding,) = [f for f in check_source(DROPOUT).findings if f.code == "GW201"]
+    assert finding.severity is Severity.WARNING
+    assert "while it is in training mode with p > 0" in finding.message
+    assert finding.span.line == 13
+
+
+def test_dropout_with_p_zero_writes_nothing() -> None:
+    code = DROPOUT.replace("nn.Dropout(attn_drop, inplace=True)", "nn.Dropout(0.0, inplace=True)")
+    assert [f for f in check_source(code).findings if f.code == "GW201"] == []
+
+
+# Two saved ops clobbered by one write: which is named first once depended on set order.
+SEVERAL_SAVED = """\
+import torch
+
+x = torch.randn(3, requires_grad=True)
+a = x.sigmoid()
+b = a * x
+c = a.exp() * a
+a.add_(1)
+(b + c).sum().backward()
+"""
+
+
+def test_output_is_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
+    (tmp_path / "several.py").write_text(SEVERAL_SAVED)
+    (tmp_path / "gate.py").write_text(SEQUENTIAL + "\n\nGate()(torch.randn(2, 4)).sum().backward()\n")
+    outputs = set()
+    for seed in ("0", "1", "2", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(
+            [sys.executable, "-m", "gradwatch", "check", "--no-cross-module", "."],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
