@@ -111,3 +111,23 @@ def test_output_is_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
         assert result.returncode == 1, result.stderr
         outputs.add(result.stdout)
     assert len(outputs) == 1
+
+
+def test_an_inplace_module_saves_what_its_inplace_form_saves() -> None:
+    # Measured: hardswish with inplace=True saves nothing, relu with inplace=True its output.
+    code = """\
+import torch.nn as nn
+
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(4, 4), nn.{act}(inplace=True), nn.Dropout(0.5, inplace=True))
+
+    def forward(self, x):
+        return self.head(x)
+"""
+    assert [f.code for f in check_source(code.format(act="Hardswish")).findings] == []
+    relu = check_source(code.format(act="ReLU")).findings
+    assert [(f.code, f.span.line) for f in relu] == [("GW201", 8)]

@@ -43,13 +43,25 @@ def _operands(info, values: list) -> tuple[list[Tensor], list]:
 
 
 def apply_op(
-    ev, qualname: str, operands: list, node: ast.AST, state, module=None, storage: int | None = None, part: tuple = ()
+    ev,
+    qualname: str,
+    operands: list,
+    node: ast.AST,
+    state,
+    module=None,
+    storage: int | None = None,
+    part: tuple = (),
+    inplace_true: bool = False,
 ):
     """The value of `qualname(*operands)`; records what the op saves for backward in `state`.
 
     `part` tells apart the ops one call runs (the children of an nn.Sequential):
-    each gets a result of its own."""
+    each gets a result of its own. With `inplace_true`, the op runs with
+    `inplace=True`, which saves other tensors than its out-of-place form (the
+    table measured both)."""
     info = op_table.lookup(qualname)
+    if inplace_true and info is not None and info.inplace_true is not None:
+        info = info.inplace_true
     if info is None:
         return ev.unknown_op(operands)
     present, flags = _operands(info, operands)
@@ -274,7 +286,17 @@ def inplace(
     for op in clobbers:
         state.clobbered[op] = event
     inplace_name = op_name + "_" if not op_name.endswith("_") and op_table.lookup(op_name + "_") else op_name
-    result = apply_op(ev, inplace_name, [tensor, *args], node, state, module=module, storage=tensor.storage, part=part)
+    result = apply_op(
+        ev,
+        inplace_name,
+        [tensor, *args],
+        node,
+        state,
+        module=module,
+        storage=tensor.storage,
+        part=part,
+        inplace_true=spelling == "inplace=True",
+    )
     if not isinstance(result, Tensor):
         result = UNKNOWN_TENSOR.but(storage=tensor.storage)
     if state.grad_enabled is not YES or result.requires_grad is NO:
