@@ -135,6 +135,7 @@ class OptimizerParams:
 class Facts:
     source: SourceText
     path: str | None = None  # the analysed file, when it is one (cross-module look-ups need it)
+    tree: ast.Module | None = None  # for rules that ask about the file's own definitions
     # A scope that backpropagates calls something imported from a non-torch module.
     calls_other_files: bool = False
     backwards: list[Backward] = field(default_factory=list)

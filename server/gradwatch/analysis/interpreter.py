@@ -88,6 +88,7 @@ class Interpreter(Evaluator):
     # -- scopes --------------------------------------------------------------
 
     def run_module(self, tree: ast.Module) -> Facts:
+        self.facts.tree = tree
         self.collect_globals(tree)
         state = State(bindings=dict(self.globals))
         if self.relevant(tree):

@@ -34,6 +34,35 @@ def _clears_gradients(node: ast.AST) -> bool:
     return False
 
 
+def _functions_clearing_gradients(tree: ast.Module | None) -> set[str]:
+    """Names of the file's functions and methods that clear gradients, directly or
+    through another of them (`def reset_grad(): d_opt.zero_grad(); g_opt.zero_grad()`)."""
+    if tree is None:
+        return set()
+    bodies = {
+        node.name: list(_loop_nodes(node))
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    clearing = {name for name, nodes in bodies.items() if any(_clears_gradients(n) for n in nodes)}
+    grew = True
+    while grew:
+        callers = {name for name, nodes in bodies.items() if any(_calls_one_of(n, clearing) for n in nodes)}
+        grew = not callers <= clearing
+        clearing |= callers
+    return clearing
+
+
+def _calls_one_of(node: ast.AST, names: set[str]) -> bool:
+    """A call of a function (`reset_grad()`) or method (`self.reset_grad()`) named in `names`;
+    a method is matched by name alone, so any class's method of that name counts."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    return name in names
+
+
 def _calls(node: ast.AST, attribute: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute
 
@@ -97,14 +126,42 @@ for step in range(4):
         optimizer.step()
         optimizer.zero_grad()
 """,
+        """
+import torch
+
+w = torch.ones(1, requires_grad=True)
+d_optimizer = torch.optim.SGD([w], lr=0.0)
+
+
+def reset_grad():
+    d_optimizer.zero_grad()
+
+
+def train_step():
+    loss = (2 * w).sum()
+    reset_grad()
+    return loss
+
+
+for step in range(3):
+    loss = train_step()
+    loss.backward()
+    d_optimizer.step()
+assert w.grad.item() == 2.0
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
+        clearing_functions = None
         for step in facts.optimizer_steps:
             if step.loop is None:
                 continue
             nodes = list(_loop_nodes(step.loop))
             if not any(_calls(n, "backward") for n in nodes) or any(_clears_gradients(n) for n in nodes):
+                continue
+            if clearing_functions is None:
+                clearing_functions = _functions_clearing_gradients(facts.tree)
+            if any(_calls_one_of(n, clearing_functions) for n in nodes):
                 continue
             optimizer = facts.source.segment(step.node.func.value)
             message = (
