@@ -13,6 +13,9 @@ For each op a small argument template is tried until one runs, then:
   `increment_version` also works on tensors that cannot be written in place
   (expanded views, integer indices);
 - view: whether the result shares storage with operand 0;
+- parameters / saves_parameters (modules with parameters): the names of the
+  module's own parameters, and the configurations in which bumping their
+  versions after the call (what `optimizer.step()` does) breaks backward;
 - numel: "same" (the result has as many elements as the broadcast of the
   tensor operands) or "scalar" (one element), when both hold with the
   template's operands and again with every operand grown (GROWN_SHAPES);
@@ -512,6 +515,7 @@ class Plan:
     operands: tuple[str, ...]
     run: Callable[[dict[str, torch.Tensor]], tuple[object, list[torch.Tensor]]]
     inplace: bool = False
+    parameter_names: tuple[str, ...] = ()  # a module's own parameters, in `parameters()` order
 
     def differentiable_operands(self) -> list[int]:
         return [i for i, name in enumerate(self.operands) if KINDS[name].differentiable]
@@ -533,13 +537,20 @@ def module_plan(constructor: str, call: str) -> Plan:
     make = compile(constructor, "<constructor>", "eval")
     code = compile(call, "<call>", "eval")
 
-    def run(env):
+    def build():
         torch.manual_seed(0)
-        module = eval(make, {"nn": nn, "torch": torch})  # noqa: S307 - our own templates
+        return eval(make, {"nn": nn, "torch": torch})  # noqa: S307 - our own templates
+
+    def run(env):
+        module = build()
         result = eval(code, {"mod": module, **env})  # noqa: S307
         return result, list(module.parameters())
 
-    return Plan(constructor + call[3:], operand_names(call), run)
+    try:
+        names = tuple(name for name, _ in build().named_parameters())
+    except Exception:  # noqa: BLE001 - a template that does not build is never chosen
+        names = ()
+    return Plan(constructor + call[3:], operand_names(call), run, parameter_names=names)
 
 
 @dataclass
@@ -548,6 +559,7 @@ class Run:
     result: object
     outputs: list[torch.Tensor]
     leaves: list[torch.Tensor]
+    parameters: list[torch.Tensor]
 
 
 def execute(plan: Plan, config: frozenset[int]) -> Run:
@@ -566,7 +578,7 @@ def execute(plan: Plan, config: frozenset[int]) -> Run:
     outputs = tensors_in(result)
     if result is None and plan.inplace and operands:
         outputs = [operands[0]]  # __setitem__ returns None; its output is the target
-    return Run(operands, result, outputs, leaves + parameters)
+    return Run(operands, result, outputs, leaves + parameters, parameters)
 
 
 def tensors_in(value) -> list[torch.Tensor]:
@@ -594,13 +606,18 @@ def cotangent(output: torch.Tensor) -> torch.Tensor:
     return values.reshape(output.shape).to(output.dtype)
 
 
-def breaks_backward(plan: Plan, config: frozenset[int], target: int | None) -> bool:
-    """Does an in-place write to operand `target` (None: the output) after
-    the call make backward raise the in-place error?"""
+def breaks_backward(plan: Plan, config: frozenset[int], target: int | str | None) -> bool:
+    """Does an in-place write to operand `target` (None: the output; "parameters":
+    every parameter of a module, as `optimizer.step()` does) after the call make
+    backward raise the in-place error?"""
     try:
         run = execute(plan, config)
-        victim = run.outputs[0] if target is None else run.operands[target]
-        increment_version(victim)
+        if target == "parameters":
+            victims = run.parameters
+        else:
+            victims = [run.outputs[0] if target is None else run.operands[target]]
+        for victim in victims:
+            increment_version(victim)
         backward(run.outputs)
     except Exception as error:  # noqa: BLE001 - only the in-place error counts as "saved"
         return INPLACE_ERROR in str(error)
@@ -657,6 +674,7 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
         record["grad"] = "differentiable"
     saves_input: dict[str, list[list[int]]] = {}
     saves_output: list[list[int]] = []
+    saves_parameters: list[list[int]] = []
     for config in configs:
         if not graph_runs(plan, config):
             continue
@@ -665,8 +683,13 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
                 saves_input.setdefault(str(position), []).append(sorted(config))
         if breaks_backward(plan, config, None):
             saves_output.append(sorted(config))
+        if plan.parameter_names and breaks_backward(plan, config, "parameters"):
+            saves_parameters.append(sorted(config))
     record["saves_input"] = saves_input
     record["saves_output"] = saves_output
+    if plan.parameter_names:
+        record["parameters"] = list(plan.parameter_names)
+        record["saves_parameters"] = saves_parameters
     return record
 
 

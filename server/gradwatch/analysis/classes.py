@@ -6,30 +6,52 @@ import ast
 
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
+    NO,
     UNKNOWN,
     UNKNOWN_VALUE,
     YES,
-    Constant,
     Module,
     ModuleClass,
     Tensor,
     TorchRef,
+    Tri,
 )
 
 
 def module_class(interpreter, node: ast.ClassDef):
-    """The ModuleClass of an `nn.Module` subclass: what `__init__` assigns to `self`; unknown otherwise."""
+    """The ModuleClass of a class of this file: what `__init__` assigns to `self`.
+    Classes that derive from torch classes other than `nn.Module` stay unknown."""
     bases = [interpreter.eval(b, State(outer=interpreter.globals)) for b in node.bases]
     is_module = any(
         (isinstance(b, TorchRef) and b.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"))
-        or isinstance(b, ModuleClass)
+        or (isinstance(b, ModuleClass) and b.is_module)
         for b in bases
     )
+    if not is_module and any(isinstance(b, TorchRef) for b in bases):
+        return UNKNOWN_VALUE  # an autograd.Function, a Dataset, an optimizer: torch defines what it does
     if not is_module:
-        return UNKNOWN_VALUE
+        return ModuleClass(node.name, _init_attributes(interpreter, node, bases), NO, interpreter.span(node), False)
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
             interpreter.forward_methods.add(id(item))
+    attributes = _init_attributes(interpreter, node, bases)
+    return ModuleClass(node.name, attributes, has_parameters(dict(attributes)), interpreter.span(node))
+
+
+def has_parameters(attributes: dict) -> Tri:
+    """YES when a submodule or a leaf tensor that requires grad among the attributes has parameters."""
+    flags = [
+        value.has_parameters
+        if isinstance(value, Module)
+        else (YES if isinstance(value, Tensor) and value.requires_grad is YES and value.is_leaf is YES else UNKNOWN)
+        for value in attributes.values()
+    ]
+    return YES if YES in flags else UNKNOWN
+
+
+def _init_attributes(interpreter, node: ast.ClassDef, bases: list) -> tuple:
+    """What `__init__` (run once, with unknown arguments) assigns to `self`, after the
+    attributes of the file's own base classes."""
     attributes: dict[str, object] = {}
     for base in bases:
         if isinstance(base, ModuleClass):
@@ -51,12 +73,4 @@ def module_class(interpreter, node: ast.ClassDef):
         for key, value in state.bindings.items():
             if key.startswith(prefix) and "." not in key[len(prefix) :]:
                 attributes[key[len(prefix) :]] = value
-    parameter_flags = [
-        v.has_parameters
-        if isinstance(v, Module)
-        else (YES if isinstance(v, Tensor) and v.requires_grad is YES and v.is_leaf is YES else UNKNOWN)
-        for v in attributes.values()
-        if not isinstance(v, Constant)
-    ]
-    has_parameters = YES if YES in parameter_flags else UNKNOWN
-    return ModuleClass(node.name, tuple(attributes.items()), has_parameters, interpreter.span(node))
+    return tuple(attributes.items())

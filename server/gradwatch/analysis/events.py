@@ -63,6 +63,8 @@ class InPlace:
     condition: str = ""
     certain: bool = True
     flag: Span | None = None  # the `True` of `inplace=True`, which a fix can turn off
+    # When it happens inside a called function: the calls that led there, outermost first.
+    chain: tuple[Span, ...] = ()
 
     def subject_text(self) -> str:
         return self.subject or f"`{self.target_text}`"

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import creation, modules, op_table, summaries, tensor_ops
+from gradwatch.analysis import (
+    calls,
+    creation,
+    modules,
+    numpy_interop,
+    op_table,
+    python_builtins,
+    summaries,
+    tensor_ops,
+)
 from gradwatch.analysis.events import (
     Backward,
     GradCall,
@@ -30,6 +39,7 @@ from gradwatch.analysis.values import (
     GradModeContext,
     GradSource,
     Imported,
+    Mapping,
     Module,
     ModuleClass,
     Optimizer,
@@ -100,6 +110,8 @@ class Evaluator:
         self.follow_other_files = False  # set per scope by the interpreter
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
+        self.calls = calls.CallContext()
+        self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -108,11 +120,11 @@ class Evaluator:
         # events of its last (most general) run are the ones that count.
         # `part` tells apart the events of one call's parts (the children of an
         # nn.Sequential, each run by the same call).
-        self.events[(type(event).__name__, id(node), part)] = event
+        self.events[(type(event).__name__, id(node), part, self.calls.call_string)] = event
 
     def storage_for(self, node: ast.AST, part: tuple = ()) -> int:
         """One identity per creating expression (and `part` of it), stable across loop iterations."""
-        key = (id(node), part)
+        key = (id(node), part, self.calls.call_string)
         if key not in self._storages:
             self._storages[key] = new_storage()
         return self._storages[key]
@@ -166,6 +178,10 @@ class Evaluator:
             return self.tensor_attribute(base, node, state)
         if isinstance(base, Imported):
             return Imported(f"{base.qualname}.{node.attr}")
+        if isinstance(base, Module):
+            if base.parameter_storages:
+                return modules.parameter(self, base, node.attr, node)
+            return base.attribute(node.attr)
         return UNKNOWN_VALUE
 
     def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
@@ -187,22 +203,34 @@ class Evaluator:
 
     eval_List = eval_Tuple
 
+    def eval_Dict(self, node: ast.Dict, state: State):
+        entries = []
+        literal = True
+        for key, value in zip(node.keys, node.values):
+            evaluated = self.eval(value, state)
+            if isinstance(key, ast.Constant) and isinstance(key.value, (str, int)):
+                entries.append((key.value, evaluated))
+            else:
+                if key is not None:
+                    self.eval(key, state)
+                literal = False
+        return Mapping(tuple(entries)) if literal else UNKNOWN_VALUE
+
     def eval_Subscript(self, node: ast.Subscript, state: State):
         base = self.eval(node.value, state)
-        self.eval(node.slice, state)
+        index_value = self.eval(node.slice, state)
+        if isinstance(base, Mapping):
+            key = node.slice
+            return base.get(key.value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE
         if isinstance(base, Sequence):
-            if base.each is not None:
-                return base.each
             index = node.slice
-            if (
-                isinstance(index, ast.Constant)
-                and isinstance(index.value, int)
-                and -len(base.items) <= index.value < len(base.items)
-            ):
-                return base.items[index.value]
-            return UNKNOWN_VALUE
+            if isinstance(index, ast.Constant) and isinstance(index.value, int):
+                return base.item(index.value)
+            return base.any_item() if base.each is not None else UNKNOWN_VALUE
         if isinstance(base, Tensor):
-            return self.apply_op("torch.Tensor.__getitem__", [base, UNKNOWN_VALUE], node, state)
+            # Ints, slices and tuples of them are no operands; an index tensor is one.
+            index = index_value if isinstance(index_value, Tensor) else CONSTANT
+            return self.apply_op("torch.Tensor.__getitem__", [base, index], node, state)
         return UNKNOWN_VALUE
 
     def eval_BinOp(self, node: ast.BinOp, state: State):
@@ -252,7 +280,19 @@ class Evaluator:
         return UNKNOWN_VALUE
 
     def eval_ListComp(self, node, state):
-        return UNKNOWN_VALUE
+        """`[f(x) for x in xs]`: a list of unknown length whose every item is `f(any x)`."""
+        scope = state.copy()  # the comprehension's names do not leak
+        for generator in node.generators:
+            element = python_builtins.element_of(self.eval(generator.iter, scope))
+            self.assign(generator.target, element, scope)
+            for condition in generator.ifs:
+                self.eval(condition, scope)
+        if isinstance(node, ast.DictComp):
+            self.eval(node.key, scope)
+            self.eval(node.value, scope)
+            return UNKNOWN_VALUE
+        item = self.eval(node.elt, scope)
+        return Sequence((), each=item) if isinstance(node, (ast.ListComp, ast.GeneratorExp)) else UNKNOWN_VALUE
 
     eval_SetComp = eval_DictComp = eval_GeneratorExp = eval_ListComp
 
@@ -272,10 +312,15 @@ class Evaluator:
                     return self.tensor_method(receiver, func.attr, node, state)
                 elif isinstance(receiver, Module):
                     return modules.module_method(self, receiver, func, node, state)
+                elif isinstance(receiver, Sequence) and func.attr in ("append", "extend"):
+                    return self.grow_list(receiver, func, node, state)
+                elif isinstance(receiver, Mapping) and func.attr in ("values", "items", "get"):
+                    return self.read_dict(receiver, func.attr, node, state)
                 elif isinstance(receiver, Optimizer) and func.attr == "step":
                     self.eval_arguments(node, state)
                     loop = self.loops[-1] if self.loops else None
                     self.emit(node, OptimizerStep(self.span(node), node, loop))
+                    modules.optimizer_step(self, receiver, node, state)
                     return UNKNOWN_VALUE
                 elif isinstance(receiver, Imported):
                     callee = Imported(f"{receiver.qualname}.{func.attr}")
@@ -284,7 +329,16 @@ class Evaluator:
                 else:
                     return self.unknown_call(node, state)
         else:
+            builtin = python_builtins.builtin_name(func, state)
+            if builtin is not None:
+                value = python_builtins.call(self, builtin, node, state)
+                if value is not None:
+                    return value
             callee = self.eval(func, state)
+        if python_builtins.is_math(callee):
+            return python_builtins.math_call(self, callee.qualname, node, state)
+        if isinstance(callee, Imported) and callee.qualname.startswith("numpy."):
+            return numpy_interop.numpy_call(self, callee.qualname, node, state)
         if isinstance(callee, Imported) and self.backprop_scope:
             # Another file may define it; what it does can matter here.
             self.facts.calls_other_files = True
@@ -296,7 +350,11 @@ class Evaluator:
                 if not isinstance(resolved, (ModuleClass, TorchRef)):
                     return resolved
                 callee = resolved
-        if isinstance(callee, UserFunction) and self.backprop_scope:
+        if isinstance(callee, UserFunction) and self.backprop_scope and callee.name in self.functions:
+            arguments = calls.Arguments.of(self, node, state)
+            result = calls.call(self, self.functions[callee.name], node, state, arguments)
+            if result is not None:
+                return result.value
             summary = self.local_summary(callee.name)
             if summary is not None:
                 self.used_other_files = True  # its result depends on another function's text
@@ -304,18 +362,37 @@ class Evaluator:
         if isinstance(callee, TorchRef):
             return self.torch_call(callee.qualname, node, state)
         if isinstance(callee, ModuleClass):
-            self.eval_arguments(node, state)
-            return Module(
-                kind=callee.name,
-                has_parameters=callee.has_parameters,
-                user_class=callee,
-                source=GradSource(f"the parameters of `{self.text(node)}`", self.span(node)),
-                built_at=self.reason(node, f"`{self.text(node)}`"),
-            )
+            return modules.construct(self, callee, node, state)
         if isinstance(callee, Module):
-            args = self.eval_arguments(node, state)
-            return modules.module_call(self, callee, args[0] if args else UNKNOWN_VALUE, node, state)
+            return modules.call_instance(self, callee, node, state)
         return self.unknown_call(node, state)
+
+    def grow_list(self, items: Sequence, func: ast.Attribute, node: ast.Call, state: State):
+        """`outs.append(t)` / `outs.extend([a, b])`: the list a name holds gets the items."""
+        args = self.eval_arguments(node, state)
+        grown = items
+        if func.attr == "append" and len(args) == 1:
+            grown = items.with_item(args[0])
+        elif func.attr == "extend" and len(args) == 1 and isinstance(args[0], Sequence) and args[0].each is None:
+            for item in args[0].items:
+                grown = grown.with_item(item)
+        else:
+            grown = Sequence((), each=UNKNOWN_VALUE)
+        path = dotted(func.value)
+        if path is not None:
+            state.bind(path, grown)
+        return CONSTANT
+
+    def read_dict(self, mapping: Mapping, method: str, node: ast.Call, state: State):
+        args = self.eval_arguments(node, state)
+        if method == "get":
+            key = node.args[0] if node.args else None
+            found = mapping.get(key.value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE
+            return found if found is not UNKNOWN_VALUE or len(args) < 2 else join_values(found, args[1])
+        values = tuple(value for _, value in mapping.entries)
+        if method == "values":
+            return Sequence(values)
+        return Sequence(tuple(Sequence((CONSTANT, value)) for value in values))
 
     def unknown_call(self, node: ast.Call, state: State):
         """A call the analysis cannot follow. Under a provable no_grad, whatever tensor it
@@ -452,6 +529,13 @@ class Evaluator:
             return CONSTANT
         if name == "detach":
             return tensor_ops.detach(self, tensor, node)
+        if name == "detach_":
+            # Detaches the tensor itself; its data is untouched (no version bump).
+            detached = tensor_ops.detach(self, tensor, node)
+            self.update_aliases(tensor, detached, receiver, state)
+            return detached
+        if name == "share_memory_":
+            return tensor
         if name == "requires_grad_":
             flag = (
                 literal_true(node.args[0] if node.args else keyword(node, "requires_grad"))

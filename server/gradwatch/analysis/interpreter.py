@@ -13,11 +13,12 @@ import ast
 import re
 from dataclasses import replace
 
-from gradwatch.analysis import describe, summaries
+from gradwatch.analysis import describe, python_builtins, summaries
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
 from gradwatch.analysis.imports import import_bindings, star_import
+from gradwatch.analysis.iterations import Iterations
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, literal_true
@@ -28,6 +29,7 @@ from gradwatch.analysis.values import (
     YES,
     Constant,
     GradModeContext,
+    Mapping,
     ModuleClass,
     Parameters,
     Reason,
@@ -81,9 +83,11 @@ class Interpreter(Evaluator):
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
-        self.returned: list = []  # values of `return` statements (for summaries of functions)
+        # (value, state) of each `return` of the function being run (calls and summaries).
+        self.returned: list = []
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
         self._summaries: dict[str, object] = {}
+        self.iterations = Iterations()
 
     # -- scopes --------------------------------------------------------------
 
@@ -91,6 +95,7 @@ class Interpreter(Evaluator):
         self.facts.tree = tree
         self.collect_globals(tree)
         state = State(bindings=dict(self.globals))
+        self.calls.module_state = state
         if self.relevant(tree):
             self.exec_block(tree.body, state)
         self.analyse_definitions(tree.body, in_class=None)
@@ -103,6 +108,7 @@ class Interpreter(Evaluator):
                 self.globals.update(import_bindings(node))
                 if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
                     self.star_imports.append(star_import(node))
+        self.class_nodes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 self.globals[node.name] = self.class_value(node)
@@ -178,7 +184,7 @@ class Interpreter(Evaluator):
         state = State(outer=self.globals)
         # A caller may run any function under no_grad; `forward` and `__init__` of a
         # module are assumed to run with gradients on, as training does.
-        state.grad_mode_known = in_class is not None and node.name in ("forward", "__init__")
+        state.grad_mode_known = in_class is not None and in_class.is_module and node.name in ("forward", "__init__")
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
         for arg in arguments:
             state.bindings[arg.arg] = UNKNOWN_VALUE
@@ -206,6 +212,7 @@ class Interpreter(Evaluator):
                 helper = Interpreter(self.source, collect_names=False, path=self.facts.path)
                 helper.globals = self.globals
                 helper.functions = self.functions
+                helper.class_nodes = self.class_nodes
                 helper._summaries = self._summaries
                 self._summaries[name] = summaries.function_summary(helper, node, None)
         return self._summaries[name]
@@ -297,7 +304,7 @@ class Interpreter(Evaluator):
                 if items is not None:
                     item = items[index]
                 elif isinstance(value, Sequence) and value.each is not None:
-                    item = value.each
+                    item = value.item(index)
                 else:
                     item = UNKNOWN_VALUE
                 self.assign(element.value if isinstance(element, ast.Starred) else element, item, state)
@@ -306,7 +313,11 @@ class Interpreter(Evaluator):
         elif isinstance(target, ast.Subscript):
             base = self.eval(target.value, state)
             self.eval(target.slice, state)
-            if isinstance(base, Tensor):
+            path = dotted(target.value)
+            if isinstance(base, Mapping) and path is not None:
+                key = target.slice
+                state.bind(path, base.with_entry(key.value, value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE)
+            elif isinstance(base, Tensor):
                 self.inplace(base, target.value, "[...] =", target, state, [value], "torch.Tensor.__setitem__")
 
     def assign_attribute(self, target: ast.Attribute, value, state: State) -> None:
@@ -337,8 +348,10 @@ class Interpreter(Evaluator):
 
     def exec_Return(self, node: ast.Return, state: State) -> None:
         value = self.eval(node.value, state) if node.value is not None else Constant()
-        self.returned.append(value)
-        if self.current_function is not None and self.is_forward(self.current_function):
+        self.returned.append((value, state.copy()))
+        # Run on its own, a forward's result is assumed to be backpropagated; run
+        # from a call, the caller shows what happens to it.
+        if not self.calls.call_string and self.current_function is not None and self.is_forward(self.current_function):
             returned = value.items if isinstance(value, Sequence) else (value,)
             for item in returned:
                 if isinstance(item, Tensor):
@@ -386,8 +399,8 @@ class Interpreter(Evaluator):
     def exec_For(self, node: ast.For, state: State) -> None:
         iterable = self.eval(node.iter, state)
         element = UNKNOWN_VALUE
-        if isinstance(iterable, Sequence) and iterable.each is not None:
-            element = iterable.each
+        if isinstance(iterable, Sequence):
+            element = python_builtins.element_of(iterable)
         elif isinstance(iterable, Parameters):
             element = Tensor(
                 requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node)
@@ -448,11 +461,14 @@ class Interpreter(Evaluator):
             enter(body_state)
             end = self.exec_block(node.body, body_state)
             exits = self.loop_exits.pop()
+            if end is not None:
+                end = self.iterations.carried_over(end, (id(node), self.calls.call_string))
             new_head = head.join(end) if end is not None else head
             if end is not None:
-                # What one iteration's backward freed is gone in the next one
-                # (a graph built before the loop cannot be backpropagated twice).
-                new_head.freed = {**head.freed, **end.freed}
+                # What one iteration's backward freed is gone in the next one (a
+                # graph built before the loop cannot be backpropagated twice), and
+                # what the iteration built again is not.
+                new_head.freed = dict(end.freed)
             if new_head.same_as(head):
                 break
             head = new_head

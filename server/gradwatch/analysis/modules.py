@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis import op_table
-from gradwatch.analysis.events import OptimizerParams
+from gradwatch.analysis import calls, op_table, tensor_ops
+from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, keyword, literal_true
 from gradwatch.analysis.values import (
@@ -17,6 +17,7 @@ from gradwatch.analysis.values import (
     YES,
     GradSource,
     Module,
+    ModuleClass,
     Optimizer,
     Parameters,
     Sequence,
@@ -36,6 +37,7 @@ def optimizer(ev, node: ast.Call, state: State):
     args = ev.eval_arguments(node, state)
     params_node = node.args[0] if node.args else keyword(node, "params")
     sources: set = set()
+    owned_storages: set = set()
     tensors = []
     if params_node is not None:
         # Parameters may come as `m.parameters()`, a list of tensors, list sums,
@@ -47,18 +49,92 @@ def optimizer(ev, node: ast.Call, state: State):
                 and child.func.attr in ("parameters", "named_parameters")
             ):
                 owner = ev.eval(child.func.value, state)
-                if isinstance(owner, Module) and owner.source is not None:
-                    sources.add(owner.source)
+                if isinstance(owner, Module):
+                    sources |= parameter_sources(owner)
+                    owned_storages |= parameter_storages(owner)
         if isinstance(params_node, (ast.List, ast.Tuple)) and args and isinstance(args[0], Sequence):
             for item, item_node in zip(args[0].items, params_node.elts):
                 if isinstance(item, Tensor):
                     sources |= item.sources
                     tensors.append((item, ev.text(item_node)))
+    storages = {t.storage for t, _ in tensors if t.storage is not None} | owned_storages
     ev.emit(node, OptimizerParams(ev.span(node), frozenset(sources), tuple(tensors)))
-    return Optimizer()
+    return Optimizer(frozenset(storages))
+
+
+def parameter_sources(module: Module) -> frozenset:
+    """Where the parameters of `module` and of every submodule were made: what
+    `module.parameters()` hands an optimizer."""
+    return frozenset(source for source, _ in _parameters(module))
+
+
+def parameter_storages(module: Module) -> frozenset[int]:
+    return frozenset(storage for _, storage in _parameters(module) if storage is not None)
+
+
+def _parameters(module: Module):
+    """(source, storage) of each parameter of `module` and its submodules; storage None
+    where only the source is known."""
+    if module.source is not None:
+        yield module.source, None
+        for _, storage in module.parameter_storages:
+            yield module.source, storage
+    for value in (*module.children, *(value for _, value in module.attributes)):
+        if isinstance(value, Module):
+            yield from _parameters(value)
+        elif isinstance(value, Tensor) and value.is_leaf is YES and value.requires_grad is YES:
+            for source in value.sources:
+                yield source, value.storage
+
+
+def parameter(ev, module: Module, name: str, node: ast.AST):
+    """`linear.weight`: a leaf that requires grad as long as the module's parameters do."""
+    storage = dict(module.parameter_storages).get(name)
+    if storage is None:
+        return UNKNOWN_VALUE
+    return Tensor(
+        requires_grad=module.params_require_grad,
+        is_leaf=YES,
+        storage=storage,
+        sources=frozenset([module.source]) if module.source else frozenset(),
+        deps=frozenset([storage]),
+        origin=ev.reason(node, f"`{ev.text(node)}`"),
+    )
+
+
+def optimizer_step(ev, optimizer: Optimizer, node: ast.Call, state: State) -> None:
+    """`opt.step()` updates its parameters in place: whatever saved them for backward is clobbered."""
+    clobbers = sorted(
+        {op for storage in optimizer.parameters for op in state.saved_by.get(storage, ())},
+        key=tensor_ops.saved_op_order,
+    )
+    if not clobbers:
+        return
+    event = InPlace(
+        span=ev.span(node),
+        target=Tensor(requires_grad=YES, is_leaf=YES),
+        target_text="",
+        spelling="step()",
+        node=node,
+        grad_enabled=NO,
+        clobbers=tuple(clobbers),
+        subject="the parameters it updates",
+        chain=ev.calls.sites,
+    )
+    ev.emit(node, event)
+    for op in clobbers:
+        state.clobbered[op] = event
 
 
 def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state: State):
+    method = calls.method_of(ev, module.kind, func.attr) if module.user_class is not None else None
+    if method is not None and func.attr != "__init__":
+        # `self.helper(x)`, `model.encode(x)`, `model.forward(x)`: run it on this instance.
+        result = calls.call(ev, method, node, state, calls.Arguments.of(ev, node, state), receiver=module)
+        if result is not None:
+            if result.receiver is not module:
+                rebind_module(ev, func.value, result.receiver, state)
+            return result.value
     ev.eval_arguments(node, state)
     if func.attr in ("parameters", "named_parameters"):
         return Parameters(module)
@@ -72,6 +148,43 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
     return UNKNOWN_VALUE
 
 
+def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
+    """An instance of a module class of this file. Its attributes come from running
+    `__init__` with this call's arguments, when the call can be followed; else from
+    `__init__` run once with unknown arguments."""
+    instance = Module(
+        kind=cls.name,
+        has_parameters=cls.has_parameters,
+        user_class=cls,
+        source=GradSource(f"the parameters of `{ev.text(node)}`", ev.span(node)) if cls.is_module else None,
+        built_at=ev.reason(node, f"`{ev.text(node)}`"),
+        attributes=cls.attributes,
+    )
+    init = calls.method_of(ev, cls.name, "__init__") if ev.backprop_scope else None
+    if init is not None:
+        result = calls.call(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance)
+        if result is not None:
+            return result.receiver
+    else:
+        ev.eval_arguments(node, state)
+    return instance
+
+
+def call_instance(ev, module: Module, node: ast.Call, state: State):
+    """`model(x)`: a user module runs its `forward` on this instance (a plain object its
+    `__call__`); a torch module is an op."""
+    entry = "forward" if module.user_class is None or module.user_class.is_module else "__call__"
+    forward = calls.method_of(ev, module.kind, entry) if module.user_class is not None else None
+    if forward is not None and ev.backprop_scope:
+        result = calls.call(ev, forward, node, state, calls.Arguments.of(ev, node, state), receiver=module)
+        if result is not None:
+            if result.receiver is not module:
+                rebind_module(ev, node.func, result.receiver, state)
+            return result.value
+    args = ev.eval_arguments(node, state)
+    return module_call(ev, module, args or [UNKNOWN_VALUE], node, state)
+
+
 def rebind_module(ev, target: ast.AST, module: Module, state: State) -> None:
     path = dotted(target)
     if path is not None:
@@ -82,8 +195,11 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
     """An instance of a torch module class the op table measured (`nn.Linear(4, 4)`, `nn.ReLU(inplace=True)`)."""
     args = ev.eval_arguments(node, state)
     flag = keyword(node, "inplace")
-    inplace = literal_true(flag)
-    if inplace is not NO and qualname.rsplit(".", 1)[-1] in DROPOUTS:
+    # Only inplace=True counts (written so, or a value known to be True where it was
+    # passed in): an argument whose value is unknown claims nothing.
+    flag_value = ev.eval(flag, state) if flag is not None else None
+    inplace = YES if isinstance(flag_value, Constant) and flag_value.value is True else NO
+    if inplace is YES and qualname.rsplit(".", 1)[-1] in DROPOUTS:
         # Dropout writes only with p > 0 (its first argument, 0.5 by default).
         p = args[0] if node.args else (ev.eval(keyword(node, "p"), state) if keyword(node, "p") else Constant(value=0.5))
         if isinstance(p, Constant) and isinstance(p.value, (int, float)):
@@ -97,7 +213,13 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         default_reduction=keyword(node, "reduction") is None,
         source=module_source(ev, node) if info.has_parameters else None,
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
-        inplace_flag=ev.span(flag) if flag is not None else None,
+        # Only a literal `True` is turned off by the fix: a name may serve other instances.
+        inplace_flag=ev.span(flag) if literal_true(flag) is YES and isinstance(flag, ast.Constant) else None,
+        parameter_storages=tuple(
+            (name, ev.fresh_storage(node, state, ("parameter", name)))
+            for name in info.parameter_names
+            if "." not in name
+        ),
     )
 
 
@@ -113,19 +235,20 @@ def sequential(ev, node: ast.Call, state: State) -> Module:
     )
 
 
-def module_call(ev, module: Module, argument, node: ast.Call, state: State, part: tuple = (), producer=None):
-    """The value of calling `module` on `argument` at `node`.
+def module_call(ev, module: Module, arguments: list, node: ast.Call, state: State, part: tuple = (), producer=None):
+    """The value of calling `module` on `arguments` at `node`.
 
     Children of an nn.Sequential run one after another; each is a `part` of the
     call (its index path) with a result of its own, and `producer` is the child
     whose output the next one receives (None: the call's own argument).
     """
+    argument = arguments[0]
     if module.children:
         value = argument
         for index, child in enumerate(module.children):
             if child is None:
                 return UNKNOWN_VALUE
-            value = module_call(ev, child, value, node, state, part + (index,), producer)
+            value = _child_call(ev, child, value, node, state, part + (index,), producer)
             producer = _last_leaf(child)
         return value
     params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
@@ -144,7 +267,19 @@ def module_call(ev, module: Module, argument, node: ast.Call, state: State, part
         return UNKNOWN_VALUE
     if module.inplace is not NO and isinstance(argument, Tensor) and node.args:
         return _inplace_call(ev, module, argument, node, state, part, producer)
-    return ev.apply_op(module.kind, [argument], node, state, module=module, part=part)
+    # The extra tensor inputs (an RNN's hidden state) are operands too.
+    return ev.apply_op(module.kind, list(arguments), node, state, module=module, part=part)
+
+
+def _child_call(ev, child: Module, value, node: ast.Call, state: State, part: tuple, producer):
+    """One child of an nn.Sequential, given the previous child's output."""
+    forward = calls.method_of(ev, child.kind, "forward") if child.user_class is not None else None
+    if forward is not None and ev.backprop_scope:
+        arguments = calls.Arguments(positional=(value,))
+        result = calls.call(ev, forward, node, state, arguments, receiver=child, part=part)
+        if result is not None:
+            return result.value
+    return module_call(ev, child, [value], node, state, part, producer)
 
 
 def _inplace_call(ev, module: Module, argument: Tensor, node: ast.Call, state: State, part: tuple, producer):

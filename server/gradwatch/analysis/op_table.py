@@ -41,8 +41,9 @@ template operand names), "ops": {name: record}, "unmeasured": [names tried
 without a working template]}. A record holds the OpInfo fields (`numel`
 only when not None) plus
 "saves_input" {"<operand>": [[operands requiring grad], ...]},
-"saves_output" [[...], ...], and the nested "scalar_other" / "inplace_true"
-records. A configuration is the sorted list of operands that required grad;
+"saves_output" [[...], ...], for modules with parameters "parameters" (their
+names) and "saves_parameters" [[...], ...], and the nested "scalar_other" /
+"inplace_true" records. A configuration is the sorted list of operands that required grad;
 for modules the empty configuration counts (their parameters require grad).
 
 Which table is read: the file named by the GRADWATCH_OP_TABLE environment
@@ -108,6 +109,8 @@ class OpInfo:
     scalar_other: OpInfo | None = None  # measured with a Python number as the second operand
     inplace_true: OpInfo | None = None  # measured with inplace=True
     numel: str | None = None  # "same" | "scalar" | None: result size vs the operands' (module docstring)
+    parameter_names: tuple[str, ...] = ()  # a module's parameters (`weight`, `bias`, `out_proj.weight`)
+    saves_parameters_configs: frozenset[Configuration] = frozenset()  # when its forward keeps them for backward
 
     @property
     def aliases_input(self) -> bool:
@@ -140,6 +143,12 @@ class OpInfo:
         if variant is None:
             return False, False
         hits = [config in variant.saves_output_configs for config in variant._configurations(flags)]
+        return (bool(hits) and all(hits)), any(hits)
+
+    def saves_parameters(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
+        """(definitely, possibly) a module keeps its parameters for backward: an in-place
+        update of them (`optimizer.step()`) before backward then makes it raise."""
+        hits = [config in self.saves_parameters_configs for config in self._configurations(list(requires_grad))]
         return (bool(hits) and all(hits)), any(hits)
 
     def _variant(self, requires_grad: Sequence[RequiresGrad]) -> tuple[OpInfo | None, list[bool | None]]:
@@ -208,6 +217,8 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
             sorted((int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items())
         ),
         saves_output_configs=_configs(record.get("saves_output", ())),
+        parameter_names=tuple(record.get("parameters", ())),
+        saves_parameters_configs=_configs(record.get("saves_parameters", ())),
         scalar_other=op_info_from_record(name, {**scalar, "inplace": record.get("inplace")}, record.get("kind"))
         if scalar
         else None,

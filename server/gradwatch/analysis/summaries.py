@@ -85,7 +85,7 @@ def function_summary(interpreter, node: ast.FunctionDef, path: str) -> FunctionS
             mutates.append((index, method, Reason(event.span, f"`{event.target_text}` is modified in place", path)))
     returns_cut: tuple = ()
     number = False
-    values = interpreter.returned
+    values = [value for value, _ in interpreter.returned]
     if values and all(_without_graph(v) for v in values):
         returns_cut = tuple(replace(cut, path=path) for cut in values[0].cuts)
         number = isinstance(values[0], Constant)

@@ -31,7 +31,7 @@ def _operands(info, values: list) -> tuple[list[Tensor], list]:
     """
     tensors: list[Tensor] = []
     flags: list = []
-    for index, value in enumerate(values):
+    for index, value in enumerate(_flattened(values)):
         if isinstance(value, Constant):
             if index == 1 and info.scalar_other is not None:
                 flags.append(op_table.SCALAR)
@@ -40,6 +40,20 @@ def _operands(info, values: list) -> tuple[list[Tensor], list]:
         tensors.append(tensor)
         flags.append(_FLAG[tensor.requires_grad])
     return tensors, flags
+
+
+def _flattened(values: list) -> list:
+    """A list of tensors given to an op (`torch.stack([a, b])`, an LSTM's `(h, c)`)
+    counts as its items."""
+    flat: list = []
+    for value in values:
+        if isinstance(value, Sequence):
+            flat.extend(value.items)
+            if value.each is not None:
+                flat.append(value.each)
+        else:
+            flat.append(value)
+    return flat
 
 
 def apply_op(
@@ -188,6 +202,9 @@ def _record_saved(ev, info, tensors, flags, storage, node, state, module, part) 
     if definite_output:
         storages.add(storage)
         what.append("its output")
+    if module is not None and module.parameter_storages and info.saves_parameters(flags)[0]:
+        storages |= {storage for _, storage in module.parameter_storages}
+        what.append("its parameters")
     if not storages:
         return None
     name = module.kind.replace("torch.nn.", "nn.") if module is not None else info.name.rsplit(".", 1)[-1]
@@ -259,7 +276,7 @@ def inplace(
     `target` is None for a tensor without a name (a child's output inside an
     nn.Sequential); `part` and `details` (InPlace's span, subject, condition,
     certain, flag) say which part of the call writes and how to describe it."""
-    clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=_saved_op_order)) if tensor.storage else ()
+    clobbers = tuple(sorted(state.saved_by.get(tensor.storage, ()), key=saved_op_order)) if tensor.storage else ()
     target_text = ev.text(target) if target is not None else ""
     aliased = tensor.storage is None or any(
         isinstance(value, Tensor) and value.storage == tensor.storage and name != target_text
@@ -267,6 +284,7 @@ def inplace(
     )
     grad_enabled = state.grad_enabled if state.grad_mode_known else state.grad_enabled.join(NO)
     details.setdefault("span", ev.span(node))
+    details.setdefault("chain", ev.calls.sites)
     event = InPlace(
         target=tensor,
         target_text=target_text,
@@ -317,11 +335,11 @@ def inplace(
 def clobbered_in(state, history) -> tuple:
     """(saved op, the in-place write that modified what it saved) for each op of
     `history` that was clobbered, in source order."""
-    ops = sorted({op for op in history if op in state.clobbered}, key=_saved_op_order)
+    ops = sorted({op for op in history if op in state.clobbered}, key=saved_op_order)
     return tuple((op, state.clobbered[op]) for op in ops)
 
 
-def _saved_op_order(op: SavedOp) -> tuple:
+def saved_op_order(op: SavedOp) -> tuple:
     # Every field that can tell two ops apart, so that the order (and so the
     # message naming the first) never depends on set iteration order.
-    return (op.span, op.op, op.what, op.call_text)
+    return (op.span, op.op, op.what, op.call_text, sorted(op.saved))

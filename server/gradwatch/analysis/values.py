@@ -82,7 +82,12 @@ class SavedOp:
     span: Span
     call_text: str
     saved: frozenset[int]  # storages of the saved tensors
-    what: str  # e.g. "its output", "its input `a`"
+    # e.g. "its output", "its input `a`": words for a message, not part of the identity
+    # (the name an operand is known by may differ between two runs of the same op).
+    what: str = field(compare=False)
+    # The loops in an earlier iteration of which it was applied: the same line run
+    # again saves new tensors, but a value carried over still needs these.
+    earlier: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,7 @@ class ModuleClass:
     attributes: tuple[tuple[str, object], ...] = ()
     has_parameters: Tri = UNKNOWN
     span: Span | None = None
+    is_module: bool = True  # an nn.Module subclass; else a plain class (a trainer, a loss helper)
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,32 @@ class Module:
     children: tuple = ()  # for nn.Sequential: the modules in order
     built_at: Reason | None = None  # the constructor call, to cite a child of a container
     inplace_flag: Span | None = None  # the value of its `inplace=` argument
+    # A user class's instance: its attributes (`self.fc`, `self.hidden`), from the
+    # constructor call that built it and the methods that ran since.
+    attributes: tuple[tuple[str, object], ...] = ()
+    # A torch module's own parameters (`weight`, `bias`): name -> storage.
+    parameter_storages: tuple[tuple[str, int], ...] = ()
+
+    def attribute(self, name: str):
+        return next((value for key, value in self.attributes if key == name), UNKNOWN_VALUE)
+
+    def join(self, other: Module):
+        """The same instance after two paths: attributes joined one by one."""
+        if replace(self, attributes=(), params_require_grad=YES, has_parameters=YES) != replace(
+            other, attributes=(), params_require_grad=YES, has_parameters=YES
+        ):
+            return UNKNOWN_VALUE  # two different modules
+        mine, theirs = dict(self.attributes), dict(other.attributes)
+        names = [*mine, *(name for name in theirs if name not in mine)]
+        attributes = tuple(
+            (name, join_values(mine.get(name, UNKNOWN_VALUE), theirs.get(name, UNKNOWN_VALUE))) for name in names
+        )
+        return replace(
+            self,
+            attributes=attributes,
+            params_require_grad=self.params_require_grad.join(other.params_require_grad),
+            has_parameters=self.has_parameters.join(other.has_parameters),
+        )
 
 
 @dataclass(frozen=True)
@@ -220,7 +252,8 @@ class Parameters:
 
 @dataclass(frozen=True)
 class Optimizer:
-    pass
+    # The storages of the parameters it updates in place at `step()`, as far as known.
+    parameters: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -242,8 +275,62 @@ class GradModeContext:
 class Sequence:
     """A tuple or list literal whose items are known."""
 
+    # The first items, as far as known; `each`, when set, stands for any further item
+    # (the length is then unknown: `x.chunk(2)`, a list grown in a loop).
     items: tuple = field(default_factory=tuple)
-    each: object = None  # for results of unknown length (`x.chunk(2)`): every item
+    each: object = None
+
+    def item(self, index: int):
+        if 0 <= index < len(self.items):
+            return self.items[index]
+        if self.each is None:
+            return self.items[index] if -len(self.items) <= index < 0 else UNKNOWN_VALUE
+        return self.each if index >= 0 else self.any_item()
+
+    def any_item(self):
+        """What any item may be."""
+        every = [*self.items, *([self.each] if self.each is not None else [])]
+        joined = every[0] if every else UNKNOWN_VALUE
+        for item in every[1:]:
+            joined = join_values(joined, item)
+        return joined
+
+    def join(self, other: Sequence) -> Sequence:
+        if self.each is None and other.each is None and len(self.items) == len(other.items):
+            return Sequence(tuple(join_values(a, b) for a, b in zip(self.items, other.items)))
+        # Lengths differ (a list grown in a loop): the common first items, then any item.
+        common = min(len(self.items), len(other.items))
+        prefix = tuple(join_values(a, b) for a, b in zip(self.items, other.items))
+        rest = [*self.items[common:], *other.items[common:]]
+        rest += [e for e in (self.each, other.each) if e is not None]
+        each = rest[0] if rest else UNKNOWN_VALUE
+        for item in rest[1:]:
+            each = join_values(each, item)
+        return Sequence(prefix, each=each)
+
+    def with_item(self, item) -> Sequence:
+        """The list after `append(item)`."""
+        if self.each is not None:
+            return Sequence(self.items, each=join_values(self.each, item))
+        return Sequence((*self.items, item))
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A dict whose keys are literals (`{"loss": l, "acc": a}`, `losses["total"] = t`)."""
+
+    entries: tuple[tuple[object, object], ...] = ()
+
+    def get(self, key):
+        return next((value for k, value in self.entries if k == key), UNKNOWN_VALUE)
+
+    def with_entry(self, key, value) -> Mapping:
+        kept = tuple((k, v) for k, v in self.entries if k != key)
+        return Mapping((*kept, (key, value)))
+
+    def join(self, other: Mapping) -> Mapping:
+        theirs = dict(other.entries)
+        return Mapping(tuple((k, join_values(v, theirs[k])) for k, v in self.entries if k in theirs))
 
 
 def join_values(a, b):
@@ -255,4 +342,10 @@ def join_values(a, b):
         return a.join(UNKNOWN_TENSOR)
     if isinstance(b, Tensor) and isinstance(a, Unknown):
         return b.join(UNKNOWN_TENSOR)
+    if isinstance(a, Sequence) and isinstance(b, Sequence):
+        return a.join(b)
+    if isinstance(a, Module) and isinstance(b, Module):
+        return a.join(b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.join(b)
     return UNKNOWN_VALUE

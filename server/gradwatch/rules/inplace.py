@@ -139,6 +139,23 @@ Attention(8)(torch.randn(2, 3, 8)).sum().backward()
             raises(MODIFIED_SAVED),
             line=15,
         ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+actor = nn.Linear(4, 2)
+critic = nn.Linear(2, 1)
+critic_opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+v = critic(actor(torch.randn(3, 4)))
+v_loss = (v - 1.0).pow(2).mean()
+v_loss.backward(retain_graph=True)
+critic_opt.step()
+(-v.mean()).backward()
+""",
+            raises(MODIFIED_SAVED),
+            line=11,
+        ),
     )
     near_misses = (
         """
@@ -179,6 +196,17 @@ x = torch.randn(3, requires_grad=True)
 y = x.exp()
 y.sum().backward()
 y.add_(1)
+""",
+        """
+import torch
+import torch.nn as nn
+
+critic = nn.Linear(2, 1)
+critic_opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+v = critic(torch.randn(3, 2))
+v.mean().backward(retain_graph=True)
+critic_opt.step()
+v.sum().backward()
 """,
         """
 import torch
@@ -228,11 +256,18 @@ Attention(8)(torch.randn(2, 3, 8)).sum().backward()
                     when = f"`{facts.source.text_of(event.span)}` (line {event.span.line}) will raise"
                 if inplace.condition:
                     when += f" {inplace.condition}"
-                message = (
-                    f"`{facts.source.text_of(inplace.span)}` modifies {inplace.subject_text()} in place, but "
-                    f"`{saved_op.op}` (line {saved_op.span.line}) saved {saved_op.what} for backward: "
-                    f"{when} ({MODIFIED_SAVED})"
-                )
+                if inplace.spelling == "step()":
+                    # An optimizer step: the modified tensors are the parameters the op kept.
+                    message = (
+                        f"`{facts.source.text_of(inplace.span)}` updates in place the parameters that "
+                        f"`{saved_op.op}` (line {saved_op.span.line}) saved for backward: {when} ({MODIFIED_SAVED})"
+                    )
+                else:
+                    message = (
+                        f"`{facts.source.text_of(inplace.span)}` modifies {inplace.subject_text()} in place, but "
+                        f"`{saved_op.op}` (line {saved_op.span.line}) saved {saved_op.what} for backward: "
+                        f"{when} ({MODIFIED_SAVED})"
+                    )
                 related = [
                     Related(saved_op.span, f"`{saved_op.op}` saved {saved_op.what} here"),
                     Related(event.span, "backward through it"),
@@ -240,6 +275,9 @@ Attention(8)(torch.randn(2, 3, 8)).sum().backward()
                 called_at = facts.source.span(inplace.node)
                 if called_at != inplace.span:
                     related.insert(1, Related(called_at, f"`{facts.source.text_of(called_at)}` runs it"))
+                related[1:1] = [
+                    Related(site, f"called here: `{facts.source.text_of(site)}`") for site in inplace.chain
+                ]
                 if inplace.elsewhere is not None:
                     where = inplace.elsewhere
                     related.insert(0, Related(where.span, where.text, where.path))

@@ -42,6 +42,18 @@ array = scores.numpy()
             raises(NUMPY),
             line=6,
         ),
+        Example(
+            """
+import numpy as np
+import torch
+
+w = torch.randn(3, requires_grad=True)
+losses = [(w * 2).sum(), (w * 3).sum()]
+average = np.mean(losses)
+""",
+            raises(NUMPY),
+            line=7,
+        ),
     )
     near_misses = (
         """
@@ -51,15 +63,29 @@ w = torch.randn(3, requires_grad=True)
 scores = w * 2
 array = scores.detach().numpy()
 """,
+        """
+import numpy as np
+import torch
+
+w = torch.randn(3, requires_grad=True)
+losses = [(w * 2).sum().item(), (w * 3).sum().item()]
+average = np.mean(losses)
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
         for call in facts.tensor_calls:
-            if call.method != "numpy" or not call.target.known or call.target.requires_grad is not YES:
+            if not call.method.startswith("numpy") or not call.target.known or call.target.requires_grad is not YES:
+                continue
+            why = f"`{call.target_text}` requires grad"
+            if call.method != "numpy":  # a numpy function converting it (`np.asarray(t)`, `np.mean([loss])`)
+                why += " and numpy converts it to an array"
+            message = f"`{facts.source.text_of(call.span)}` will raise: {why} (RuntimeError: {NUMPY})"
+            if call.method != "numpy":
+                yield self.finding(message, call.span)
                 continue
             at = facts.source.dot_of(call.node.func)
             fix = Fix("Detach first: `.detach().numpy()`", (TextEdit(at, ".detach()"),), safe=True)
-            message = f"`{facts.source.text_of(call.span)}` will raise: `{call.target_text}` requires grad (RuntimeError: {NUMPY})"
             yield self.finding(message, call.span, [], [fix])
 
 

@@ -1,0 +1,239 @@
+"""Calls of the file's own functions and methods, analysed in the caller's context.
+
+At a call, the callee's body runs with the caller's abstract arguments, grad
+mode and autograd facts (what is saved, modified, freed); what it returns, what
+it did to those facts and to its receiver's attributes comes back to the
+caller. Everything a callee creates is qualified by the call string (the call
+sites that led to it), so two calls of one function never share a tensor.
+
+A call is followed only within a depth bound, never into a function that is
+already running (recursion), and within a budget per file; past those the
+caller falls back to summaries, then to unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+
+from gradwatch.analysis.classes import has_parameters
+from gradwatch.analysis.state import State
+from gradwatch.analysis.values import (
+    UNKNOWN_VALUE,
+    Constant,
+    Module,
+    join_values,
+)
+
+MAX_CALL_DEPTH = 4
+# Callee runs per analysed file: loops re-run their bodies, so calls inside
+# nested loops multiply; past the budget, calls are no longer followed.
+CALL_BUDGET = 300
+
+
+class CallContext:
+    """What the interpreter knows about the calls it is inside of."""
+
+    def __init__(self) -> None:
+        # The call sites (node id, part of the call) that led here, outermost first.
+        self.call_string: tuple[tuple[int, tuple], ...] = ()
+        self.sites: tuple = ()  # the Spans of those calls, for messages
+        self.running: list[ast.AST] = []  # the functions being run, to cut recursion
+        self.budget = CALL_BUDGET
+        self.module_state: State | None = None  # the module body's state, for module-level names
+
+    def can_enter(self, function: ast.AST) -> bool:
+        return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """The abstract values a call passes."""
+
+    positional: tuple = ()
+    keywords: tuple[tuple[str, object], ...] = ()
+    starred: bool = False  # `*args` at the call: later positions are unknown
+    double_starred: bool = False  # `**kwargs` at the call
+
+    @staticmethod
+    def of(ev, node: ast.Call, state: State) -> Arguments:
+        positional: list = []
+        starred = False
+        for argument in node.args:
+            if isinstance(argument, ast.Starred):
+                ev.eval(argument.value, state)
+                starred = True
+            elif starred:
+                ev.eval(argument, state)
+            else:
+                positional.append(ev.eval(argument, state))
+        keywords = []
+        double_starred = False
+        for keyword in node.keywords:
+            value = ev.eval(keyword.value, state)
+            if keyword.arg is None:
+                double_starred = True
+            else:
+                keywords.append((keyword.arg, value))
+        return Arguments(tuple(positional), tuple(keywords), starred, double_starred)
+
+
+@dataclass(frozen=True)
+class CallResult:
+    value: object
+    receiver: object  # the receiver after the call (its attributes may have changed)
+
+
+def call(
+    ev, function: ast.FunctionDef, node: ast.AST, state: State, arguments: Arguments, receiver=None, part: tuple = ()
+):
+    """The result of calling `function` at `node`, or None when the call is not followed.
+
+    `receiver` is the bound first argument of a method (a Module instance); the
+    result carries it with the attributes the method assigned (`self.hidden = h`).
+    """
+    calls: CallContext = ev.calls
+    if not calls.can_enter(function) or (receiver is not None and not _binds_receiver(function)):
+        return None
+    calls.budget -= 1
+    entry = _entry_state(ev, function, state, arguments, receiver)
+    saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops)
+    ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
+    calls.call_string += ((id(node), part),)
+    calls.sites += (ev.span(node),)
+    calls.running.append(function)
+    ev.used_other_files = True  # its events depend on another function's text
+    try:
+        end = ev.exec_block(function.body, entry)
+        exits = list(ev.returned)
+    finally:
+        calls.running.pop()
+        calls.call_string = calls.call_string[:-1]
+        calls.sites = calls.sites[:-1]
+        ev.returned, ev.current_function, ev.collect_names, ev.loops = saved
+    if end is not None:
+        exits.append((Constant(value=None), end))
+    if not exits:
+        return CallResult(UNKNOWN_VALUE, receiver)  # every path raises
+    value, after = exits[0]
+    for other_value, other_state in exits[1:]:
+        value = join_values(value, other_value)
+        after = after.join(other_state)
+    _take_effects(state, after)
+    if isinstance(receiver, Module):
+        receiver = _updated_receiver(receiver, function, after)
+    return CallResult(value, receiver)
+
+
+def _module_names(ev) -> dict:
+    """What a function sees of the module: its imports, classes and functions, and the
+    names the module body has bound so far (`model`, `criterion`, `COOR_BIN`)."""
+    outer = dict(ev.globals)
+    if ev.calls.module_state is not None:
+        outer.update(ev.calls.module_state.bindings)
+    return outer
+
+
+def _entry_state(ev, function: ast.FunctionDef, state: State, arguments: Arguments, receiver) -> State:
+    outer = _module_names(ev)
+    entry = State(
+        outer=outer,
+        saved_by=dict(state.saved_by),
+        clobbered=dict(state.clobbered),
+        freed=dict(state.freed),
+        grad_enabled=state.grad_enabled,
+        grad_mode_reason=state.grad_mode_reason,
+        grad_mode_known=state.grad_mode_known,
+    )
+    for name, value in bind_arguments(ev, function, arguments, receiver, outer).items():
+        entry.bind(name, value)
+    parameters = _parameters(function)
+    if isinstance(receiver, Module) and parameters:
+        for attribute, value in receiver.attributes:
+            entry.bind(f"{parameters[0].arg}.{attribute}", value)
+    return entry
+
+
+def _binds_receiver(method: ast.FunctionDef) -> bool:
+    """An ordinary method: its first parameter is the instance (not a static or class method)."""
+    decorators = {d.id for d in method.decorator_list if isinstance(d, ast.Name)}
+    return bool(_parameters(method)) and not decorators & {"staticmethod", "classmethod", "property"}
+
+
+def _parameters(function: ast.FunctionDef) -> list[ast.arg]:
+    return function.args.posonlyargs + function.args.args
+
+
+def bind_arguments(ev, function: ast.FunctionDef, arguments: Arguments, receiver, outer: dict) -> dict[str, object]:
+    """Parameter name -> abstract value: positional and keyword arguments, then defaults;
+    whatever `*args`/`**kwargs` would fill stays unknown."""
+    parameters = _parameters(function)
+    values = ((receiver,) if receiver is not None else ()) + arguments.positional
+    keywords = dict(arguments.keywords)
+    defaults = function.args.defaults
+    first_default = len(parameters) - len(defaults)
+    module_state = State(outer=outer)  # defaults are evaluated where the function is defined
+    bound: dict[str, object] = {}
+    for index, parameter in enumerate(parameters):
+        if index < len(values):
+            bound[parameter.arg] = values[index]
+        elif parameter.arg in keywords:
+            bound[parameter.arg] = keywords[parameter.arg]
+        elif arguments.starred or arguments.double_starred:
+            bound[parameter.arg] = UNKNOWN_VALUE
+        elif index >= first_default:
+            bound[parameter.arg] = ev.eval(defaults[index - first_default], module_state)
+        else:
+            bound[parameter.arg] = UNKNOWN_VALUE
+    for parameter, default in zip(function.args.kwonlyargs, function.args.kw_defaults):
+        if parameter.arg in keywords:
+            bound[parameter.arg] = keywords[parameter.arg]
+        elif default is not None and not arguments.double_starred:
+            bound[parameter.arg] = ev.eval(default, module_state)
+        else:
+            bound[parameter.arg] = UNKNOWN_VALUE
+    for rest in (function.args.vararg, function.args.kwarg):
+        if rest is not None:
+            bound[rest.arg] = UNKNOWN_VALUE
+    return bound
+
+
+def _take_effects(state: State, after: State) -> None:
+    """The caller's autograd facts become what they were when the callee returned."""
+    state.saved_by = after.saved_by
+    state.clobbered = after.clobbered
+    state.freed = after.freed
+
+
+def _updated_receiver(receiver: Module, function: ast.FunctionDef, after: State) -> Module:
+    """The receiver with the attributes the method assigned (`self.hidden = h`)."""
+    prefix = _parameters(function)[0].arg + "."
+    assigned = {
+        key[len(prefix) :]: value
+        for key, value in after.bindings.items()
+        if key.startswith(prefix) and "." not in key[len(prefix) :]
+    }
+    attributes = dict(receiver.attributes)
+    if all(attributes.get(name) is value for name, value in assigned.items()):
+        return receiver
+    attributes.update(assigned)
+    return replace(receiver, attributes=tuple(attributes.items()), has_parameters=has_parameters(attributes))
+
+
+def method_of(ev, class_name: str, name: str) -> ast.FunctionDef | None:
+    """The method `name` of a class of this file, looked up through its bases of this file."""
+    seen = set()
+    queue = [class_name]
+    while queue:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        node = ev.class_nodes.get(current)
+        if node is None:
+            continue
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
+                return item
+        queue.extend(base.id for base in node.bases if isinstance(base, ast.Name))
+    return None
