@@ -20,6 +20,8 @@ export interface InterpreterChoice {
 export interface PythonVersionCheck {
   ok: boolean;
   version?: string;
+  /** The interpreter's sys.executable: what a bare `python3` (or a pyenv shim) really runs. */
+  executable?: string;
   problem?: string;
 }
 
@@ -136,7 +138,7 @@ function describeRestriction(notes: string[]): string {
 
 /** Runs `<python> -c` to read its version, so a wrong interpreter fails with a clear message, not a stack trace. */
 export function checkPythonVersion(command: string, cwd: string, timeoutMs = 15000): Promise<PythonVersionCheck> {
-  const script = 'import sys; print("%d.%d.%d" % sys.version_info[:3])';
+  const script = 'import sys; print("%d.%d.%d" % sys.version_info[:3]); print(sys.executable)';
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
@@ -166,7 +168,8 @@ export function checkPythonVersion(command: string, cwd: string, timeoutMs = 150
       finish({ ok: false, problem: `cannot run ${command}: ${reason}` });
     });
     child.on('close', (code) => {
-      const version = stdout.trim();
+      const [versionLine = '', executableLine = ''] = stdout.trim().split(/\r?\n/);
+      const version = versionLine.trim();
       const match = /^(\d+)\.(\d+)\.\d+$/.exec(version);
       if (code !== 0 || !match) {
         const detail = stderr.trim().split('\n').pop() ?? '';
@@ -180,6 +183,7 @@ export function checkPythonVersion(command: string, cwd: string, timeoutMs = 150
       finish({
         ok,
         version,
+        executable: executableLine.trim() || undefined,
         problem: ok ? undefined : `gradwatch needs Python >= ${needMajor}.${needMinor}; ${command} is Python ${version}`,
       });
     });

@@ -109,7 +109,9 @@ export class ServerController implements vscode.Disposable {
       return;
     }
 
-    const client = this.createClient(choice, libs, folder);
+    // The server runs jedi only with its own interpreter (or one on its command line): name it as the
+    // server sees it (sys.executable), not as a bare `python3` or a pyenv shim that leads to it.
+    const client = this.createClient(choice, libs, folder, check.executable ?? choice.command);
     this.client = client;
     client.onDidChangeState((event) => {
       if (this.client !== client) {
@@ -138,6 +140,7 @@ export class ServerController implements vscode.Disposable {
     choice: InterpreterChoice,
     libs: string,
     folder: vscode.WorkspaceFolder | undefined,
+    interpreter: string,
   ): LanguageClient {
     const configuredLevel = vscode.workspace.getConfiguration('gradwatch').get<string>('logLevel', 'info');
     // An unknown level would make the server's argument parser exit before it could say why.
@@ -166,7 +169,7 @@ export class ServerController implements vscode.Disposable {
       outputChannel: this.output,
       traceOutputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: () => ({ gradwatch: settingsFor(folder?.uri, choice.command) }),
+      initializationOptions: () => ({ gradwatch: settingsFor(folder?.uri, interpreter) }),
       synchronize: { configurationSection: 'gradwatch' },
       middleware: {
         workspace: {
@@ -178,7 +181,7 @@ export class ServerController implements vscode.Disposable {
             return values.map((value, index) => {
               const section = params.items[index]?.section;
               if (section === 'gradwatch' && value && typeof value === 'object') {
-                return { ...value, interpreter: choice.command };
+                return { ...value, interpreter };
               }
               return value;
             });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -172,6 +173,11 @@ def open_document(client: LanguageClient, path: Path, text: str, version: int = 
     return uri
 
 
+def close_document(client: LanguageClient, uri: str) -> None:
+    identifier = types.TextDocumentIdentifier(uri=uri)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=identifier))
+
+
 def replace_all(client: LanguageClient, uri: str, old_text: str, new_text: str, version: int) -> None:
     """An incremental change replacing the whole text (the range covers all of `old_text`)."""
     lines = old_text.split("\n")
@@ -226,3 +232,82 @@ def edits_for(edit: types.WorkspaceEdit, uri: str) -> list[types.TextEdit]:
 
 def codes(diagnostics) -> list[str]:
     return [d.code for d in diagnostics]
+
+
+def diagnostic_keys(diagnostics) -> list[tuple]:
+    """What must match between two sets of diagnostics: code, severity and exact range."""
+    return sorted(
+        (d.code, d.severity, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character)
+        for d in diagnostics
+    )
+
+
+def fresh_diagnostic_keys(text: str) -> list[tuple]:
+    """`diagnostic_keys` of a fresh `check_source` of `text`, placed on LSP's lines (UTF-16 columns)."""
+    from gradwatch.checker import check_source
+    from gradwatch.lsp.convert import LineCoder, diagnostic, split_lines
+
+    coder = LineCoder(split_lines(text))
+    return diagnostic_keys(diagnostic(f, coder.range(f.span), []) for f in check_source(text).findings)
+
+
+class RawServer:
+    """The server over raw JSON-RPC, for messages the typed client cannot send (e.g. the number 1e309).
+
+    Requests from the server are answered as they arrive: workspace/configuration with
+    `configuration` (raw JSON text of the result), everything else with null.
+    Notifications are kept in `notifications`.
+    """
+
+    def __init__(self, configuration: str = "[]") -> None:
+        self.configuration = configuration
+        self.notifications: list[dict] = []
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *server_command(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=server_env(),
+        )
+
+    def send(self, body: str) -> None:
+        payload = body.encode("utf-8")
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+
+    def request(self, message_id: int, method: str, params_json: str) -> None:
+        self.send(f'{{"jsonrpc": "2.0", "id": {message_id}, "method": "{method}", "params": {params_json}}}')
+
+    def notify(self, method: str, params: Any) -> None:
+        self.send(json.dumps({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    async def response(self, message_id: int, timeout: float = WAIT_SECONDS) -> dict:
+        """The response to request `message_id`, handling whatever the server sends meanwhile."""
+
+        async def read() -> dict:
+            while True:
+                message = await self._next_message()
+                if message.get("id") == message_id and "method" not in message:
+                    return message
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def _next_message(self) -> dict:
+        headers = {}
+        while (line := await self.process.stdout.readline()).strip():
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        message = json.loads(await self.process.stdout.readexactly(int(headers["content-length"])))
+        if "method" in message and "id" in message:  # a request from the server
+            result = self.configuration if message["method"] == "workspace/configuration" else "null"
+            self.send(f'{{"jsonrpc": "2.0", "id": {json.dumps(message["id"])}, "result": {result}}}')
+        elif "method" in message:
+            self.notifications.append(message)
+        return message
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp_helpers import (
     SYNTAX_ERROR_SOURCE,
+    RawServer,
     codes,
     open_document,
     start_session,
@@ -100,3 +104,41 @@ async def test_bad_editor_setting_is_reported_and_ignored(bare_client: LanguageC
     await until(lambda: len(bare_client.messages) >= 2, what="two warnings")
     text = " ".join(m.message for m in bare_client.messages)
     assert "debounce" in text and "GW001" in text
+
+
+@pytest.mark.parametrize("number", ["1e309", "1e999", "1" + "0" * 309], ids=["1e309", "1e999", "10**309"])
+async def test_a_debounce_no_float_holds_is_ignored_and_the_other_settings_kept(folder, number):
+    """JSON numbers the typed client cannot even send: 1e309 parses as inf, 10**309 as an int
+    too big for a float. initialize is answered, the rest of the settings (here: ignore GW001)
+    applies, a pull request after an edit is answered, and the user is told once."""
+    settings = f'{{"debounce": {number}, "ignore": ["GW001"]}}'
+    server = RawServer(configuration=f"[{settings}, {settings}]")  # the global section and the folder's
+    await server.start()
+    try:
+        initialize = json.dumps(
+            {
+                "processId": None,
+                "rootUri": folder.as_uri(),
+                "workspaceFolders": [{"uri": folder.as_uri(), "name": folder.name}],
+                "capabilities": {"workspace": {"configuration": True}, "textDocument": {"diagnostic": {}}},
+                "initializationOptions": "SETTINGS",
+            }
+        ).replace('"SETTINGS"', settings)
+        server.request(1, "initialize", initialize)
+        assert "result" in await server.response(1)
+        server.notify("initialized", {})
+        uri = (folder / "a.py").as_uri()
+        document = {"uri": uri, "languageId": "python", "version": 1, "text": SYNTAX_ERROR_SOURCE}
+        server.notify("textDocument/didOpen", {"textDocument": document})
+        server.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": SYNTAX_ERROR_SOURCE + "(\n"}]},
+        )
+        server.request(2, "textDocument/diagnostic", json.dumps({"textDocument": {"uri": uri}}))
+        report = await server.response(2)
+        assert report["result"]["items"] == []  # GW001 is ignored: the settings object was kept
+        await asyncio.sleep(0.2)
+        shown = [n["params"]["message"] for n in server.notifications if n["method"] == "window/showMessage"]
+        assert any("debounce" in message for message in shown), shown
+    finally:
+        await server.stop()

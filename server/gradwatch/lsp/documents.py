@@ -5,16 +5,18 @@ cells of a notebook in order. Each part of it that the editor knows as a
 document (the file, or one cell) is a *segment*. Results are mapped back into
 the segment they fall in, so a cell gets its own diagnostics.
 
-Analysis runs in a thread pool so the event loop keeps answering requests.
-A result is used only if the program's *state* (document versions, settings
-generation) is still the current one; otherwise it is dropped and, if the
-editor asked for it, the analysis runs again on the latest text.
+Analysis runs in a worker thread so the event loop keeps answering requests.
+A result is used only if the program's *state* (which open of the document,
+its versions and edits, the settings generation) is still the current one;
+otherwise it is dropped and, if the editor asked for it, the analysis runs
+again on the latest text. A run that turns stale is cancelled at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -120,15 +122,85 @@ class Analysis:
         return None if segment is None else convert.LineCoder(segment.lines, encoding)
 
 
-def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None = None) -> Analysis:
-    """Run the engine and map its results into the program's documents (runs in a worker thread)."""
+# CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state
+# (gh-106905): two threads inside ast.parse/compile at once can fail with a spurious
+# SystemError, and that version would be published without diagnostics. Every engine run
+# of the server holds this lock; anything else in the process that parses must too.
+ENGINE_LOCK = threading.Lock()
+
+
+class AnalysisCancelled(BaseException):
+    """Raised inside a run whose result can no longer be used (newer text, closed document).
+
+    A BaseException, so that the engine's `except Exception` guards (a failing rule, a
+    callee it cannot analyse) let it through instead of carrying on with stale work.
+    """
+
+
+class _CancellableCache:
+    """The run's scope cache, which the engine asks before analysing each function: the
+    checkpoint where a stale run stops. Anything else goes to the cache itself."""
+
+    def __init__(self, cache: ScopeCache, cancelled: threading.Event) -> None:
+        self._cache = cache
+        self._cancelled = cancelled
+
+    def get(self, key):
+        if self._cancelled.is_set():
+            raise AnalysisCancelled
+        return self._cache.get(key)
+
+    def __getattr__(self, name: str):
+        return getattr(self._cache, name)
+
+
+class _CancellableProject:
+    """The cross-module resolver, checking for cancellation before each call into it (each
+    may cost a jedi look-up, seconds on a large file)."""
+
+    def __init__(self, project: object, cancelled: threading.Event) -> None:
+        self._project = project
+        self._cancelled = cancelled
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._project, name)
+        if not callable(attribute):
+            return attribute
+
+        def checked(*args, **kwargs):
+            if self._cancelled.is_set():
+                raise AnalysisCancelled
+            return attribute(*args, **kwargs)
+
+        return checked
+
+
+def analyse_program(
+    program: Program,
+    encoding: str,
+    scopes: ScopeCache | None = None,
+    cancelled: threading.Event | None = None,
+) -> Analysis | None:
+    """Run the engine and map its results into the program's documents (runs in a worker thread).
+
+    Returns None when `cancelled` was set before the run finished: its result would be stale.
+    """
     analysis = Analysis(program)
     if not program.enabled:
         return analysis
+    cancelled = cancelled if cancelled is not None else threading.Event()
+    # A fresh cache when the caller keeps none: it still gives the run its checkpoints.
+    cache = _CancellableCache(scopes if scopes is not None else ScopeCache(), cancelled)
+    project = _CancellableProject(program.project, cancelled) if program.project is not None else None
     try:
-        result = check_source(
-            program.text, path=program.path, settings=program.settings, cache=scopes, project=program.project
-        )
+        with ENGINE_LOCK:
+            if cancelled.is_set():  # went stale while queued behind another run
+                return None
+            result = check_source(
+                program.text, path=program.path, settings=program.settings, cache=cache, project=project
+            )
+    except AnalysisCancelled:
+        return None
     except Exception:
         # No diagnostics is better than stale ones; the traceback goes to the log.
         log.exception("analysis of %s failed", program.key)
@@ -166,12 +238,22 @@ def analyse_program(program: Program, encoding: str, scopes: ScopeCache | None =
     return analysis
 
 
-@dataclass
+@dataclass(eq=False)
+class _Run:
+    """One analysis in flight."""
+
+    program: Program
+    # The same program with cross-module analysis, to run once this one is published; None
+    # when this run is that cross-module pass.
+    then: Program | None
+    # Set when the result can no longer be used: the run stops at its next checkpoint.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
 class _Slot:
     timer: asyncio.TimerHandle | None = None
-    running: bool = False
-    # Asked to run while a run was in flight: run again when it ends.
-    rerun: bool = False
+    runs: list[_Run] = field(default_factory=list)
     waiters: list[asyncio.Future] = field(default_factory=list)
     # Per-function results of the last run: an edit re-analyses only what it touched.
     scopes: ScopeCache = field(default_factory=ScopeCache)
@@ -184,6 +266,11 @@ class Analyser:
     if it is gone; `state_of(key)` is the cheap part of that snapshot used to
     tell whether a finished analysis is still current; `publish(analysis)` is
     called with every current analysis.
+
+    Runs go to one worker thread, in order (see ENGINE_LOCK). A run whose state is
+    no longer current is cancelled as soon as that is known (an edit, a settings
+    change, a close), so a new version never waits for stale work beyond the
+    engine's next checkpoint (the next function, or the next call into another file).
     """
 
     def __init__(
@@ -192,13 +279,12 @@ class Analyser:
         state_of: Callable[[str], Hashable | None],
         publish: Callable[[Analysis], None],
         encoding: Callable[[], str],
-        max_workers: int = 2,
     ) -> None:
         self._build = build
         self._state_of = state_of
         self._publish = publish
         self._encoding = encoding
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gradwatch-analysis")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradwatch-analysis")
         self._slots: dict[str, _Slot] = {}
         self._cache: dict[str, Analysis] = {}
 
@@ -208,10 +294,17 @@ class Analyser:
         if slot.timer is not None:
             slot.timer.cancel()
             slot.timer = None
+        self._abandon_stale(slot, key)
         if delay_seconds <= 0:
             self._start(key)
         else:
             slot.timer = asyncio.get_running_loop().call_later(delay_seconds, self._start, key)
+
+    def abandon_stale(self, key: str) -> None:
+        """The program changed without a new analysis being scheduled: stop work on older states."""
+        slot = self._slots.get(key)
+        if slot is not None:
+            self._abandon_stale(slot, key)
 
     def cached(self, key: str) -> Analysis | None:
         """The analysis of exactly the current state, or None (never runs the analysis)."""
@@ -232,10 +325,8 @@ class Analyser:
         slot = self._slots.setdefault(key, _Slot())
         waiter = asyncio.get_running_loop().create_future()
         slot.waiters.append(waiter)
-        if slot.timer is None and not slot.running:
-            self._start(key)
-        elif slot.running:
-            slot.rerun = True
+        if slot.timer is None:
+            self._start(key)  # does nothing if a run of this state is under way
         return await waiter
 
     def forget(self, key: str) -> Analysis | None:
@@ -244,9 +335,9 @@ class Analyser:
         if slot is not None:
             if slot.timer is not None:
                 slot.timer.cancel()
-            for waiter in slot.waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            for run in slot.runs:
+                run.cancelled.set()
+            self._wake(slot, None)
         return self._cache.pop(key, None)
 
     def keys(self) -> list[str]:
@@ -257,16 +348,25 @@ class Analyser:
         return key in self._slots
 
     def shutdown(self) -> None:
+        for slot in self._slots.values():
+            for run in slot.runs:
+                run.cancelled.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _abandon_stale(self, slot: _Slot, key: str) -> None:
+        state = self._state_of(key)
+        for run in slot.runs:
+            if run.program.state != state:
+                run.cancelled.set()
 
     def _start(self, key: str) -> None:
         slot = self._slots.get(key)
         if slot is None:
             return
         slot.timer = None
-        if slot.running:
-            slot.rerun = True
-            return
+        state = self._state_of(key)
+        if any(run.program.state == state and not run.cancelled.is_set() for run in slot.runs):
+            return  # its result will answer for this state
         try:
             program = self._build(key)
         except Exception:
@@ -275,41 +375,44 @@ class Analyser:
         if program is None:
             self._wake(slot, None)
             return
-        slot.running = True
-        slot.rerun = False
+        self._abandon_stale(slot, key)
         # What the file proves on its own is published first; following calls into other
         # files (jedi, seconds when cold) comes after, as a second publish.
-        local = replace(program, project=None)
-        future = asyncio.get_running_loop().run_in_executor(
-            self._pool, analyse_program, local, self._encoding(), slot.scopes
-        )
-        future.add_done_callback(partial(self._finished, key, local, program))
+        self._submit(key, slot, _Run(replace(program, project=None), then=program))
 
-    def _finished(self, key: str, program: Program, deeper: Program | None, future: asyncio.Future) -> None:
-        """A run ended. `deeper` is the same program with cross-module analysis still to do."""
-        slot = self._slots.get(key)
-        if slot is None or future.cancelled():
-            return  # closed meanwhile
-        slot.running = False
+    def _submit(self, key: str, slot: _Slot, run: _Run) -> None:
+        slot.runs.append(run)
+        # Only the local pass reuses the document's per-function cache; the cross-module
+        # pass keeps its results apart (what another file does may change unseen).
+        scopes = slot.scopes if run.then is not None else None
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool, analyse_program, run.program, self._encoding(), scopes, run.cancelled
+        )
+        future.add_done_callback(partial(self._finished, key, slot, run))
+
+    def _finished(self, key: str, slot: _Slot, run: _Run, future: asyncio.Future) -> None:
+        if run in slot.runs:
+            slot.runs.remove(run)
+        if self._slots.get(key) is not slot or future.cancelled():
+            return  # closed meanwhile (and perhaps opened again: that is another slot)
         try:
             analysis = future.result()
         except Exception:
             log.exception("analysis of %s failed", key)
-            analysis = Analysis(program, failed=True)
-        if program.state != self._state_of(key):
-            # The document moved on while we worked: this result is stale.
-            if slot.timer is None and (slot.rerun or slot.waiters):
+            analysis = Analysis(run.program, failed=True)
+        if analysis is None or run.program.state != self._state_of(key):
+            # Cancelled, or the program moved on while we worked: this result is stale.
+            if slot.timer is None and not slot.runs and slot.waiters:
                 self._start(key)
             return
-        slot.rerun = False  # whatever asked for a rerun sees the same state: this result answers it
         previous = self._cache.get(key)
         self._cache[key] = analysis
         self._wake(slot, analysis)
         # A cross-module run that found nothing more is not published again.
         unchanged = (
-            deeper is None
+            run.then is None
             and previous is not None
-            and previous.program.state == program.state
+            and previous.program.state == run.program.state
             and [f.diagnostic for f in previous.findings] == [f.diagnostic for f in analysis.findings]
         )
         if not unchanged:
@@ -317,12 +420,8 @@ class Analyser:
                 self._publish(analysis)
             except Exception:
                 log.exception("publishing diagnostics for %s failed", key)
-        if deeper is not None and deeper.project is not None and analysis.calls_other_files:
-            slot.running = True
-            follow_up = asyncio.get_running_loop().run_in_executor(
-                self._pool, analyse_program, deeper, self._encoding(), None
-            )
-            follow_up.add_done_callback(partial(self._finished, key, deeper, None))
+        if run.then is not None and run.then.project is not None and analysis.calls_other_files:
+            self._submit(key, slot, _Run(run.then, then=None))
 
     @staticmethod
     def _wake(slot: _Slot, analysis: Analysis | None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import sys
@@ -31,6 +32,7 @@ from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document
 from gradwatch.lsp.hover import hover as hover_for
 from gradwatch.lsp.protocol import GradwatchProtocol
 from gradwatch.lsp.settings import RUN_ON_TYPE, SECTION, SettingsStore, folder_of
+from gradwatch.lsp.trust import InterpreterPolicy
 
 log = logging.getLogger("gradwatch.lsp")
 
@@ -49,7 +51,14 @@ class GradwatchServer(LanguageServer):
         self.settings = SettingsStore(self._show_warning)
         # Bumped on every settings change: analyses made under older settings are stale.
         self.settings_generation = 0
-        self.projects: dict = {}  # (workspace folder, interpreter) -> CrossModule
+        # Which interpreter jedi may run; set from the command line (see main).
+        self.interpreters = InterpreterPolicy()
+        self.projects: dict = {}  # (workspace folder, interpreter, safe) -> CrossModule
+        # A fresh number for every open and every change of a document or notebook: a result is
+        # never taken for that of another open (each open starts again at version 1, say) or of a
+        # change that reused a version number.
+        self._revisions: dict[str, int] = {}
+        self._next_revision = itertools.count(1)
         self.pull_diagnostics = False
         self.analyser = Analyser(self._build, self._state_of, self._publish, self._encoding)
         # Program key -> URIs diagnostics were last published for (to clear them when they go away).
@@ -77,6 +86,13 @@ class GradwatchServer(LanguageServer):
                 cells.append(notebooks.Cell(document.uri, document.version, document.source))
         return cells
 
+    def revised(self, key: str) -> None:
+        """`key` (a document or notebook) was opened or changed."""
+        self._revisions[key] = next(self._next_revision)
+
+    def closed(self, key: str) -> None:
+        self._revisions.pop(key, None)
+
     def _state_of(self, key: str) -> Hashable | None:
         notebook = self.workspace.get_notebook_document(notebook_uri=key)
         if notebook is not None:
@@ -84,11 +100,11 @@ class GradwatchServer(LanguageServer):
             for cell_uri in notebooks.code_cell_uris(notebook):
                 document = self._open_text(cell_uri)
                 versions.append((cell_uri, document.version if document is not None else None))
-            return (self.settings_generation, tuple(versions))
+            return (self.settings_generation, self._revisions.get(key), tuple(versions))
         document = self._open_text(key)
         if document is None:
             return None
-        return (self.settings_generation, document.version)
+        return (self.settings_generation, self._revisions.get(key), document.version)
 
     def _build(self, key: str) -> Program | None:
         state = self._state_of(key)
@@ -112,13 +128,15 @@ class GradwatchServer(LanguageServer):
         if path is None:
             return None
         root = to_fs_path(folder) if folder else os.path.dirname(path)
-        python = interpreter[0] if interpreter else None
-        key = (root, python)
+        choice = self.interpreters.choose(interpreter[0] if interpreter else None)
+        if choice.refused is not None:
+            self.settings.report_once(choice.refused)
+        key = (root, choice.python, choice.safe)
         if key not in self.projects:
             from gradwatch.analysis.cross_module import CrossModule
             from gradwatch.analysis.project import ProjectIndex
 
-            index = ProjectIndex(root, python)
+            index = ProjectIndex(root, choice.python, safe=choice.safe)
             if index.problem:
                 self.window_show_message(
                     types.ShowMessageParams(types.MessageType.Warning, f"gradwatch: {index.problem}")
@@ -271,6 +289,7 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GradwatchServer, params: types.DidOpenTextDocumentParams) -> None:
     document = params.text_document
+    ls.revised(document.uri)
     # A client with a broad document selector may send TOML, Markdown ...: not ours to flag as syntax errors.
     if document.language_id == "python" or document.uri.endswith(PYTHON_SUFFIXES):
         ls.analyser.schedule(document.uri)
@@ -279,9 +298,14 @@ def did_open(ls: GradwatchServer, params: types.DidOpenTextDocumentParams) -> No
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GradwatchServer, params: types.DidChangeTextDocumentParams) -> None:
     uri = params.text_document.uri
+    ls.revised(uri)
+    if not ls.analyser.tracks(uri):  # not for documents did_open left alone
+        return
     delay = ls.debounce_seconds(uri)
-    if delay is not None and ls.analyser.tracks(uri):  # not for documents did_open left alone
+    if delay is not None:
         ls.analyser.schedule(uri, delay)
+    else:
+        ls.analyser.abandon_stale(uri)  # analysed on save; what runs now is for an older text
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
@@ -296,6 +320,7 @@ def did_save(ls: GradwatchServer, params: types.DidSaveTextDocumentParams) -> No
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: GradwatchServer, params: types.DidCloseTextDocumentParams) -> None:
     key = params.text_document.uri
+    ls.closed(key)
     ls.analyser.forget(key)
     ls.clear(key)
 
@@ -305,18 +330,22 @@ def did_close(ls: GradwatchServer, params: types.DidCloseTextDocumentParams) -> 
 
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
 def notebook_did_open(ls: GradwatchServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    ls.revised(params.notebook_document.uri)
     ls.analyser.schedule(params.notebook_document.uri)
 
 
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
 def notebook_did_change(ls: GradwatchServer, params: types.DidChangeNotebookDocumentParams) -> None:
     key = params.notebook_document.uri
+    ls.revised(key)
     structure = params.change.cells.structure if params.change.cells is not None else None
     for closed in (structure.did_close or []) if structure is not None else []:
         ls._send(closed.uri, [], None)  # a removed cell keeps no diagnostics
     delay = ls.debounce_seconds(key)
     if delay is not None:
         ls.analyser.schedule(key, delay)
+    else:
+        ls.analyser.abandon_stale(key)
 
 
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
@@ -327,6 +356,7 @@ def notebook_did_save(ls: GradwatchServer, params: types.DidSaveNotebookDocument
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
 def notebook_did_close(ls: GradwatchServer, params: types.DidCloseNotebookDocumentParams) -> None:
     key = params.notebook_document.uri
+    ls.closed(key)
     ls.analyser.forget(key)
     ls.clear(key)
 
@@ -349,13 +379,16 @@ async def pull_diagnostics(ls: GradwatchServer, params: types.DocumentDiagnostic
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(code_action_kinds=actions.KINDS, resolve_provider=False),
 )
-def code_action(ls: GradwatchServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+async def code_action(ls: GradwatchServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     uri = params.text_document.uri
     analysis = ls.analyser.cached(ls.key_of(uri))
     if analysis is None:
         return None  # unknown document, or edited since the last analysis: nothing that would still fit
     versioned = ls._client_can("workspace.workspace_edit.document_changes")
-    return actions.code_actions(analysis, uri, params, ls._encoding(), versioned) or None
+    found = await actions.code_actions(analysis, uri, params, ls._encoding(), versioned)  # verifies its fixes
+    if ls.analyser.cached(ls.key_of(uri)) is not analysis:
+        return None  # edited while the fixes were verified: they were made for the old text
+    return found or None
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -383,6 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
     transport.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on a TCP port (for debugging)")
     parser.add_argument(
+        "--python",
+        metavar="INTERPRETER",
+        help="the Python (or virtualenv folder) whose packages imports resolve in; "
+        "an `interpreter` in the editor settings is used only if it is this one or the one running the server",
+    )
+    parser.add_argument(
+        "--trust-settings-interpreter",
+        action="store_true",
+        help="also run an `interpreter` named in the editor settings (after jedi's safe-environment check); "
+        "only for editors where a repository's files cannot reach those settings",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -401,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pygls").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     if unknown:
         log.info("ignoring command line arguments %s", unknown)
+    server.interpreters = InterpreterPolicy(args.python, args.trust_settings_interpreter)
     if args.tcp is not None:
         server.start_tcp(*args.tcp)
     else:

@@ -15,6 +15,7 @@ the server.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +30,8 @@ SECTION = "gradwatch"
 RUN_ON_TYPE = "onType"
 RUN_ON_SAVE = "onSave"
 DEFAULT_DEBOUNCE_MS = 150
+# Longer than anyone would wait for a squiggle; anything above is clamped.
+MAX_DEBOUNCE_MS = 60_000
 _RULE_KEYS = ("select", "ignore", "severity")
 
 
@@ -57,25 +60,28 @@ def parse_editor_settings(raw: Any, where: str) -> tuple[EditorSettings, list[st
     if isinstance(enable, bool):
         values["enable"] = enable
     else:
-        problems.append(f"{where}: enable must be true or false, got {enable!r}")
+        problems.append(f"{where}: enable must be true or false, got {_shown(enable)}")
 
     rule_table = {key: raw[key] for key in _RULE_KEYS if raw.get(key) is not None}
     try:
         values["rules"] = settings_from_mapping(rule_table, where)
     except ConfigError as error:
         problems.append(str(error))
+    except Exception as error:  # noqa: BLE001 - any odd value costs the rule settings, never the rest
+        log.warning("cannot read rule settings %r", rule_table, exc_info=True)
+        problems.append(f"{where}: cannot use select/ignore/severity ({type(error).__name__})")
 
-    debounce = raw.get("debounce", DEFAULT_DEBOUNCE_MS)
-    if isinstance(debounce, (int, float)) and not isinstance(debounce, bool) and debounce >= 0:
-        values["debounce_ms"] = float(debounce)
-    else:
-        problems.append(f"{where}: debounce must be a number of milliseconds >= 0, got {debounce!r}")
+    debounce, problem = _debounce_ms(raw.get("debounce", DEFAULT_DEBOUNCE_MS), where)
+    if debounce is not None:
+        values["debounce_ms"] = debounce
+    if problem is not None:
+        problems.append(problem)
 
     run = raw.get("run", RUN_ON_TYPE)
     if run in (RUN_ON_TYPE, RUN_ON_SAVE):
         values["run"] = run
     else:
-        problems.append(f"{where}: run must be {RUN_ON_TYPE!r} or {RUN_ON_SAVE!r}, got {run!r}")
+        problems.append(f"{where}: run must be {RUN_ON_TYPE!r} or {RUN_ON_SAVE!r}, got {_shown(run)}")
 
     interpreter = raw.get("interpreter", raw.get("python"))
     if isinstance(interpreter, str):
@@ -85,9 +91,36 @@ def parse_editor_settings(raw: Any, where: str) -> tuple[EditorSettings, list[st
     if isinstance(interpreter, list) and all(isinstance(part, str) for part in interpreter):
         values["interpreter"] = tuple(interpreter)
     else:
-        problems.append(f"{where}: interpreter must be a path or a list of strings, got {interpreter!r}")
+        problems.append(f"{where}: interpreter must be a path or a list of strings, got {_shown(interpreter)}")
 
     return EditorSettings(**values), problems
+
+
+def _debounce_ms(value: Any, where: str) -> tuple[float | None, str | None]:
+    """(milliseconds to use or None for the default, a problem to report or None).
+
+    JSON numbers can be anything: 1e309 arrives as inf, 10**309 as an int no float
+    holds. A timer that never fires would leave pull requests unanswered, so only a
+    finite number is used, clamped into [0, MAX_DEBOUNCE_MS].
+    """
+    expected = f"{where}: debounce must be a number of milliseconds from 0 to {MAX_DEBOUNCE_MS}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{expected}, got {_shown(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"{expected}, got {_shown(value)}"
+    if value < 0:
+        return 0.0, f"{expected}, got {_shown(value)} (using 0)"
+    if value > MAX_DEBOUNCE_MS:  # compared before float(): a huge int has no float
+        return float(MAX_DEBOUNCE_MS), f"{expected}, got {_shown(value)} (using {MAX_DEBOUNCE_MS})"
+    return float(value), None
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, never a page of digits."""
+    if isinstance(value, int) and value.bit_length() > 64:  # str() refuses ints past 4300 digits
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class SettingsStore:
@@ -148,7 +181,11 @@ class SettingsStore:
             return Settings()
 
     def _parse(self, raw: Any, where: str) -> EditorSettings:
-        parsed, problems = parse_editor_settings(raw, where)
+        try:
+            parsed, problems = parse_editor_settings(raw, where)
+        except Exception:  # noqa: BLE001 - a settings object must never stop initialize
+            log.exception("cannot read %s", where)
+            parsed, problems = EditorSettings(), [f"{where}: cannot read the settings (see the log)"]
         for problem in problems:
             self.report_once(f"gradwatch: {problem} (ignored)")
         return parsed
