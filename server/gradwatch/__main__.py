@@ -1,4 +1,10 @@
-from gradwatch.cli import main
+"""`python -m gradwatch` and the installed `gradwatch` command: the CLI (and `gradwatch serve`)."""
+
+from gradwatch.search_path import make_search_path_safe
+
+make_search_path_safe()  # before anything else is imported: see gradwatch.search_path
+
+from gradwatch.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

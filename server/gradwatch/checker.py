@@ -13,7 +13,8 @@ from gradwatch.analysis.scope_cache import ScopeCache
 if TYPE_CHECKING:
     from gradwatch.analysis.cross_module import CrossModule
 from gradwatch.config import Settings
-from gradwatch.findings import CheckResult, Finding, Severity
+from gradwatch.file_io import RefusedFile, read_bounded
+from gradwatch.findings import CheckResult, Finding, Severity, Span
 from gradwatch.parsing import parse
 from gradwatch.rules import all_rules
 from gradwatch.source import SourceText
@@ -34,12 +35,14 @@ class UnreadableFile(Exception):
 
 
 def read_python_file(path: Path) -> str:
+    # Size and file type are checked before reading: a FIFO or /dev/zero named `*.py` must
+    # cost one skipped file, not a hung run or every byte of memory.
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_FILE_BYTES)
+    except RefusedFile as error:
+        raise UnreadableFile(f"skipped: {error}") from error
     except OSError as error:
         raise UnreadableFile(f"cannot read: {error.strerror or error}") from error
-    if len(data) > MAX_FILE_BYTES:
-        raise UnreadableFile(f"skipped: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     if b"\x00" in data:
         raise UnreadableFile("skipped: binary file (contains NUL bytes)")
     try:

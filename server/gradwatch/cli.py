@@ -316,28 +316,14 @@ def _with_command_line(settings, select: tuple[str, ...], ignore: tuple[str, ...
     return settings
 
 
-def _settings_from_file(path):
-    """`[tool.gradwatch]` of one TOML file; defaults when the table is absent."""
-    from gradwatch.config import ConfigError, Settings, settings_from_mapping, tomllib
-
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ConfigError(f"config file not found: {path}") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    table = data.get("tool", {}).get("gradwatch") if isinstance(data.get("tool"), dict) else None
-    return Settings() if table is None else settings_from_mapping(table, str(path))
-
-
 class _SettingsResolver:
     """Settings per file: --config for all, else each file's nearest pyproject.toml (read once)."""
 
     def __init__(self, config: str | None, select: tuple[str, ...], ignore: tuple[str, ...]) -> None:
+        from gradwatch.config import settings_from_file
+
         self.select, self.ignore = select, ignore
-        self.fixed = self._finish(_settings_from_file(Path(config))) if config else None
+        self.fixed = self._finish(settings_from_file(Path(config))) if config else None
         self.by_pyproject: dict = {}
         self.pyproject_by_folder: dict = {}
 
@@ -345,7 +331,7 @@ class _SettingsResolver:
         return _with_command_line(settings, self.select, self.ignore)
 
     def for_file(self, path):
-        from gradwatch.config import Settings, find_pyproject
+        from gradwatch.config import Settings, find_pyproject, settings_from_file
 
         if self.fixed is not None:
             return self.fixed
@@ -354,7 +340,7 @@ class _SettingsResolver:
             self.pyproject_by_folder[folder] = find_pyproject(path)
         pyproject = self.pyproject_by_folder[folder]
         if pyproject not in self.by_pyproject:
-            base = Settings() if pyproject is None else _settings_from_file(pyproject)
+            base = Settings() if pyproject is None else settings_from_file(pyproject)
             self.by_pyproject[pyproject] = self._finish(base)
         return self.by_pyproject[pyproject]
 
@@ -366,37 +352,6 @@ def _display_path(path, cwd: str) -> str:
     except ValueError:  # another drive, on Windows
         return absolute
     return absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
-
-
-def write_atomically(path, text: str) -> None:
-    """Replace `path`'s content by `text` (UTF-8) without ever leaving it half written.
-
-    The new content goes to a temporary file in the same folder (same file
-    system, so os.replace is atomic), with the original mode; a symlink is
-    followed so the link itself stays a link. A UTF-8 byte order mark is kept.
-    """
-    import stat
-    import tempfile
-
-    target = Path(os.path.realpath(path))
-    info = target.stat()
-    with open(target, "rb") as original:
-        bom = original.read(3) == b"\xef\xbb\xbf"
-    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gradwatch")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, stat.S_IMODE(info.st_mode))
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def _unified_diff(display: str, before: str, after: str) -> str:
@@ -432,7 +387,7 @@ def _run_check(args: argparse.Namespace) -> int:
     resolver = _SettingsResolver(args.config, select, ignore)
 
     try:
-        files = discover_python_files([Path(p) for p in (args.paths or ["."])])
+        files = discover_python_files([Path(p) for p in (args.paths or ["."])], on_skip=_report_discovery_skip)
     except PathNotFound as error:
         raise UsageError(str(error)) from error
     if not files and not args.quiet:
@@ -470,6 +425,10 @@ def _run_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN
 
 
+def _report_discovery_skip(path: Path, reason: str) -> None:
+    print(f"{_display_path(path, os.getcwd())}: {reason}", file=sys.stderr)
+
+
 def _report_skipped(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
     """One stderr line per skipped file; True if one was skipped because of a bug of ours."""
     crashed = False
@@ -481,22 +440,28 @@ def _report_skipped(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
 
 
 def _write_fixes(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
-    """Write every fixed file; True if one could not be written."""
+    """Write every fixed file; True if one could not be written. A read-only file is
+    skipped with a message: the user protected it, which is not a failure of the run."""
+    from gradwatch.file_io import ReadOnlyFile, RefusedFile, write_fixed_text
+
     failed = False
     for task, outcome in results:
         if outcome.fixed_text is None:
             continue
         try:
-            write_atomically(task.path, outcome.fixed_text)
-        except OSError as error:
+            write_fixed_text(task.path, outcome.fixed_text)
+            continue
+        except ReadOnlyFile as error:
+            print(f"{task.display}: {error}", file=sys.stderr)
+        except (RefusedFile, OSError) as error:
             print(f"{task.display}: cannot write the fixes: {error}", file=sys.stderr)
             failed = True
-            # The file is unchanged, so what it holds is what was found before fixing.
-            from gradwatch.checker import check_source
+        # The file is unchanged, so what it holds is what was found before fixing.
+        from gradwatch.checker import check_source
 
-            project = _cross_module(task)
-            outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings, project=project).findings)
-            outcome.fixed = 0
+        project = _cross_module(task)
+        outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings, project=project).findings)
+        outcome.fixed = 0
     return failed
 
 

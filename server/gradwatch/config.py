@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from gradwatch.file_io import RefusedFile, read_bounded
 from gradwatch.findings import Severity
 
 if sys.version_info >= (3, 11):
@@ -16,6 +18,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 OFF = "off"
 SEVERITY_NAMES = {s.value: s for s in Severity}
 KNOWN_KEYS = {"select", "ignore", "severity"}
+# A pyproject.toml is a few KiB; the bound keeps a link to a huge file from costing memory.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -75,7 +79,7 @@ def settings_from_mapping(table: object, where: str) -> Settings:
         _check_code(code, "severity", where)
         if name == OFF:
             severity[code] = OFF
-        elif name in SEVERITY_NAMES:
+        elif isinstance(name, str) and name in SEVERITY_NAMES:  # a list or table is unhashable
             severity[code] = SEVERITY_NAMES[name]
         else:
             raise ConfigError(
@@ -101,7 +105,7 @@ def _check_code(code: object, key: str, where: str) -> None:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml at or above `start` (a file or folder)."""
-    start = start.resolve()
+    start = Path(os.path.realpath(start))  # Path.resolve raises RuntimeError on a symlink loop
     folder = start if start.is_dir() else start.parent
     for candidate in (folder, *folder.parents):
         path = candidate / "pyproject.toml"
@@ -113,15 +117,29 @@ def find_pyproject(start: Path) -> Path | None:
 def load_settings(start: Path) -> Settings:
     """Settings from the nearest pyproject.toml's [tool.gradwatch]; defaults if there is none."""
     path = find_pyproject(start)
-    if path is None:
-        return Settings()
+    return Settings() if path is None else settings_from_file(path)
+
+
+def settings_from_file(path: Path) -> Settings:
+    """`[tool.gradwatch]` of one TOML file; defaults when the table is absent."""
+    data = read_toml(path)
+    tool = data.get("tool")
+    table = tool.get("gradwatch") if isinstance(tool, dict) else None
+    return Settings() if table is None else settings_from_mapping(table, str(path))
+
+
+def read_toml(path: Path) -> dict:
+    """The parsed TOML file. Whatever is wrong with it (missing, not a regular file, too
+    large, not UTF-8, not TOML, nested too deeply to parse) is one ConfigError."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
+    except (RefusedFile, OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from error
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    table = data.get("tool", {}).get("gradwatch")
-    if table is None:
-        return Settings()
-    return settings_from_mapping(table, str(path))
+    except RecursionError as error:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply to read") from error

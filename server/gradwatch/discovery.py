@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Folders that hold installed, generated or vendored code: not the user's to fix.
 SKIPPED_FOLDER_NAMES = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist"})
@@ -38,22 +38,48 @@ def _walk(folder: Path) -> Iterable[Path]:
                 yield root_path / name
 
 
-def discover_python_files(paths: Iterable[Path]) -> list[Path]:
+def discover_python_files(paths: Iterable[Path], on_skip: Callable[[Path, str], None] | None = None) -> list[Path]:
     """The files to check under `paths`, each once, in a stable order.
 
     A file named explicitly is always checked, whatever its extension (a
     script without `.py`); a folder named explicitly is searched even if its
-    own name would be skipped inside a walk. Raises PathNotFound.
+    own name would be skipped inside a walk. A symlink met in a folder that
+    points outside every path given is left out and passed to `on_skip` with
+    the reason: `--fix` would otherwise write files the user never named.
+    Raises PathNotFound.
     """
-    found: list[Path] = []
-    seen: set[Path] = set()
+    paths = list(paths)
     for path in paths:
         if not path.exists():
             raise PathNotFound(path)
+    roots = [_real(path) for path in paths]
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
         candidates = [path] if not path.is_dir() else _walk(path)
         for candidate in candidates:
-            key = candidate.resolve()
+            problem = _outside_or_broken(candidate, roots)
+            if problem is not None:
+                if on_skip is not None:
+                    on_skip(candidate, f"skipped: {problem}")
+                continue
+            key = _real(candidate)
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)
     return found
+
+
+def _outside_or_broken(candidate: Path, roots: list[Path]) -> str | None:
+    """Why a file found in a walk must not be checked (or written by --fix), or None."""
+    if not os.path.exists(candidate):  # dangling, or a loop of links
+        return "broken symbolic link"
+    real = _real(candidate)
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        return f"symbolic link to {real}, outside the paths being checked"
+    return None
+
+
+def _real(path: Path) -> Path:
+    # os.path.realpath, not Path.resolve: the latter raises RuntimeError on a symlink loop.
+    return Path(os.path.realpath(path))

@@ -13,6 +13,7 @@ must not pay unless cross-module analysis is used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -53,12 +54,15 @@ class ProjectIndex:
     `root` bounds what counts as the user's code (None: the folder of each file asked
     about). `python` is the interpreter (or virtualenv folder) whose sys.path jedi
     searches; when it is unusable, `problem` says why and jedi's default environment
-    (the one running gradwatch) is used instead.
+    (the one running gradwatch) is used instead. jedi runs `python`: with `safe`, only
+    after jedi's safe-environment check (a system Python, or a virtualenv made from one)
+    passes, for an interpreter that the user did not name themselves.
     """
 
-    def __init__(self, root: str | Path | None = None, python: str | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, python: str | None = None, *, safe: bool = False) -> None:
         self.root: Path | None = Path(root).resolve() if root is not None else None
         self.python = python
+        self.safe = safe
         self.problem: str | None = None
         # One lock for every jedi call and cache change: jedi's caches are not thread-safe.
         self._lock = threading.RLock()
@@ -130,9 +134,9 @@ class ProjectIndex:
             self.problem = "jedi is not installed; cross-module resolution is off"
             return None
         try:
-            # safe=False: the interpreter was named by the user's own settings, so jedi's
-            # "is this a known system Python" check would only reject ordinary virtualenvs.
-            return jedi.create_environment(str(location), safe=False)
+            # Unless `safe`: the interpreter was named by the user (the command line, or settings
+            # the language server trusts), and the check would reject e.g. a conda Python they own.
+            return jedi.create_environment(str(location), safe=self.safe)
         except Exception as error:  # noqa: BLE001 - any failure means "not usable"
             self.problem = f"python interpreter {python!r} is not usable ({error}); using the default environment"
             return None
@@ -140,9 +144,9 @@ class ProjectIndex:
     def _project_for(self, root: Path) -> Any:
         project = self._projects.get(root)
         if project is None:
-            import jedi
-
-            project = jedi.Project(root)
+            # The environment jedi.Script would pick itself when given none.
+            environment = self._environment or _jedi().api.environment.get_cached_default_environment()
+            project = _safe_project(root, environment, self._excluded_roots)
             self._projects[root] = project
         return project
 
@@ -152,7 +156,7 @@ class ProjectIndex:
         if script is not None:
             self._scripts.move_to_end(key)
             return script
-        import jedi
+        jedi = _jedi()
 
         # Earlier versions of this file will not be asked about again.
         for old in [k for k in self._scripts if k[0] == file_path]:
@@ -229,6 +233,59 @@ class ProjectIndex:
             if any(resolved.is_relative_to(folder) for folder in _library_folders_under(prefix)):
                 return False
         return not _inside_virtualenv(resolved.parent, root)
+
+
+def _jedi() -> Any:
+    """jedi, imported on first use and set never to import the user's code."""
+    import jedi
+
+    # Modules named here are imported instead of read (jedi's default: "gi"), and a
+    # project's own `gi.py` on the path would be the one imported.
+    jedi.settings.auto_import_modules = []
+    return jedi
+
+
+def _safe_project(root: Path, environment: Any, interpreter_libraries: tuple[Path, ...]) -> Any:
+    """A jedi Project that finds modules along the environment's whole sys.path but imports
+    compiled modules only from the interpreter's library folders.
+
+    jedi cannot read a compiled extension, so it imports it (its code runs) from any folder
+    of its "base" sys.path; that path holds PYTHONPATH entries and the folders .pth files
+    add (editable installs), often the project itself: a cloned repository's `.so` would run
+    as soon as a name is resolved through it.
+    """
+    sys_path = [entry for entry in environment.get_sys_path() if entry]
+    libraries = interpreter_libraries + _library_folders_under(Path(environment.path))
+    trusted = [entry for entry in sys_path if _may_hold_compiled_modules(Path(entry), root, libraries)]
+    return _safe_project_class()(root, environment, sys_path, trusted)
+
+
+@functools.lru_cache(maxsize=None)
+def _safe_project_class() -> type:
+    jedi = _jedi()
+
+    class SafeProject(jedi.Project):
+        def __init__(self, root: Path, environment: Any, sys_path: list[str], trusted: list[str]) -> None:
+            # sys_path given explicitly, so jedi's "base" sys.path serves one purpose only:
+            # the folders compiled modules may be imported from.
+            super().__init__(root, sys_path=sys_path, load_unsafe_extensions=False)
+            self._environment = environment  # what Project.get_environment() hands to jedi.Script
+            self._trusted_sys_path = trusted
+
+        def _get_base_sys_path(self, inference_state: Any) -> list[str]:
+            return self._trusted_sys_path
+
+    return SafeProject
+
+
+def _may_hold_compiled_modules(folder: Path, root: Path, libraries: tuple[Path, ...]) -> bool:
+    """The interpreter's own library folders, and installed-package folders outside the project."""
+    resolved = Path(os.path.realpath(folder))
+    if any(resolved.is_relative_to(library) for library in libraries):
+        return True
+    if resolved.is_relative_to(root):
+        return False
+    return bool(_PACKAGE_FOLDERS.intersection(resolved.parts))
 
 
 def _async_keyword_column(line_code: str, def_column: int) -> int:
