@@ -22,6 +22,7 @@ from gradwatch.source import SourceText
 log = logging.getLogger("gradwatch")
 
 SYNTAX_ERROR_CODE = "GW001"
+ANALYSIS_SKIPPED_CODE = "GW002"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 _SUPPRESSION = re.compile(
@@ -63,13 +64,21 @@ def check_source(
     settings = settings or Settings()
     source = SourceText(text)
     parsed = parse(text)
-    facts = analyse(parsed.tree, source, cache=cache, path=path, resolver=project)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error
         findings.append(Finding(SYNTAX_ERROR_CODE, Severity.ERROR, message, span, rule_name="syntax-error"))
-    for rule in all_rules():
-        if not settings.enabled(rule.code) or rule.code == SYNTAX_ERROR_CODE:
+    try:
+        facts = analyse(parsed.tree, source, cache=cache, path=path, resolver=project)
+    except (RecursionError, MemoryError) as error:
+        # parse() keeps trees shallow enough for the analysis; should an input still
+        # exhaust the stack or memory, it costs this file's findings, not the run.
+        log.warning("analysis of %s skipped: %s", path or "<text>", type(error).__name__)
+        facts = None
+        if settings.enabled(ANALYSIS_SKIPPED_CODE):
+            findings.append(_analysis_skipped(source, error))
+    for rule in all_rules() if facts is not None else ():
+        if not settings.enabled(rule.code) or rule.code in (SYNTAX_ERROR_CODE, ANALYSIS_SKIPPED_CODE):
             continue
         try:
             findings.extend(rule().check(facts))
@@ -78,15 +87,44 @@ def check_source(
     findings = _unique(findings)
     findings = [f for f in findings if not _suppressed(f, source)]
     findings = [_with_severity(f, settings) for f in findings]
-    findings.sort(key=Finding.sort_key)
+    findings.sort(key=_total_order)
+    if facts is None:
+        return CheckResult(findings=findings)
     return CheckResult(findings=findings, names=facts.names, calls_other_files=facts.calls_other_files)
 
 
+def _analysis_skipped(source: SourceText, error: BaseException) -> Finding:
+    cause = "the code is nested too deeply" if isinstance(error, RecursionError) else "it ran out of memory"
+    return Finding(
+        ANALYSIS_SKIPPED_CODE,
+        Severity.INFORMATION,
+        f"gradwatch could not analyse this file ({cause}); only syntax errors are reported",
+        Span(1, 0, 1, len(source.line(1))),
+        rule_name="analysis-skipped",
+    )
+
+
 def _unique(findings: list[Finding]) -> list[Finding]:
-    seen: dict[tuple, Finding] = {}
+    """One finding per code and span; of several, the same one whatever order they came in."""
+    kept: dict[tuple, Finding] = {}
     for finding in findings:
-        seen.setdefault((finding.code, finding.span), finding)
-    return list(seen.values())
+        key = (finding.code, finding.span)
+        if key not in kept or _total_order(finding) < _total_order(kept[key]):
+            kept[key] = finding
+    return list(kept.values())
+
+
+def _total_order(finding: Finding) -> tuple:
+    # Everything a user sees, so that output never depends on the order in which the
+    # analysis (sets, hash seeds) produced the findings.
+    return (
+        finding.sort_key(),
+        finding.span,
+        finding.message,
+        finding.severity.value,
+        tuple((r.span, r.message, r.path or "") for r in finding.related),
+        tuple((f.title, f.safe, tuple((e.span, e.new_text) for e in f.edits)) for f in finding.fixes),
+    )
 
 
 def _with_severity(finding: Finding, settings: Settings) -> Finding:

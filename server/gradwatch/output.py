@@ -64,6 +64,24 @@ SYNTAX_ERROR_INFO = RuleInfo(
 )
 
 
+ANALYSIS_SKIPPED_INFO = RuleInfo(
+    code="GW002",
+    name="analysis-skipped",
+    severity=Severity.INFORMATION,
+    summary="gradwatch could not analyse the file (too deeply nested code); only syntax errors are reported.",
+    documentation=(
+        "# GW002 analysis-skipped\n\n"
+        "Default severity: information\n\n"
+        "## What it detects\n\n"
+        "Nothing in your code: it says that gradwatch gave up on this file, because its\n"
+        "analysis ran out of stack or memory (typically generated code nested hundreds of\n"
+        "levels deep), so the file has no findings other than syntax errors.\n\n"
+        "## Fix\n\n"
+        "None needed. Ignore the code (`ignore = [\"GW002\"]`) to silence it.\n"
+    ),
+)
+
+
 def rule_catalogue() -> list[RuleInfo]:
     """Every rule, sorted by code, including the built-in syntax error code."""
     from gradwatch.rules import all_rules
@@ -73,6 +91,7 @@ def rule_catalogue() -> list[RuleInfo]:
         for rule in all_rules()
     }
     infos.setdefault(SYNTAX_ERROR_INFO.code, SYNTAX_ERROR_INFO)
+    infos.setdefault(ANALYSIS_SKIPPED_INFO.code, ANALYSIS_SKIPPED_INFO)
     return [infos[code] for code in sorted(infos)]
 
 

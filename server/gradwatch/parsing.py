@@ -1,4 +1,17 @@
-"""Parse half-typed code: a syntax error costs only the function it is in."""
+"""Parse half-typed and pathological code: a syntax error costs only the code around it.
+
+Recovery blanks the broken part and parses again; line numbers stay put, so
+findings elsewhere keep their positions. Its cost is bounded: a few guesses
+from the error's line (the enclosing def or class), then, when that fails or
+the error has no useful line, a bisection for the first top-level statement
+that stops the text from parsing. An unterminated triple-quoted string is such
+an error: Python reports where the last string of the file opens, which is not
+where the user typed the stray quotes.
+
+The tree that comes out is never nested deeper than MAX_NESTING: the analysis
+walks it recursively, and generated code (a 500-term sum) would exhaust
+Python's recursion limit.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +24,26 @@ from gradwatch.findings import Span
 from gradwatch.source import split_lines
 
 _BLOCK_START = re.compile(r"\s*(async\s+def|def|class)\b")
-MAX_RECOVERIES = 25
+# A line that can begin a top-level statement: a cut point for the bisection. Lines
+# that continue a statement (`else:`, `)`, ...) or text inside a string usually fail
+# this test; where they pass, the bisection still ends on a cut that parses.
+_STATEMENT_START = re.compile(r"(?!(?:else|elif|except|finally)\b)[^\s#'\")\]}]")
+_UNTERMINATED_TRIPLE_QUOTE = "unterminated triple-quoted string"
+
+MAX_BLOCK_GUESSES = 3
+# Parsing done while recovering, in multiples of the text's size; past it, only the
+# longest prefix known to parse is kept.
+PARSE_BUDGET = 12
+# Real code nests expressions and statements well under 100 deep (torch's own
+# deepest file: 92); each level costs the analysis a few stack frames.
+MAX_NESTING = 100
+# Stands for an elided expression: bound nowhere, so the analysis knows nothing of it.
+ELIDED_NAME = "__gradwatch_elided__"
+
+# ast.parse raises MemoryError when its parser runs out of stack (deep brackets) and
+# RecursionError when building a very deep tree (a 3,000-term sum); CPython cannot
+# compile such a file either, so they are syntax errors here.
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
 @dataclass(frozen=True)
@@ -22,33 +54,144 @@ class ParseResult:
 
 
 def parse(text: str) -> ParseResult:
-    lines = split_lines(text)
-    first_error: tuple[Span, str] | None = None
-    for _ in range(MAX_RECOVERIES):
+    recovery = _Recovery(text)
+    tree = recovery.run()
+    return ParseResult(elide_deep_nesting(tree), recovery.first_error)
+
+
+def parses(text: str) -> bool:
+    """True when Python can parse `text`; False, never an exception, for any input."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. invalid escape sequences
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. invalid escape sequences
-                tree = ast.parse("".join(lines))
-            return ParseResult(tree, first_error)
-        except (SyntaxError, ValueError) as error:
-            line = getattr(error, "lineno", None) or 1
-            if first_error is None:
-                first_error = (_error_span(error, lines), _error_message(error))
-            if not _blank_enclosing_block(lines, line):
-                break
-    return ParseResult(ast.Module(body=[], type_ignores=[]), first_error)
+            ast.parse(text)
+        except _PARSE_ERRORS:
+            return False
+    return True
 
 
-def _error_span(error: Exception, lines: list[str]) -> Span:
-    line = getattr(error, "lineno", None) or 1
-    column = max((getattr(error, "offset", None) or 1) - 1, 0)
+class _Recovery:
+    def __init__(self, text: str) -> None:
+        # One line ending for all: Python reads \r, \r\n and \n alike, and a blanked
+        # "\n" line after a lone "\r" would otherwise merge with it into one "\r\n" line.
+        self.lines = [_with_newline(line) for line in split_lines(text)]
+        self.budget = PARSE_BUDGET * max(len(text), 1)
+        self.first_error: tuple[Span, str] | None = None
+        # The first `good` lines parse as they are now; `good_tree` is their tree.
+        self.good = 0
+        self.good_tree = ast.Module(body=[], type_ignores=[])
+
+    def run(self) -> ast.Module:
+        guesses = MAX_BLOCK_GUESSES
+        result = self._parse(len(self.lines))
+        while not isinstance(result, ast.Module):
+            retried = None
+            if guesses > 0 and self.budget > 0:
+                guesses -= 1
+                retried = self._guess(result)
+            if retried is None:
+                if self.budget <= 0 or not self._blank_first_failing_statement(result):
+                    # Out of budget: what is known to parse is all there is.
+                    self._note(result, min(self.good + 1, len(self.lines)) or 1)
+                    return self.good_tree
+                retried = self._parse_rest()
+            result = retried
+        return result
+
+    def _guess(self, error: BaseException) -> ast.Module | BaseException | None:
+        """Blank the block around the error's line and parse again; None when that cannot help."""
+        line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+        if not line:
+            return None
+        before = list(self.lines)
+        if not _blank_enclosing_block(self.lines, line):
+            return None
+        self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
+        after = self._parse_rest()
+        if _unterminated_triple_quote(error) and _unterminated_triple_quote(after):
+            # The quotes still do not pair up: the stray ones are further up, where a
+            # string opened that the rest of the file's quotes now close and reopen.
+            self.lines = before
+            return None
+        self._note(error, line, before)
+        return after
+
+    def _parse(self, end: int, start: int = 0) -> ast.Module | BaseException:
+        """Parse lines `start` to `end`; the lines before `start` count as blank, so positions stay."""
+        text = "".join(self.lines[start:end])
+        self.budget -= max(len(text), 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. invalid escape sequences
+            try:
+                return ast.parse("\n" * start + text)
+            except _PARSE_ERRORS as error:
+                return error
+
+    def _parse_rest(self) -> ast.Module | BaseException:
+        """Parse the whole text, reusing the tree of the first `good` lines."""
+        result = self._parse(len(self.lines), start=self.good)
+        if isinstance(result, ast.Module) and self.good_tree.body:
+            return ast.Module(body=self.good_tree.body + result.body, type_ignores=[])
+        return result
+
+    def _note(self, error: BaseException, line: int, lines: list[str] | None = None) -> None:
+        """Remember the first error, at `line` of `lines` (the text before any blanking of it)."""
+        if self.first_error is None:
+            self.first_error = (_error_span(error, lines or self.lines, line), _error_message(error))
+
+    def _blank_first_failing_statement(self, error: BaseException) -> bool:
+        """Bisect for the top-level statement whose addition stops the text from parsing; blank it.
+
+        The first `good` lines parse, the whole text does not; the search keeps that
+        invariant, so it ends between two adjacent cut points whatever the text. Each
+        probe parses only the lines after `good`: a module that parses ends where a new
+        top-level statement can begin, so the probes together cost about one parse.
+        """
+        cuts = [self.good, *(i for i in _statement_starts(self.lines) if i > self.good), len(self.lines)]
+        low, high = 0, len(cuts) - 1
+        while high - low > 1:
+            if self.budget <= 0:
+                return False
+            middle = (low + high) // 2
+            result = self._parse(cuts[middle], start=self.good)
+            if isinstance(result, ast.Module):
+                body = self.good_tree.body + result.body
+                low, self.good, self.good_tree = middle, cuts[middle], ast.Module(body=body, type_ignores=[])
+            else:
+                high = middle
+        start, end = cuts[low], cuts[high]
+        while start < end - 1 and not self.lines[start].strip():
+            start += 1  # point the error at the statement, not at the blank lines before it
+        self._note(error, start + 1)
+        changed = _blank(self.lines, start, end)
+        # The prefix still parses: blank lines after a module change nothing.
+        self.good = end
+        return changed
+
+
+def _with_newline(line: str) -> str:
+    body = line.rstrip("\r\n")
+    return body + "\n" if len(body) < len(line) else line
+
+
+def _unterminated_triple_quote(error: ast.Module | BaseException) -> bool:
+    # Python reports where the file's last string opens, which need not be where the
+    # stray quotes were typed.
+    return isinstance(error, SyntaxError) and _UNTERMINATED_TRIPLE_QUOTE in str(error.msg)
+
+
+def _error_span(error: BaseException, lines: list[str], line: int) -> Span:
+    column = max((getattr(error, "offset", None) or 1) - 1, 0) if getattr(error, "lineno", None) == line else 0
     text = lines[line - 1].rstrip("\r\n") if 0 < line <= len(lines) else ""
     column = min(column, len(text))
     return Span(line, column, line, max(len(text), column))
 
 
-def _error_message(error: Exception) -> str:
-    message = getattr(error, "msg", None) or str(error)
+def _error_message(error: BaseException) -> str:
+    if isinstance(error, (RecursionError, MemoryError)):
+        message = "too deeply nested for Python's parser"
+    else:
+        message = getattr(error, "msg", None) or str(error)
     return f"syntax error: {message}; gradwatch skipped the block that contains it"
 
 
@@ -56,10 +199,31 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+def _blank(lines: list[str], start: int, end: int) -> bool:
+    """Empty lines `start` to `end` (0-based, end excluded), keeping every line ending."""
+    changed = False
+    for i in range(start, end):
+        if lines[i].strip():
+            lines[i] = lines[i][len(lines[i].rstrip("\r\n")) :]
+            changed = True
+    return changed
+
+
+def _statement_starts(lines: list[str]) -> list[int]:
+    """Indexes of the lines that may begin a top-level statement."""
+    starts: list[int] = []
+    previous = ""  # the last line with code: a decorator or a backslash continues into the next one
+    for index, line in enumerate(lines):
+        if _STATEMENT_START.match(line) and not previous.startswith("@") and not previous.endswith("\\"):
+            starts.append(index)
+        if line.strip() and not line.lstrip().startswith("#"):
+            previous = line.rstrip()
+    return starts
+
+
 def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
     """Blank out the innermost def/class around `error_line` (or its top-level statement).
 
-    Line numbers stay the same, so findings elsewhere keep their positions.
     Returns False when there was nothing left to blank.
     """
     if not lines:
@@ -87,10 +251,52 @@ def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
         if text.strip() and _indent(text) <= header_indent and not text.lstrip().startswith(("#", ")", "]", "}")):
             break
         end += 1
-    end = max(end, index + 1)
-    changed = False
-    for i in range(start, end):
-        if lines[i].strip():
-            lines[i] = "\n"
-            changed = True
-    return changed
+    return _blank(lines, start, max(end, index + 1))
+
+
+def elide_deep_nesting(tree: ast.Module, limit: int = MAX_NESTING) -> ast.Module:
+    """Replace each expression or statement nested deeper than `limit` by a stand-in.
+
+    An expression becomes a name bound nowhere (an unknown value), a statement a
+    `pass`, a pattern a wildcard; each keeps the position of what it replaces.
+    The walk keeps its own stack, so no depth can overflow it.
+    """
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += 1  # of its children
+        for field in node._fields:
+            value = getattr(node, field, None)
+            children = value if isinstance(value, list) else (value,)
+            for index, child in enumerate(children):
+                # Nodes without fields (`Load`, `Add`, `pass`) are leaves: nothing to walk.
+                if not isinstance(child, ast.AST) or not child._fields or _shallow(child, limit - depth):
+                    continue
+                stand_in = _stand_in(child) if depth > limit else None
+                if stand_in is None:
+                    stack.append((child, depth))
+                elif children is value:
+                    value[index] = stand_in
+                else:
+                    setattr(node, field, stand_in)
+    return tree
+
+
+def _shallow(node: ast.AST, room: int) -> bool:
+    """True when an expression on one line is too short to nest deeper than `room`: every
+    level of nesting takes at least one character (this skips walking almost all code)."""
+    if not isinstance(node, ast.expr) or node.end_lineno != node.lineno:
+        return False
+    return node.end_col_offset - node.col_offset < room
+
+
+def _stand_in(node: ast.AST) -> ast.AST | None:
+    if isinstance(node, ast.expr):
+        stand_in: ast.AST = ast.Name(id=ELIDED_NAME, ctx=getattr(node, "ctx", None) or ast.Load())
+    elif isinstance(node, ast.stmt):
+        stand_in = ast.Pass()
+    elif isinstance(node, ast.pattern):
+        stand_in = ast.MatchAs(pattern=None, name=None)
+    else:
+        return None  # e.g. `arguments` or a `keyword`: its parent needs one; its children are replaced
+    return ast.copy_location(stand_in, node)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import itertools
 
@@ -47,8 +48,11 @@ class SourceText:
     def dot_of(self, attribute: ast.Attribute) -> Span:
         """The empty span just before the `.` of `receiver.name` (where `.detach()` could go)."""
         end = self.span(attribute)
-        column = self.line(end.end_line).rfind(".", 0, end.end_column - len(attribute.attr))
-        return Span(end.end_line, column, end.end_line, column)
+        # Searched in the whole text: after `s.\` the name is on the next line.
+        dot = self.text.rfind(".", 0, self.offset(end.end_line, end.end_column - len(attribute.attr)))
+        line = max(1, bisect.bisect_right(self._starts, max(dot, 0)))
+        column = max(0, dot - self._starts[line - 1])
+        return Span(line, column, line, column)
 
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
