@@ -52,3 +52,38 @@ def test_an_edit_elsewhere_keeps_a_function_finding() -> None:
     assert [f.code for f in check_source(edited, cache=cache).findings] == ["GW201"]
     fixed = edited.replace("y.add_(1)", "y = y + 1")
     assert check_source(fixed, cache=cache).findings == []
+
+
+CALLER_AND_CALLEE = """\
+import torch
+
+
+def gate(x):
+    return torch.sigmoid(x)
+
+
+def unrelated():
+    return 1
+
+
+def step():
+    x = torch.randn(3, requires_grad=True)
+    g = gate(x)
+    g.mul_(2)
+    g.sum().backward()
+"""
+
+
+def test_a_function_that_follows_calls_is_reused_until_a_callee_changes() -> None:
+    cache = ScopeCache()
+    check_source(CALLER_AND_CALLEE, cache=cache)
+    # An edit in a function `step` does not call: `step`'s analysis is replayed.
+    edited = CALLER_AND_CALLEE.replace("return 1", "return 2")
+    replayed = check_source(edited, cache=cache).findings
+    assert [(f.code, f.span.line) for f in replayed] == [("GW201", 15)]
+    assert replayed == check_source(edited).findings
+    # An edit in the callee changes what `step` does: it is analysed again.
+    repaired = edited.replace("torch.sigmoid(x)", "x * 2")
+    after = check_source(repaired, cache=cache).findings
+    assert after == check_source(repaired).findings
+    assert "GW201" not in [f.code for f in after]

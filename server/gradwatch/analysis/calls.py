@@ -41,6 +41,15 @@ class CallContext:
         self.running: list[ast.AST] = []  # the functions being run, to cut recursion
         self.budget = CALL_BUDGET
         self.module_state: State | None = None  # the module body's state, for module-level names
+        self._tracking: list[set] = []  # for each scope being cached: the functions its calls ran
+
+    def track(self) -> set:
+        followed: set = set()
+        self._tracking.append(followed)
+        return followed
+
+    def untrack(self, followed: set) -> None:
+        self._tracking.remove(followed)
 
     def can_enter(self, function: ast.AST) -> bool:
         return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
@@ -102,7 +111,8 @@ def call(
     calls.call_string += ((id(node), part),)
     calls.sites += (ev.span(node),)
     calls.running.append(function)
-    ev.used_other_files = True  # its events depend on another function's text
+    for followed in calls._tracking:  # its events depend on this function's text
+        followed.add(function)
     try:
         end = ev.exec_block(function.body, entry)
         exits = list(ev.returned)

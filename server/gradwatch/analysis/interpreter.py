@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import replace
 
-from gradwatch.analysis import describe, python_builtins, summaries
+from gradwatch.analysis import calls, describe, python_builtins, summaries
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
@@ -88,6 +88,7 @@ class Interpreter(Evaluator):
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
         self._summaries: dict[str, object] = {}
         self.iterations = Iterations()
+        self._module_statements: str | None = None
 
     # -- scopes --------------------------------------------------------------
 
@@ -135,25 +136,61 @@ class Interpreter(Evaluator):
     def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
         key = self.cache_key(node, in_class) if self.cache is not None else None
         cached = self.cache.get(key) if key is not None else None
-        if cached is not None:
-            events, names = cached
+        if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
+            events, names, _ = cached
             for event in events:
                 self.events[("cached", id(event))] = event
             self.names.update({id(entry): entry for entry in names})
             return
         events_before, names_before = set(self.events), set(self.names)
         self.used_other_files = False
+        followed = self.calls.track()
         self.run_function(node, in_class)
+        self.calls.untrack(followed)
         if key is not None and not self.used_other_files:  # other files may change unseen
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
-            self.cache.put(key, (events, names))
+            self.cache.put(key, (events, names, self._dependencies(followed)))
+
+    def _dependencies(self, followed: set) -> tuple:
+        """What a function's events depend on besides its own text: the functions its
+        calls ran, and the module-level code whose names those calls read."""
+        if not followed:
+            return ()
+        owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
+        functions = [(owners.get(id(f), ""), f.name, self.source.segment(f)) for f in followed]
+        return (("", "<module>", self._module_text()), *sorted(functions))
+
+    def _unchanged(self, dependency: tuple) -> bool:
+        owner, name, text = dependency
+        if name == "<module>":
+            return text == self._module_text()
+        current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
+        return current is not None and self.source.segment(current) == text
+
+    def _module_text(self) -> str:
+        if self._module_statements is None:
+            body = self.facts.tree.body if self.facts.tree is not None else []
+            self._module_statements = "\n".join(
+                self.source.segment(s)
+                for s in body
+                if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            )
+        return self._module_statements
+
+    def _fingerprint(self, name: str, value):
+        """A class of this file stands for its text: its value holds tensor identities
+        that differ from one run to the next although nothing changed."""
+        node = self.class_nodes.get(name)
+        if isinstance(value, ModuleClass) and node is not None:
+            return (name, self.source.segment(node))
+        return (name, value)
 
     def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
         """What the function's events depend on: its text and place, and what it sees from outside."""
         if self._globals_key is None:
             try:
-                self._globals_key = hash(tuple(self.globals.items()))
+                self._globals_key = hash(tuple(self._fingerprint(name, value) for name, value in self.globals.items()))
             except TypeError:  # an unhashable value: do not cache
                 self._globals_key = False
         if self._globals_key is False:
@@ -163,7 +200,7 @@ class Interpreter(Evaluator):
             node.lineno,
             node.col_offset,
             self._globals_key,
-            in_class,
+            self._fingerprint(in_class.name, in_class) if in_class is not None else None,
             self.is_forward(node),
             self.collect_names,
         )
