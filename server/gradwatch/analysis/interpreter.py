@@ -499,7 +499,7 @@ class Interpreter(Evaluator):
             end = self.exec_block(node.body, body_state)
             exits = self.loop_exits.pop()
             if end is not None:
-                end = self.iterations.carried_over(end, (id(node), self.calls.call_string))
+                end = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
             new_head = head.join(end) if end is not None else head
             if end is not None:
                 # What one iteration's backward freed is gone in the next one (a

@@ -25,15 +25,23 @@ class Iterations:
         self._storages: dict[tuple[int, frozenset], int] = {}
         self._origins: dict[int, tuple[int, frozenset]] = {}
 
-    def carried_over(self, state: State, loop) -> State:
-        """`state` as the next iteration of `loop` (a hashable identity) starts with it.
+    def carried_over(self, state: State, loop, start: State) -> State:
+        """`state` as the next iteration of `loop` (a hashable identity) starts with it;
+        `start` is the state the iteration started from.
 
-        Facts about tensors no name can reach any more are dropped: nothing later can
-        modify or backpropagate them (and they would grow with every iteration)."""
+        Only names the iteration bound anew can hold what it made; the others are
+        the same objects in every iteration and keep their identities. Facts about
+        tensors no name can reach any more are dropped: nothing later can modify or
+        backpropagate them (and they would grow with every iteration)."""
         storages, ops, parameters = _reachable(state.bindings.values())
-        relabel = _Relabel(self, loop, parameters)
+        unchanged = [value for name, value in state.bindings.items() if start.bindings.get(name) is value]
+        kept_storages, kept_ops, _ = _reachable(unchanged)
+        relabel = _Relabel(self, loop, parameters | kept_storages, kept_ops)
         carried = state.copy()
-        carried.bindings = {name: relabel.value(value) for name, value in state.bindings.items()}
+        carried.bindings = {
+            name: value if start.bindings.get(name) is value else relabel.value(value)
+            for name, value in state.bindings.items()
+        }
         carried.saved_by = {
             relabel.storage(storage): frozenset(map(relabel.op, saved))
             for storage, saved in state.saved_by.items()
@@ -90,19 +98,22 @@ def _reachable(values) -> tuple[set[int], set[SavedOp], set[int]]:
 
 
 class _Relabel:
-    def __init__(self, iterations: Iterations, loop, parameters: set[int]) -> None:
+    def __init__(self, iterations: Iterations, loop, kept_storages: set[int], kept_ops: set[SavedOp]) -> None:
+        """Identities in `kept_storages` and `kept_ops` (parameters; what names the
+        iteration did not rebind refer to) stay as they are."""
         self.iterations = iterations
         self.loop = loop
-        self.parameters = parameters
+        self.kept_storages = kept_storages
+        self.kept_ops = kept_ops
         self._ops: dict[SavedOp, SavedOp] = {}
 
     def storage(self, storage: int | None) -> int | None:
-        if storage is None or storage in self.parameters:
+        if storage is None or storage in self.kept_storages:
             return storage
         return self.iterations.earlier(storage, self.loop)
 
     def op(self, op: SavedOp) -> SavedOp:
-        if self.loop in op.earlier:
+        if self.loop in op.earlier or op in self.kept_ops:
             return op
         relabelled = self._ops.get(op)
         if relabelled is None:
@@ -119,11 +130,8 @@ class _Relabel:
 
     def value(self, value):
         if isinstance(value, Tensor):
-            return value.but(
-                storage=self.storage(value.storage),
-                history=frozenset(map(self.op, value.history)),
-                deps=frozenset(map(self.storage, value.deps)),
-            )
+            # `deps` (what it was computed from, for messages) keeps the identities it had.
+            return value.but(storage=self.storage(value.storage), history=frozenset(map(self.op, value.history)))
         if isinstance(value, Sequence):
             each = self.value(value.each) if value.each is not None else None
             return Sequence(tuple(map(self.value, value.items)), each=each)
