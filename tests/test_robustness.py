@@ -295,3 +295,11 @@ def test_output_is_byte_identical_whatever_the_hash_seed_jobs_and_file_order(see
     assert reference_outputs["text"].startswith("exit 1\n")
     for run, output in outputs.items():
         assert output == reference_outputs[run.split()[0]], run
+
+
+def test_a_lone_surrogate_before_a_finding_gives_its_utf16_column() -> None:
+    # An editor may send a lone surrogate; it is one UTF-16 code unit, not a crash.
+    from gradwatch.source import utf16_column
+
+    line = "s = '\udc80'; x.add_(1)"
+    assert utf16_column(line, line.index("x")) == line.index("x")

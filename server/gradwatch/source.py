@@ -78,7 +78,8 @@ def utf16_column(line_text: str, column: int) -> int:
     prefix = line_text[:column]
     if prefix.isascii():
         return len(prefix)
-    return len(prefix.encode("utf-16-le")) // 2
+    # A lone surrogate (an editor may send one) is one code unit: encode it as is.
+    return len(prefix.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def column_from_utf16(line_text: str, utf16: int) -> int:
