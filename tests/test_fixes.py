@@ -163,24 +163,21 @@ def test_fix_until_stable_reports_what_is_left():
     assert outcome.findings == []
 
 
-def test_fix_until_stable_iterates_when_a_fix_exposes_another():
-    def chain(text: str) -> list[Finding]:
-        # "aaa" -> "aa" -> "a": each round can remove one character only.
-        if len(text.strip()) > 1:
-            return [finding_with(Fix("shorten", (edit(1, 0, 1, 1, ""),)))]
-        return []
+def first_increment(text: str) -> list[Finding]:
+    """Like `increments`, but reports only the first one: each fix exposes the next."""
+    return increments(text)[:1]
 
-    outcome = fix_until_stable("aaaa\n", chain)
-    assert (outcome.text, outcome.fixed, outcome.findings) == ("a\n", 3, [])
+
+def test_fix_until_stable_iterates_when_a_fix_exposes_another():
+    outcome = fix_until_stable("a += 1\nb += 1\nc += 1\n", first_increment)
+    assert (outcome.text, outcome.fixed, outcome.findings) == ("a = a + 1\nb = b + 1\nc = c + 1\n", 3, [])
 
 
 def test_fix_until_stable_stops_after_the_round_limit():
-    def endless(text: str) -> list[Finding]:
-        return [finding_with(Fix("grow", (edit(1, 0, 1, 0, "x"),)))]
-
-    outcome = fix_until_stable("\n", endless)
+    names = [f"n{i}" for i in range(MAX_FIX_ROUNDS + 2)]
+    outcome = fix_until_stable("".join(f"{name} += 1\n" for name in names), first_increment)
     assert outcome.fixed == MAX_FIX_ROUNDS
-    assert outcome.text == "x" * MAX_FIX_ROUNDS + "\n"
+    assert outcome.text.count(" += 1") == 2
     assert len(outcome.findings) == 1
 
 

@@ -235,28 +235,35 @@ def _project_root(path: Path) -> str:
 def _check_file(task: _CheckTask) -> _FileOutcome:
     """Read, check and (in fix/diff mode) fix one file. Never raises: problems come back as text."""
     from gradwatch.checker import UnreadableFile, check_source, read_python_file
-    from gradwatch.fixes import fix_until_stable
+    from gradwatch.fixes import FixVerifier, RecheckCache, fix_until_stable, with_verified_fixes
 
     try:
         text = read_python_file(task.path)
     except UnreadableFile as error:
         return _FileOutcome(problem=str(error))
     project = _cross_module(task)
+    # Fixes are verified by re-checking fixed variants of the text: each re-analyses only what changed.
+    cache = RecheckCache()
+
+    def check(current: str) -> list:
+        return check_source(current, str(task.path), task.settings, cache=cache, project=project).findings
+
     try:
         if task.mode == "check":
-            return _FileOutcome(findings=tuple(check_source(text, str(task.path), task.settings, project=project).findings))
-        fixed = fix_until_stable(
-            text,
-            lambda current: check_source(current, str(task.path), task.settings, project=project).findings,
-            unsafe=task.unsafe,
-        )
+            findings = check(text)
+            # Only fixes that verify are shown, counted as fixable and written to JSON/SARIF.
+            verifier = FixVerifier(text, check, findings)
+            return _FileOutcome(findings=tuple(with_verified_fixes(verifier, findings)))
+        fixed = fix_until_stable(text, check, unsafe=task.unsafe)
+        verifier = FixVerifier(fixed.text, check, fixed.findings)
+        remaining = tuple(with_verified_fixes(verifier, fixed.findings))
     except Exception as error:  # a bug in a rule must cost one file, not the run
         return _FileOutcome(
             problem=f"internal error, file skipped (please report): {type(error).__name__}: {error}", crashed=True
         )
     if fixed.fixed and fixed.text != text:
-        return _FileOutcome(tuple(fixed.findings), original=text, fixed_text=fixed.text, fixed=fixed.fixed)
-    return _FileOutcome(tuple(fixed.findings))
+        return _FileOutcome(remaining, original=text, fixed_text=fixed.text, fixed=fixed.fixed)
+    return _FileOutcome(remaining)
 
 
 def _default_jobs() -> int:

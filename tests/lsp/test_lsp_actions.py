@@ -132,3 +132,40 @@ async def test_no_actions_for_a_version_not_analysed_yet(bare_client: LanguageCl
     # Edited, not saved: no analysis of version 2 exists, so no edit computed for version 1 is offered.
     replace_all(client, uri, source, "# a comment\n" + source, version=2)
     assert await actions_for(client, uri, diagnostic) == []
+
+
+async def test_a_fix_that_fails_verification_is_not_offered(client: LanguageClient, project):
+    # The rule proposes `torch.arange(3, requires_grad=True)`: GW103 would go, GW109 (torch
+    # raises: integer tensors cannot require grad) would come. Verification rejects it.
+    source = (
+        "import torch\nx = torch.arange(3)\nw = torch.randn(3, requires_grad=True)\n"
+        "loss = (x * w).sum()\ngrads = torch.autograd.grad(loss, [w, x])\n"
+    )
+    (finding,) = [f for f in check_source(source).findings if f.code == "GW103"]
+    assert finding.fixes, "the rule does propose a fix"
+    uri = open_document(client, project / "unverified.py", source)
+    diagnostics = await wait_for_diagnostics(client, uri, version=1)
+    (flagged,) = [d for d in diagnostics if d.code == "GW103"]
+    actions = await actions_for(client, uri, flagged)
+    assert [a.title for a in actions if a.kind == types.CodeActionKind.QuickFix] == ["Ignore GW103 on this line"]
+    assert not [a for a in actions if a.kind == "source.fixAll.gradwatch"]
+
+
+async def test_fix_all_keeps_crlf_line_endings(client: LanguageClient, project):
+    # Two rewritten lines and one inserted line (`w = w.clone()`), all in a CRLF file.
+    source = GW203_SOURCE + "z = x * 3\nz.add_(x)\nw = x.sigmoid()\nw[0] = 1.0\n(z.sum() + w.sum()).backward()\n"
+    source = source.replace("\n", "\r\n")
+    uri = open_document(client, project / "crlf.py", source)
+    diagnostics = await wait_for_diagnostics(client, uri, version=1)
+    assert sorted(codes(diagnostics)) == ["GW201", "GW203", "GW203"]
+    (fix_all,) = await actions_for(client, uri, diagnostics[0], only=[types.CodeActionKind.SourceFixAll])
+    (change,) = fix_all.edit.document_changes
+    fixed = apply_edits(source, list(change.edits))
+    assert "y = y + x\r\n" in fixed and "z = z + x\r\n" in fixed
+    assert "w = w.clone()\r\nw[0] = 1.0\r\n" in fixed
+    assert "\n" not in fixed.replace("\r\n", ""), "every line still ends in CRLF"
+    run_program(fixed)
+    # The quick fix inserts its line with the file's line ending too.
+    (gw201,) = [d for d in diagnostics if d.code == "GW201"]
+    (clone,) = [a for a in await actions_for(client, uri, gw201) if a.title.startswith("Clone")]
+    assert "w = w.clone()\r\nw[0] = 1.0\r\n" in apply_edits(source, edits_for(clone.edit, uri))

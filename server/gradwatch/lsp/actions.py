@@ -1,20 +1,27 @@
 """Code actions: each finding's fixes, "ignore on this line", and fix-all for a document.
 
-Everything here reads an analysis of the current document version; nothing
-runs the engine on the request path.
+Everything here reads an analysis of the current document version. A fix is
+offered only once it is verified (`gradwatch.fixes.FixVerifier`: it parses,
+stays in its statement, and a re-check no longer reports the finding). That
+re-runs the engine, so it happens when actions are asked for, not on every
+keystroke, in a worker thread holding the engine lock, and its verdicts are
+kept with the analysis they judge.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import replace
+import threading
+import weakref
 
 from lsprotocol import types
 
-from gradwatch.findings import Finding, Fix, Span, TextEdit
-from gradwatch.fixes import apply_fixes
+from gradwatch.checker import check_source
+from gradwatch.findings import Fix, TextEdit
+from gradwatch.fixes import FixVerifier, OverlappingEdits, RecheckCache, apply_edits, with_line_endings
 from gradwatch.lsp import convert
-from gradwatch.lsp.documents import Analysis, LocatedFinding, Segment
+from gradwatch.lsp.documents import ENGINE_LOCK, Analysis, LocatedFinding, Segment
 
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.gradwatch"
 KINDS = [types.CodeActionKind.QuickFix, FIX_ALL_KIND]
@@ -58,31 +65,74 @@ class EditBuilder:
         )
 
 
-def code_actions(
+async def code_actions(
     analysis: Analysis,
     uri: str,
     params: types.CodeActionParams,
     encoding: str,
     versioned: bool,
 ) -> list[types.CodeAction]:
+    """The actions for `params`, with their fixes verified off the event loop."""
+    return await asyncio.to_thread(code_actions_now, analysis, uri, params, encoding, versioned)
+
+
+def code_actions_now(
+    analysis: Analysis,
+    uri: str,
+    params: types.CodeActionParams,
+    encoding: str,
+    versioned: bool,
+) -> list[types.CodeAction]:
+    """The same, in the calling thread (which waits for the engine lock)."""
     only = params.context.only
     builder = EditBuilder(analysis, encoding, versioned)
     actions: list[types.CodeAction] = []
-    if _wanted(types.CodeActionKind.QuickFix, only):
-        for item in analysis.findings_in(uri):
-            if _overlaps(item.diagnostic.range, params.range):
-                actions.extend(_quick_fixes(item, builder))
-    if _wanted(FIX_ALL_KIND, only):
-        fix_all = fix_all_action(analysis, uri, builder)
-        if fix_all is not None:
-            actions.append(fix_all)
+    with ENGINE_LOCK:  # verification parses and analyses: never beside an engine run (see ENGINE_LOCK)
+        verifier = fix_verifier(analysis)
+        if _wanted(types.CodeActionKind.QuickFix, only):
+            for item in analysis.findings_in(uri):
+                if _overlaps(item.diagnostic.range, params.range):
+                    actions.extend(_quick_fixes(item, builder, verifier))
+        if _wanted(FIX_ALL_KIND, only):
+            fix_all = fix_all_action(analysis, uri, builder, verifier)
+            if fix_all is not None:
+                actions.append(fix_all)
     return actions
 
 
-def _quick_fixes(item: LocatedFinding, builder: EditBuilder) -> list[types.CodeAction]:
+# Verifiers of recent analyses: an editor asks for actions at every cursor move, and
+# each verdict costs a re-check. Keyed by the analysis object (one per document version).
+_VERIFIERS: dict[int, tuple[weakref.ref, FixVerifier]] = {}
+_VERIFIERS_KEPT = 16
+_VERIFIERS_GUARD = threading.Lock()
+
+
+def fix_verifier(analysis: Analysis) -> FixVerifier:
+    """The verifier of `analysis`'s program text, re-checking locally (without following other files)."""
+    with _VERIFIERS_GUARD:
+        kept = _VERIFIERS.get(id(analysis))
+        if kept is not None and kept[0]() is analysis:
+            return kept[1]
+        program = analysis.program
+        cache = RecheckCache()
+
+        def check(text: str) -> list:
+            return check_source(text, path=program.path, settings=program.settings, cache=cache).findings
+
+        verifier = FixVerifier(program.text, check)
+        _VERIFIERS[id(analysis)] = (weakref.ref(analysis), verifier)
+        for key in [key for key, (ref, _) in _VERIFIERS.items() if ref() is None]:
+            del _VERIFIERS[key]
+        while len(_VERIFIERS) > _VERIFIERS_KEPT:
+            del _VERIFIERS[next(iter(_VERIFIERS))]
+        return verifier
+
+
+def _quick_fixes(item: LocatedFinding, builder: EditBuilder, verifier: FixVerifier) -> list[types.CodeAction]:
     actions = []
     preferred_given = False
-    for fix in item.finding.fixes:
+    for fix in verifier.verified(item.finding):
+        fix = with_line_endings(verifier.text, fix)
         edit = builder.workspace_edit(list(fix.edits))
         if edit is None:
             continue
@@ -131,17 +181,22 @@ def noqa_insertion(line_text: str, code: str) -> tuple[int, int, str]:
     return content_end, len(line_text), f"  # noqa: {code}"
 
 
-def fix_all_action(analysis: Analysis, uri: str, builder: EditBuilder) -> types.CodeAction | None:
-    """Every safe fix in document `uri`, as one edit (what `gradwatch check --fix` does in one round)."""
+def fix_all_action(
+    analysis: Analysis, uri: str, builder: EditBuilder, verifier: FixVerifier
+) -> types.CodeAction | None:
+    """Every verified safe fix in document `uri`, as one edit (one round of `gradwatch check --fix`)."""
     segment = analysis.segment(uri)
     if segment is None:
         return None
-    local_findings = [f for f in (_local_finding(item.finding, analysis, uri) for item in analysis.findings_in(uri)) if f]
-    if not local_findings:
-        return None
-    old_text = "\n".join(segment.lines)
-    new_text, applied = apply_fixes(old_text, local_findings, unsafe=False)
+    findings = [item.finding for item in analysis.findings_in(uri)]
+    applied = verifier.select(findings, allowed=lambda fix: _local_edits(fix, analysis, uri) is not None)
     if not applied:
+        return None
+    edits = [edit for _, fix in applied for edit in _local_edits(fix, analysis, uri) or ()]
+    old_text = _document_text(analysis, segment)
+    try:
+        new_text = apply_edits(old_text, edits)
+    except OverlappingEdits:
         return None
     edit = convert.minimal_edit(old_text, new_text, convert.LineCoder(segment.lines, builder.encoding))
     if edit is None:
@@ -153,23 +208,24 @@ def fix_all_action(analysis: Analysis, uri: str, builder: EditBuilder) -> types.
     )
 
 
-def _local_finding(finding: Finding, analysis: Analysis, uri: str) -> Finding | None:
-    """The finding with its fixes moved into document `uri`'s own lines; fixes reaching elsewhere are dropped."""
-    fixes: list[Fix] = []
-    for fix in finding.fixes:
-        edits = []
-        for edit in fix.edits:
-            located = analysis.program.locate(edit.span)
-            if located is None or located[0].uri != uri:
-                break
-            edits.append(TextEdit(located[1], edit.new_text))
-        else:
-            fixes.append(replace(fix, edits=tuple(edits)))
-    if not fixes:
-        return None
-    located = analysis.program.locate(finding.span)
-    span = located[1] if located is not None else Span(1, 0, 1, 0)
-    return replace(finding, span=span, fixes=tuple(fixes), related=())
+def _local_edits(fix: Fix, analysis: Analysis, uri: str) -> list[TextEdit] | None:
+    """The fix's edits in document `uri`'s own lines; None if one of them reaches elsewhere."""
+    edits = []
+    for edit in fix.edits:
+        located = analysis.program.locate(edit.span)
+        if located is None or located[0].uri != uri:
+            return None
+        edits.append(TextEdit(located[1], edit.new_text))
+    return edits
+
+
+def _document_text(analysis: Analysis, segment: Segment) -> str:
+    """The document's text as the editor has it: a file's own (its line endings kept);
+    a notebook cell's lines (cells are joined with \\n into the program)."""
+    program = analysis.program
+    if not program.notebook and len(program.segments) == 1:
+        return program.text
+    return "\n".join(segment.lines)
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:

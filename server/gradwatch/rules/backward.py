@@ -92,7 +92,7 @@ for step in range(3):
                 f"`{call}` will raise: {where} already backpropagated through this graph and freed it "
                 f"(RuntimeError: {SECOND_TIME})"
             )
-            fix = add_argument(earlier.span, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
+            fix = add_argument(earlier.node, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
             yield self.finding(
                 message, event.span, [Related(earlier.span, "the graph was freed here")], [fix] if fix else []
             )
@@ -161,7 +161,7 @@ grads = torch.autograd.grad(out, [x, y], allow_unused=True)
                     f"(RuntimeError: The differentiated Tensor ... {UNUSED})"
                 )
                 fix = add_argument(
-                    event.span, facts.source, "allow_unused=True", "Return None for it: `allow_unused=True`"
+                    event.node, facts.source, "allow_unused=True", "Return None for it: `allow_unused=True`"
                 )
                 yield self.finding(message, span, [], [fix] if fix else [])
 
@@ -230,7 +230,7 @@ z.backward()
             at = Span(receiver.end_line, receiver.end_column, receiver.end_line, receiver.end_column)
             fixes = [Fix("Reduce it first: `.sum().backward()`", (TextEdit(at, ".sum()"),), safe=False)]
             gradient = add_argument(
-                event.span,
+                event.node,
                 facts.source,
                 f"gradient=torch.ones_like({event.target_text})",
                 "Pass `gradient=torch.ones_like(...)`",

@@ -69,7 +69,7 @@ grads = torch.autograd.grad(loss, [x, w])
                     if tensor.origin
                     else []
                 )
-                fix = add_requires_grad(tensor.factory, facts.source) if tensor.factory else None
+                fix = add_requires_grad(tensor.factory, facts) if tensor.factory else None
                 yield self.finding(message, span, related, [fix] if fix else [])
 
 
@@ -140,7 +140,7 @@ print(x.grad)
             related = [Related(backward.span, "backward that skips it")]
             if tensor.origin:
                 related.append(Related(tensor.origin.span, "created here without requires_grad=True"))
-            fix = add_requires_grad(tensor.factory, facts.source) if tensor.factory else None
+            fix = add_requires_grad(tensor.factory, facts) if tensor.factory else None
             yield self.finding(message, read.span, related, [fix] if fix else [])
 
 

@@ -9,7 +9,7 @@ from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Related, Severity
 from gradwatch.rules import register
 from gradwatch.rules.base import Example, Rule, grad_none, grad_zero, raises
-from gradwatch.rules.rewrites import remove_span
+from gradwatch.rules.rewrites import remove_detach
 
 NON_LEAF_GRAD = "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed"
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
@@ -151,12 +151,9 @@ loss.backward()
             because = "nothing it is computed from requires grad"
         message = f"`{call}` will raise: `{target_text}` has no grad_fn because {because} (RuntimeError: {NO_GRAD_FN})"
         related = [Related(cut.span, cut.text, cut.path) for cut in target.cuts]
-        fixes = [
-            remove_span(cut.removal, "Remove `.detach()`")
-            for cut in target.cuts
-            if cut.kind == "detach" and cut.removal and cut.path is None
-        ]
-        return self.finding(message, span, related, fixes[-1:])
+        detached = [cut for cut in target.cuts if cut.kind == "detach" and cut.path is None]
+        fix = remove_detach(detached[-1].span, facts) if detached else None
+        return self.finding(message, span, related, [fix] if fix else [])
 
 
 @register
@@ -237,8 +234,8 @@ loss_w.backward()
                 )
                 related = [Related(s.span, "created here, to be trained") for s in trained]
                 related.append(Related(event.span, "backpropagated here"))
-                fixes = [remove_span(cut.removal, "Remove `.detach()`")] if cut.removal else []
-                yield self.finding(message, cut.span, related, fixes)
+                fix = remove_detach(cut.span, facts)
+                yield self.finding(message, cut.span, related, [fix] if fix else [])
 
 
 @register

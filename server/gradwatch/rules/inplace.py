@@ -285,14 +285,14 @@ Attention(8)(torch.randn(2, 3, 8)).sum().backward()
                 fixes = [
                     fix
                     for fix in (
-                        turn_off_inplace(inplace),
-                        out_of_place(inplace, facts.source),
-                        clone_first(inplace, facts.source),
+                        turn_off_inplace(inplace, facts),
+                        out_of_place(inplace, facts),
+                        clone_first(inplace, facts),
                     )
                     if fix
                 ]
                 severity = None if inplace.certain else Severity.WARNING
-                yield self.finding(message, inplace.span, related, fixes[:1], severity=severity)
+                yield self.finding(message, inplace.span, related, fixes, severity=severity)
 
 
 @register
@@ -364,7 +364,7 @@ w.data.mul_(2)
                 f"requires grad ({error})"
             )
             related = [Related(target.origin.span, "created here with requires_grad=True")] if target.origin else []
-            fix = wrap_in_no_grad(event, facts.source)
+            fix = wrap_in_no_grad(event, facts)
             yield self.finding(message, event.span, related, [fix] if fix else [])
 
 
@@ -424,7 +424,7 @@ x.add_(1)
                 continue
             if target.requires_grad is not YES or target.is_leaf is not NO or event.grad_enabled is NO:
                 continue
-            fix = out_of_place(event, facts.source)
+            fix = out_of_place(event, facts)
             if fix is None:
                 continue
             message = (

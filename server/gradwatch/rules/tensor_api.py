@@ -146,7 +146,7 @@ ids = torch.zeros(4, dtype=torch.float64, requires_grad=True)
         dtype = next((kw.value for kw in creation.node.keywords if kw.arg == "dtype"), None)
         title = "Use a floating dtype: `dtype=torch.float32`"
         if dtype is None:
-            return add_argument(creation.span, facts.source, "dtype=torch.float32", title)
+            return add_argument(creation.node, facts.source, "dtype=torch.float32", title)
         return Fix(title, (TextEdit(facts.source.span(dtype), "torch.float32"),), safe=False)
 
 
