@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv with gradwatch installed in editable mode.
-# Usage: scripts/setup.sh [extra]   (extra: "test" adds pytest, pytest-lsp and torch==2.13.0)
+# Usage: scripts/setup.sh [extra]   (extra: "test" adds pytest, pytest-lsp, torch==2.13.0, numpy, hypothesis and hypothesmith)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
