@@ -51,6 +51,11 @@ class CallContext:
     def untrack(self, followed: set) -> None:
         self._tracking.remove(followed)
 
+    def note_followed(self, function: ast.AST) -> None:
+        """The scopes being cached depend on `function`'s text from now on."""
+        for followed in self._tracking:
+            followed.add(function)
+
     def can_enter(self, function: ast.AST) -> bool:
         return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
 
@@ -111,8 +116,7 @@ def call(
     calls.call_string += ((id(node), part),)
     calls.sites += (ev.span(node),)
     calls.running.append(function)
-    for followed in calls._tracking:  # its events depend on this function's text
-        followed.add(function)
+    calls.note_followed(function)
     try:
         end = ev.exec_block(function.body, entry)
         exits = list(ev.returned)
