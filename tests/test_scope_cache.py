@@ -87,3 +87,46 @@ def test_a_function_that_follows_calls_is_reused_until_a_callee_changes() -> Non
     after = check_source(repaired, cache=cache).findings
     assert after == check_source(repaired).findings
     assert "GW201" not in [f.code for f in after]
+
+
+def test_nested_functions_are_cached_each_on_their_own() -> None:
+    # Each function's record of the calls it followed is its own: two records that are
+    # both still empty once got mixed up, and a later followed call crashed the run.
+    text = """\
+import torch
+
+
+def helper(x):
+    return x.sigmoid()
+
+
+def outer():
+    def first():
+        return 1
+
+    def second():
+        y = helper(torch.randn(2, requires_grad=True))
+        y.add_(1)
+        y.sum().backward()
+
+    return first, second
+"""
+    cache = ScopeCache()
+    first = check_source(text, cache=cache).findings
+    assert [(f.code, f.span.line) for f in first] == [("GW201", 14)]
+    assert check_source(text + "\n", cache=cache).findings == first == check_source(text).findings
+
+
+def test_a_real_file_with_nested_scopes_that_follow_calls_is_checked() -> None:
+    # torch's own dynamo module once crashed the bookkeeping of followed calls.
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("torch is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "_dynamo" / "variables" / "torch.py"
+    if not path.exists():
+        pytest.skip("this torch has no _dynamo/variables/torch.py")
+    text = path.read_text()
+    cache = ScopeCache()
+    assert check_source(text, cache=cache).findings == check_source(text).findings

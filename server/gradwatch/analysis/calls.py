@@ -49,7 +49,9 @@ class CallContext:
         return followed
 
     def untrack(self, followed: set) -> None:
-        self._tracking.remove(followed)
+        # By identity: two sets that are still empty compare equal.
+        assert self._tracking and self._tracking[-1] is followed
+        self._tracking.pop()
 
     def note_followed(self, function: ast.AST) -> None:
         """The scopes being cached depend on `function`'s text from now on."""

@@ -145,8 +145,10 @@ class Interpreter(Evaluator):
         events_before, names_before = set(self.events), set(self.names)
         self.used_other_files = False
         followed = self.calls.track()
-        self.run_function(node, in_class)
-        self.calls.untrack(followed)
+        try:
+            self.run_function(node, in_class)
+        finally:
+            self.calls.untrack(followed)
         if key is not None and not self.used_other_files:  # other files may change unseen
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
