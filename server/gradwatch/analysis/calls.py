@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from gradwatch.analysis.classes import has_parameters
 from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     Constant,
@@ -109,7 +110,7 @@ def call(
     result carries it with the attributes the method assigned (`self.hidden = h`).
     """
     calls: CallContext = ev.calls
-    if not calls.can_enter(function) or (receiver is not None and not _binds_receiver(function)):
+    if not can_call(ev, function, receiver):
         return None
     calls.budget -= 1
     entry = _entry_state(ev, function, state, arguments, receiver)
@@ -168,6 +169,25 @@ def _entry_state(ev, function: ast.FunctionDef, state: State, arguments: Argumen
         for attribute, value in receiver.attributes:
             entry.bind(f"{parameters[0].arg}.{attribute}", value)
     return entry
+
+
+def can_call(ev, function: ast.FunctionDef, receiver=None) -> bool:
+    """Whether a call of `function` would be followed (check before evaluating its arguments)."""
+    return ev.calls.can_enter(function) and (receiver is None or _binds_receiver(function))
+
+
+def call_method(ev, method: ast.FunctionDef, node: ast.Call, state: State, receiver: Module, target: ast.AST):
+    """`receiver.method(...)` (or `receiver(...)` running `forward`): the call's value, the
+    receiver rebound at `target` with the attributes the method assigned; None when the
+    call is not followed (nothing has been evaluated then)."""
+    if not can_call(ev, method, receiver):
+        return None
+    result = call(ev, method, node, state, Arguments.of(ev, node, state), receiver=receiver)
+    if result.receiver is not receiver:
+        path = dotted(target)
+        if path is not None:
+            state.bind(path, result.receiver)
+    return result
 
 
 def _binds_receiver(method: ast.FunctionDef) -> bool:

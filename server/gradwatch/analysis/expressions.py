@@ -351,10 +351,9 @@ class Evaluator:
                     return resolved
                 callee = resolved
         if isinstance(callee, UserFunction) and self.backprop_scope and callee.name in self.functions:
-            arguments = calls.Arguments.of(self, node, state)
-            result = calls.call(self, self.functions[callee.name], node, state, arguments)
-            if result is not None:
-                return result.value
+            function = self.functions[callee.name]
+            if calls.can_call(self, function):
+                return calls.call(self, function, node, state, calls.Arguments.of(self, node, state)).value
             summary = self.local_summary(callee.name)
             if summary is not None:
                 self.used_other_files = True  # its result depends on another function's text

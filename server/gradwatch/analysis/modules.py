@@ -130,10 +130,8 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
     method = calls.method_of(ev, module.kind, func.attr) if module.user_class is not None else None
     if method is not None and func.attr != "__init__":
         # `self.helper(x)`, `model.encode(x)`, `model.forward(x)`: run it on this instance.
-        result = calls.call(ev, method, node, state, calls.Arguments.of(ev, node, state), receiver=module)
+        result = calls.call_method(ev, method, node, state, module, func.value)
         if result is not None:
-            if result.receiver is not module:
-                rebind_module(ev, func.value, result.receiver, state)
             return result.value
     ev.eval_arguments(node, state)
     if func.attr in ("parameters", "named_parameters"):
@@ -161,12 +159,9 @@ def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
         attributes=cls.attributes,
     )
     init = calls.method_of(ev, cls.name, "__init__") if ev.backprop_scope else None
-    if init is not None:
-        result = calls.call(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance)
-        if result is not None:
-            return result.receiver
-    else:
-        ev.eval_arguments(node, state)
+    if init is not None and calls.can_call(ev, init, instance):
+        return calls.call(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance).receiver
+    ev.eval_arguments(node, state)
     return instance
 
 
@@ -176,10 +171,8 @@ def call_instance(ev, module: Module, node: ast.Call, state: State):
     entry = "forward" if module.user_class is None or module.user_class.is_module else "__call__"
     forward = calls.method_of(ev, module.kind, entry) if module.user_class is not None else None
     if forward is not None and ev.backprop_scope:
-        result = calls.call(ev, forward, node, state, calls.Arguments.of(ev, node, state), receiver=module)
+        result = calls.call_method(ev, forward, node, state, module, node.func)
         if result is not None:
-            if result.receiver is not module:
-                rebind_module(ev, node.func, result.receiver, state)
             return result.value
     args = ev.eval_arguments(node, state)
     return module_call(ev, module, args or [UNKNOWN_VALUE], node, state)
