@@ -19,15 +19,10 @@ from gradwatch.analysis import (
     summaries,
     tensor_ops,
 )
-from gradwatch.analysis.events import (
-    Backward,
-    GradCall,
-    GradRead,
-    OptimizerStep,
-    TensorCall,
-)
+from gradwatch.analysis.events import GradRead, OptimizerStep
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import INTEGER_DTYPES, dotted, keyword, literal_true
+from gradwatch.analysis.syntax import dotted, keyword, literal_true
+from gradwatch.analysis.tensor_methods import TensorMethods
 from gradwatch.analysis.values import (
     CONSTANT,
     NO,
@@ -37,7 +32,6 @@ from gradwatch.analysis.values import (
     YES,
     Constant,
     GradModeContext,
-    GradSource,
     Imported,
     Mapping,
     Module,
@@ -47,7 +41,6 @@ from gradwatch.analysis.values import (
     Sequence,
     Tensor,
     TorchRef,
-    Tri,
     Unknown,
     UserFunction,
     join_values,
@@ -69,8 +62,6 @@ GRAD_MODES = {
     "torch.autograd.no_grad": NO,
     "torch.autograd.grad_mode.no_grad": NO,
 }
-# Float dtypes other than the default float32: `.to()` one of these always copies.
-COPYING_DTYPES = {"torch." + name for name in "float64 double float16 half bfloat16".split()}
 BINARY_DUNDERS = {
     ast.Add: "add",
     ast.Sub: "sub",
@@ -94,7 +85,7 @@ COMPARE_DUNDERS = {
 }
 
 
-class Evaluator:
+class Evaluator(TensorMethods):
     """Expression evaluation; `Interpreter` adds statements, scopes and classes."""
 
     def __init__(self, facts, source) -> None:
@@ -458,165 +449,3 @@ class Evaluator:
             flag = self.span(keyword(node, "inplace"))
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name, flag=flag)
         return self.apply_op(qualname, args, node, state)
-
-    def grad_call(self, node: ast.Call, state: State):
-        args = self.eval_arguments(node, state)
-        outputs = args[0] if args else UNKNOWN_VALUE
-        inputs_node = node.args[1] if len(node.args) > 1 else keyword(node, "inputs")
-        inputs = (
-            args[1] if len(args) > 1 else (self.eval(inputs_node, state) if inputs_node is not None else UNKNOWN_VALUE)
-        )
-        output_values = outputs.items if isinstance(outputs, Sequence) else (outputs,)
-        outputs_tensors = tuple(v if isinstance(v, Tensor) else UNKNOWN_TENSOR for v in output_values)
-        input_entries = []
-        if isinstance(inputs, Sequence) and isinstance(inputs_node, (ast.List, ast.Tuple)):
-            for value, item in zip(inputs.items, inputs_node.elts):
-                input_entries.append(
-                    (value if isinstance(value, Tensor) else UNKNOWN_TENSOR, self.span(item), self.text(item))
-                )
-        elif isinstance(inputs, Tensor) and inputs_node is not None:
-            input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
-        clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.history])
-        allow_unused = literal_true(keyword(node, "allow_unused"))
-        if keyword(node, "materialize_grads") is not None:
-            allow_unused = UNKNOWN
-        self.emit(node, GradCall(self.span(node), outputs_tensors, tuple(input_entries), node, clobbered, allow_unused))
-        create_graph = literal_true(keyword(node, "create_graph"))
-        each = Tensor(
-            requires_grad=create_graph if create_graph is not YES else UNKNOWN, storage=self.storage_for(node)
-        )
-        return Sequence((), each=each)
-
-    def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
-        clobbered = tensor_ops.clobbered_in(state, target.history)
-        graph = list(target.history)
-        if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
-            graph.append(("graph", target.storage))
-        freed_by = next((state.freed[part] for part in graph if part in state.freed), None)
-        event = Backward(
-            self.span(node),
-            target,
-            self.text(target_node),
-            node,
-            implicit=implicit,
-            clobbered=clobbered,
-            freed_by=freed_by,
-        )
-        self.emit(node, event)
-        if not implicit and isinstance(node, ast.Call) and self.frees_graph(node):
-            for part in graph:
-                state.freed[part] = event
-
-    @staticmethod
-    def frees_graph(node: ast.Call) -> bool:
-        """A backward frees its graph unless retain_graph (or create_graph) may be true."""
-        for name in ("retain_graph", "create_graph"):
-            value = keyword(node, name)
-            if value is not None and literal_true(value) is not NO:
-                return False
-        return len(node.args) < 3  # positional retain_graph is the third argument of backward
-
-    # -- modules -------------------------------------------------------------
-
-    # -- tensor methods ------------------------------------------------------
-
-    def tensor_method(self, tensor: Tensor, name: str, node: ast.Call, state: State):
-        receiver = node.func.value
-        args = self.eval_arguments(node, state)
-        if name == "backward":
-            self.backward(tensor, receiver, node, state)
-            return CONSTANT
-        if name == "detach":
-            return tensor_ops.detach(self, tensor, node)
-        if name == "detach_":
-            # Detaches the tensor itself; its data is untouched (no version bump).
-            detached = tensor_ops.detach(self, tensor, node)
-            self.update_aliases(tensor, detached, receiver, state)
-            return detached
-        if name == "share_memory_":
-            return tensor
-        if name == "requires_grad_":
-            flag = (
-                literal_true(node.args[0] if node.args else keyword(node, "requires_grad"))
-                if (node.args or node.keywords)
-                else YES
-            )
-            self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node, flag))
-            return self.set_requires_grad(tensor, receiver, flag, node, state)
-        if name == "retain_grad":
-            self.update_aliases(tensor, tensor.but(retains_grad=True), receiver, state)
-            return CONSTANT
-        if name == "register_hook":
-            return CONSTANT
-        if name == "numpy":
-            self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node))
-        if name == "to" and any(isinstance(a, TorchRef) and a.qualname in INTEGER_DTYPES for a in args):
-            return self.apply_op("torch.Tensor.long", [tensor], node, state)
-        if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
-            # These return the tensor itself when it already has that device and
-            # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
-            copies = name == "to" and any(isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES for a in args)
-            result = self.apply_op(f"torch.Tensor.{name}", [tensor, *args], node, state)
-            if isinstance(result, Tensor) and not copies:
-                return result.but(is_leaf=UNKNOWN)
-            return result
-        qualname = f"torch.Tensor.{name}"
-        info = op_table.lookup(qualname)
-        if name.endswith("_") and not name.endswith("__"):
-            out_of_place = info.out_of_place if info is not None and info.out_of_place else name[:-1]
-            return self.inplace(tensor, receiver, name, node, state, args, f"torch.Tensor.{out_of_place}")
-        if info is None:
-            return self.unknown_op([tensor, *args])
-        return self.apply_op(qualname, [tensor, *args], node, state)
-
-    def set_requires_grad(self, tensor: Tensor, receiver: ast.AST, flag: Tri, node: ast.AST, state: State):
-        source = GradSource(f"`{self.text(receiver)}`", self.span(node), explicit=True)
-        changed = tensor.but(
-            requires_grad=flag,
-            sources=tensor.sources | {source} if flag is YES else tensor.sources,
-        )
-        self.update_aliases(tensor, changed, receiver, state)
-        return changed
-
-    def update_aliases(self, old: Tensor, new: Tensor, target: ast.AST, state: State) -> None:
-        """An in-place change is seen through every name that shares the tensor's memory."""
-        if old.storage is not None:
-            for name, value in list(state.bindings.items()):
-                if isinstance(value, Tensor) and value.storage == old.storage and value is not old:
-                    state.bindings[name] = value.but(
-                        requires_grad=Tri.any_of([value.requires_grad, new.requires_grad])
-                        if new.requires_grad is not NO
-                        else value.requires_grad,
-                        is_leaf=new.is_leaf if value.is_leaf is not NO else NO,
-                        history=value.history | new.history,
-                        sources=value.sources | new.sources,
-                    )
-        path = dotted(target)
-        if path is not None:
-            state.bind(path, new)
-
-    # -- ops -----------------------------------------------------------------
-
-    def unknown_op(self, operands: list):
-        deps = frozenset().union(*(o.deps for o in operands if isinstance(o, Tensor)))
-        return UNKNOWN_TENSOR.but(deps=deps)
-
-    def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None, **where):
-        return tensor_ops.apply_op(self, qualname, operands, node, state, module, **where)
-
-    def inplace(
-        self,
-        tensor: Tensor,
-        target: ast.AST,
-        spelling: str,
-        node: ast.AST,
-        state: State,
-        args: list,
-        op_name: str,
-        module: Module | None = None,
-        elsewhere: Reason | None = None,
-        **details,
-    ):
-        return tensor_ops.inplace(
-            self, tensor, target, spelling, node, state, args, op_name, module, elsewhere, **details
-        )

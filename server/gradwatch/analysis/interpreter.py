@@ -1,27 +1,29 @@
 """The abstract interpreter: walks each scope in order, tracking autograd state.
 
-Branches join, loops run until their state stops changing (or a small bound),
-and every scope (module body, function, method) is analysed once on its own.
-Functions see the module's imports and classes; everything else they get from
-outside is unknown. Inside `forward` of an `nn.Module`, returned tensors are
-assumed to be backpropagated.
+Branches join, loops run until their state stops changing (loops.py). The
+module body runs first, following the calls it makes into the file's functions
+and classes in their context (calls.py); then every function and method is
+also analysed on its own, seeing the module's imports and classes, with
+unknown arguments. Inside `forward` of an `nn.Module` analysed on its own,
+returned tensors are assumed to be backpropagated.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import replace
 
-from gradwatch.analysis import calls, describe, python_builtins, summaries
+from gradwatch.analysis import describe, summaries
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
 from gradwatch.analysis.imports import import_bindings, star_import
+from gradwatch.analysis.cached_scopes import CachedScopes
 from gradwatch.analysis.iterations import Iterations
+from gradwatch.analysis.loops import Loops
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted, literal_true
+from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
@@ -31,7 +33,6 @@ from gradwatch.analysis.values import (
     GradModeContext,
     Mapping,
     ModuleClass,
-    Parameters,
     Reason,
     Sequence,
     Tensor,
@@ -40,8 +41,6 @@ from gradwatch.analysis.values import (
     UserFunction,
 )
 from gradwatch.source import SourceText
-
-MAX_LOOP_ROUNDS = 4
 
 # A scope none of whose text matches this cannot produce an event any rule uses,
 # so it is skipped (this keeps whole-project checks fast).
@@ -65,7 +64,7 @@ class _PathEnded(Exception):
     """Raised inside a block after `return`/`raise`/`break`/`continue`."""
 
 
-class Interpreter(Evaluator):
+class Interpreter(CachedScopes, Loops, Evaluator):
     def __init__(
         self,
         source: SourceText,
@@ -132,80 +131,6 @@ class Interpreter(Evaluator):
             elif isinstance(node, ast.ClassDef):
                 cls = self.globals.get(node.name)
                 self.analyse_definitions(node.body, cls if isinstance(cls, ModuleClass) else None)
-
-    def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
-        key = self.cache_key(node, in_class) if self.cache is not None else None
-        cached = self.cache.get(key) if key is not None else None
-        if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
-            events, names, _ = cached
-            for event in events:
-                self.events[("cached", id(event))] = event
-            self.names.update({id(entry): entry for entry in names})
-            return
-        events_before, names_before = set(self.events), set(self.names)
-        self.used_other_files = False
-        followed = self.calls.track()
-        try:
-            self.run_function(node, in_class)
-        finally:
-            self.calls.untrack(followed)
-        if key is not None and not self.used_other_files:  # other files may change unseen
-            events = [e for k, e in self.events.items() if k not in events_before]
-            names = [n for k, n in self.names.items() if k not in names_before]
-            self.cache.put(key, (events, names, self._dependencies(followed)))
-
-    def _dependencies(self, followed: set) -> tuple:
-        """What a function's events depend on besides its own text: the functions its
-        calls ran, and the module-level code whose names those calls read."""
-        if not followed:
-            return ()
-        owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
-        functions = [(owners.get(id(f), ""), f.name, self.source.segment(f)) for f in followed]
-        return (("", "<module>", self._module_text()), *sorted(functions))
-
-    def _unchanged(self, dependency: tuple) -> bool:
-        owner, name, text = dependency
-        if name == "<module>":
-            return text == self._module_text()
-        current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
-        return current is not None and self.source.segment(current) == text
-
-    def _module_text(self) -> str:
-        if self._module_statements is None:
-            body = self.facts.tree.body if self.facts.tree is not None else []
-            self._module_statements = "\n".join(
-                self.source.segment(s)
-                for s in body
-                if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            )
-        return self._module_statements
-
-    def _fingerprint(self, name: str, value):
-        """A class of this file stands for its text: its value holds tensor identities
-        that differ from one run to the next although nothing changed."""
-        node = self.class_nodes.get(name)
-        if isinstance(value, ModuleClass) and node is not None:
-            return (name, self.source.segment(node))
-        return (name, value)
-
-    def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
-        """What the function's events depend on: its text and place, and what it sees from outside."""
-        if self._globals_key is None:
-            try:
-                self._globals_key = hash(tuple(self._fingerprint(name, value) for name, value in self.globals.items()))
-            except TypeError:  # an unhashable value: do not cache
-                self._globals_key = False
-        if self._globals_key is False:
-            return None
-        return (
-            self.source.segment(node),
-            node.lineno,
-            node.col_offset,
-            self._globals_key,
-            self._fingerprint(in_class.name, in_class) if in_class is not None else None,
-            self.is_forward(node),
-            self.collect_names,
-        )
 
     def run_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
         if self.relevant(node):
@@ -434,90 +359,6 @@ class Interpreter(Evaluator):
             raise _PathEnded
         joined = ends[0] if len(ends) == 1 else ends[0].join(ends[1])
         state.become(joined)
-
-    def exec_For(self, node: ast.For, state: State) -> None:
-        iterable = self.eval(node.iter, state)
-        element = UNKNOWN_VALUE
-        if isinstance(iterable, Sequence):
-            element = python_builtins.element_of(iterable)
-        elif isinstance(iterable, Parameters):
-            element = Tensor(
-                requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node)
-            )
-            self._note_parameter_freezing(node, iterable, state)
-        self.run_loop(node, state, lambda s: self.assign(node.target, element, s))
-
-    exec_AsyncFor = exec_For
-
-    def _note_parameter_freezing(self, node: ast.For, params: Parameters, state: State) -> None:
-        """`for p in model.parameters(): p.requires_grad = False` changes what `model(x)` returns."""
-        for child in ast.walk(node):
-            flag = None
-            if isinstance(child, ast.Assign) and any(
-                isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in child.targets
-            ):
-                flag = literal_true(child.value)
-            elif (
-                isinstance(child, ast.Call)
-                and isinstance(child.func, ast.Attribute)
-                and child.func.attr == "requires_grad_"
-            ):
-                flag = literal_true(child.args[0]) if child.args else YES
-            if flag is not None:
-                # Only an unconditional `p.requires_grad = False` freezes them all;
-                # one under an `if` (freeze all but the head) leaves it unknown.
-                unconditional = any(child is stmt or child is getattr(stmt, "value", None) for stmt in node.body)
-                if not unconditional:
-                    flag = UNKNOWN
-                owner = (
-                    node.iter.func.value
-                    if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute)
-                    else None
-                )
-                path = dotted(owner) if owner is not None else None
-                if path is not None:
-                    state.bind(path, replace(params.module, params_require_grad=UNKNOWN if flag is not NO else NO))
-                return
-
-    def exec_While(self, node: ast.While, state: State) -> None:
-        self.eval(node.test, state)
-        self.run_loop(node, state, lambda s: self.eval(node.test, s))
-
-    def run_loop(self, node, state: State, enter) -> None:
-        self.loops.append(node)
-        try:
-            self._run_loop(node, state, enter)
-        finally:
-            self.loops.pop()
-
-    def _run_loop(self, node, state: State, enter) -> None:
-        entry = state.copy()
-        head = state.copy()
-        exits: list[State] = []
-        for _ in range(MAX_LOOP_ROUNDS):
-            self.loop_exits.append([])
-            body_state = head.copy()
-            enter(body_state)
-            end = self.exec_block(node.body, body_state)
-            exits = self.loop_exits.pop()
-            if end is not None:
-                end = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
-            new_head = head.join(end) if end is not None else head
-            if end is not None:
-                # What one iteration's backward freed is gone in the next one (a
-                # graph built before the loop cannot be backpropagated twice), and
-                # what the iteration built again is not.
-                new_head.freed = dict(end.freed)
-            if new_head.same_as(head):
-                break
-            head = new_head
-        after = entry.join(head)
-        for exit_state in exits:
-            after = after.join(exit_state)
-        if node.orelse:
-            end = self.exec_block(node.orelse, after.copy())
-            after = end if end is not None else after
-        state.become(after)
 
     def exec_With(self, node: ast.With, state: State) -> None:
         previous = (state.grad_enabled, state.grad_mode_reason, state.grad_mode_known)
