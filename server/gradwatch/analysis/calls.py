@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 
 from gradwatch.analysis.classes import has_parameters
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     Constant,
@@ -184,9 +183,7 @@ def call_method(ev, method: ast.FunctionDef, node: ast.Call, state: State, recei
         return None
     result = call(ev, method, node, state, Arguments.of(ev, node, state), receiver=receiver)
     if result.receiver is not receiver:
-        path = dotted(target)
-        if path is not None:
-            state.bind(path, result.receiver)
+        state.bind_expression(target, result.receiver)
     return result
 
 

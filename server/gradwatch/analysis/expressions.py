@@ -368,9 +368,7 @@ class Evaluator(TensorMethods):
                 grown = grown.with_item(item)
         else:
             grown = Sequence((), each=UNKNOWN_VALUE)
-        path = dotted(func.value)
-        if path is not None:
-            state.bind(path, grown)
+        state.bind_expression(func.value, grown)
         return CONSTANT
 
     def read_dict(self, mapping: Mapping, method: str, node: ast.Call, state: State):

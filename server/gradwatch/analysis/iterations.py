@@ -33,14 +33,16 @@ class Iterations:
         the same objects in every iteration and keep their identities. Facts about
         tensors no name can reach any more are dropped: nothing later can modify or
         backpropagate them (and they would grow with every iteration)."""
-        storages, ops, parameters = _reachable(state.bindings.values())
-        unchanged = [value for name, value in state.bindings.items() if start.bindings.get(name) is value]
-        kept_storages, kept_ops, _ = _reachable(unchanged)
-        relabel = _Relabel(self, loop, parameters | kept_storages, kept_ops)
+        rebound = {name for name, value in state.bindings.items() if start.bindings.get(name) is not value}
+        kept_storages, kept_ops, kept_parameters = _reachable(
+            value for name, value in state.bindings.items() if name not in rebound
+        )
+        new_storages, new_ops, new_parameters = _reachable(state.bindings[name] for name in rebound)
+        storages, ops = kept_storages | new_storages, kept_ops | new_ops
+        relabel = _Relabel(self, loop, kept_storages | new_parameters, kept_ops)
         carried = state.copy()
         carried.bindings = {
-            name: value if start.bindings.get(name) is value else relabel.value(value)
-            for name, value in state.bindings.items()
+            name: relabel.value(value) if name in rebound else value for name, value in state.bindings.items()
         }
         carried.saved_by = {
             relabel.storage(storage): frozenset(map(relabel.op, saved))

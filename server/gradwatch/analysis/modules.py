@@ -8,7 +8,7 @@ from dataclasses import replace
 from gradwatch.analysis import calls, op_table, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted, keyword, literal_true
+from gradwatch.analysis.syntax import keyword, literal_true
 from gradwatch.analysis.values import (
     NO,
     Constant,
@@ -141,7 +141,7 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
     if func.attr == "requires_grad_":
         flag = literal_true(node.args[0]) if node.args else YES
         frozen = replace(module, params_require_grad=NO if flag is NO else (YES if flag is YES else UNKNOWN))
-        rebind_module(ev, func.value, frozen, state)
+        state.bind_expression(func.value, frozen)
         return frozen
     return UNKNOWN_VALUE
 
@@ -154,7 +154,7 @@ def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
         kind=cls.name,
         has_parameters=cls.has_parameters,
         user_class=cls,
-        source=GradSource(f"the parameters of `{ev.text(node)}`", ev.span(node)) if cls.is_module else None,
+        source=module_source(ev, node) if cls.is_module else None,
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
         attributes=cls.attributes,
     )
@@ -168,20 +168,13 @@ def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
 def call_instance(ev, module: Module, node: ast.Call, state: State):
     """`model(x)`: a user module runs its `forward` on this instance (a plain object its
     `__call__`); a torch module is an op."""
-    entry = "forward" if module.user_class is None or module.user_class.is_module else "__call__"
-    forward = calls.method_of(ev, module.kind, entry) if module.user_class is not None else None
-    if forward is not None and ev.backprop_scope:
+    forward = _forward_method(ev, module)
+    if forward is not None:
         result = calls.call_method(ev, forward, node, state, module, node.func)
         if result is not None:
             return result.value
     args = ev.eval_arguments(node, state)
     return module_call(ev, module, args or [UNKNOWN_VALUE], node, state)
-
-
-def rebind_module(ev, target: ast.AST, module: Module, state: State) -> None:
-    path = dotted(target)
-    if path is not None:
-        state.bind(path, module)
 
 
 def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Module:
@@ -207,7 +200,7 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         source=module_source(ev, node) if info.has_parameters else None,
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
         # Only a literal `True` is turned off by the fix: a name may serve other instances.
-        inplace_flag=ev.span(flag) if literal_true(flag) is YES and isinstance(flag, ast.Constant) else None,
+        inplace_flag=ev.span(flag) if literal_true(flag) is YES else None,
         parameter_storages=tuple(
             (name, ev.fresh_storage(node, state, ("parameter", name)))
             for name in info.parameter_names
@@ -266,8 +259,8 @@ def module_call(ev, module: Module, arguments: list, node: ast.Call, state: Stat
 
 def _child_call(ev, child: Module, value, node: ast.Call, state: State, part: tuple, producer):
     """One child of an nn.Sequential, given the previous child's output."""
-    forward = calls.method_of(ev, child.kind, "forward") if child.user_class is not None else None
-    if forward is not None and ev.backprop_scope:
+    forward = _forward_method(ev, child)
+    if forward is not None:
         arguments = calls.Arguments(positional=(value,))
         result = calls.call(ev, forward, node, state, arguments, receiver=child, part=part)
         if result is not None:
@@ -291,6 +284,14 @@ def _inplace_call(ev, module: Module, argument: Tensor, node: ast.Call, state: S
     else:
         target = node.args[0]
     return ev.inplace(argument, target, "inplace=True", node, state, [], module.kind, module=module, part=part, **details)
+
+
+def _forward_method(ev, instance: Module):
+    """What calling an instance of a class of this file runs (`forward`, or a plain
+    object's `__call__`), when calls are followed here."""
+    if instance.user_class is None or not ev.backprop_scope:
+        return None
+    return calls.method_of(ev, instance.kind, "forward" if instance.user_class.is_module else "__call__")
 
 
 def _last_leaf(module: Module) -> Module:

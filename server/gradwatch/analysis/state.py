@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field, replace
+
+from gradwatch.analysis.syntax import dotted
 
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
@@ -62,6 +65,13 @@ class State:
         if root != name:
             self.dotted_roots.add(root)
         self.bindings[name] = value
+
+    def bind_expression(self, node: ast.AST | None, value) -> None:
+        """Bind `value` to what the expression names (`x`, `self.fc`); other
+        expressions (`f().x`, `xs[0]`) name nothing to bind."""
+        path = dotted(node)
+        if path is not None:
+            self.bind(path, value)
 
     def forget(self, name: str) -> None:
         self.bind(name, UNKNOWN_VALUE)

@@ -11,7 +11,7 @@ import ast
 from gradwatch.analysis import op_table, tensor_ops
 from gradwatch.analysis.events import Backward, GradCall, TensorCall
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import INTEGER_DTYPES, dotted, keyword, literal_true
+from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
 from gradwatch.analysis.values import (
     CONSTANT,
     NO,
@@ -163,9 +163,7 @@ class TensorMethods:
                         history=value.history | new.history,
                         sources=value.sources | new.sources,
                     )
-        path = dotted(target)
-        if path is not None:
-            state.bind(path, new)
+        state.bind_expression(target, new)
 
     # -- ops -----------------------------------------------------------------
 

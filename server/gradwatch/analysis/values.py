@@ -289,11 +289,7 @@ class Sequence:
 
     def any_item(self):
         """What any item may be."""
-        every = [*self.items, *([self.each] if self.each is not None else [])]
-        joined = every[0] if every else UNKNOWN_VALUE
-        for item in every[1:]:
-            joined = join_values(joined, item)
-        return joined
+        return join_all([*self.items, *([self.each] if self.each is not None else [])])
 
     def join(self, other: Sequence) -> Sequence:
         if self.each is None and other.each is None and len(self.items) == len(other.items):
@@ -303,10 +299,7 @@ class Sequence:
         prefix = tuple(join_values(a, b) for a, b in zip(self.items, other.items))
         rest = [*self.items[common:], *other.items[common:]]
         rest += [e for e in (self.each, other.each) if e is not None]
-        each = rest[0] if rest else UNKNOWN_VALUE
-        for item in rest[1:]:
-            each = join_values(each, item)
-        return Sequence(prefix, each=each)
+        return Sequence(prefix, each=join_all(rest))
 
     def with_item(self, item) -> Sequence:
         """The list after `append(item)`."""
@@ -331,6 +324,14 @@ class Mapping:
     def join(self, other: Mapping) -> Mapping:
         theirs = dict(other.entries)
         return Mapping(tuple((k, join_values(v, theirs[k])) for k, v in self.entries if k in theirs))
+
+
+def join_all(values: list):
+    """What each of `values` may be (unknown when there are none)."""
+    joined = values[0] if values else UNKNOWN_VALUE
+    for value in values[1:]:
+        joined = join_values(joined, value)
+    return joined
 
 
 def join_values(a, b):
