@@ -234,3 +234,52 @@ def test_torch_agrees(name: str) -> None:
         assert raised is None, f"torch raised {raised!r}"
     else:
         assert raised is not None and error in str(raised), f"torch: {raised!r}"
+
+
+def _training_loops(count: int) -> str:
+    head = """
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(8, 8), nn.ReLU(inplace=True), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.features(x)
+
+model = Net()
+opt = torch.optim.SGD(model.parameters(), 0.1)
+"""
+    loop = """
+for step in range(2):
+    x = torch.randn(4, 8)
+    loss = model(x).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+    return head + loop * count
+
+
+def test_facts_about_shared_parameters_grow_linearly_with_the_loops(monkeypatch) -> None:
+    # Every loop over the same model used to relabel the saved ops of all loops
+    # before it, doubling them per loop: a module of twenty training loops took minutes.
+    from gradwatch.analysis import iterations
+
+    sizes: list[int] = []
+    carried_over = iterations.Iterations.carried_over
+
+    def measured(self, state, loop, start):
+        carried = carried_over(self, state, loop, start)
+        sizes.append(sum(len(saved) for saved in carried.saved_by.values()))
+        return carried
+
+    monkeypatch.setattr(iterations.Iterations, "carried_over", measured)
+    largest = {}
+    for count in (4, 8, 16):
+        sizes.clear()
+        check_source(_training_loops(count))
+        largest[count] = max(sizes)
+    assert largest[16] <= 2.5 * largest[8] and largest[8] <= 2.5 * largest[4], largest

@@ -39,7 +39,11 @@ class Iterations:
         )
         new_storages, new_ops, new_parameters = _reachable(state.bindings[name] for name in rebound)
         storages, ops = kept_storages | new_storages, kept_ops | new_ops
-        relabel = _Relabel(self, loop, kept_storages | new_parameters, kept_ops)
+        # Saved ops that existed when the iteration started were not made by it (they
+        # come from before the loop, or from an earlier loop over the same parameters):
+        # relabelling them too would double them at every loop of a program.
+        before = set().union(*start.saved_by.values())
+        relabel = _Relabel(self, loop, kept_storages | new_parameters, kept_ops | before)
         carried = state.copy()
         carried.bindings = {
             name: relabel.value(value) if name in rebound else value for name, value in state.bindings.items()
@@ -102,7 +106,7 @@ def _reachable(values) -> tuple[set[int], set[SavedOp], set[int]]:
 class _Relabel:
     def __init__(self, iterations: Iterations, loop, kept_storages: set[int], kept_ops: set[SavedOp]) -> None:
         """Identities in `kept_storages` and `kept_ops` (parameters; what names the
-        iteration did not rebind refer to) stay as they are."""
+        iteration did not rebind refer to; what it did not make) stay as they are."""
         self.iterations = iterations
         self.loop = loop
         self.kept_storages = kept_storages
