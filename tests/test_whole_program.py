@@ -283,3 +283,35 @@ def test_facts_about_shared_parameters_grow_linearly_with_the_loops(monkeypatch)
         check_source(_training_loops(count))
         largest[count] = max(sizes)
     assert largest[16] <= 2.5 * largest[8] and largest[8] <= 2.5 * largest[4], largest
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3])
+def test_arguments_that_spend_the_call_budget_do_not_stop_the_analysis(monkeypatch, budget: int) -> None:
+    # The arguments of a followed call are evaluated after the budget was checked; when
+    # they spend the rest of it, the call still runs (it used to crash the analysis).
+    from gradwatch.analysis import calls
+
+    monkeypatch.setattr(calls, "CALL_BUDGET", budget)
+    source = """
+import torch
+import torch.nn as nn
+
+def helper(x):
+    return x * 2
+
+class Net(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return helper(self.fc(x))
+
+net = Net(helper(helper(torch.ones(1))))
+x = torch.ones(2, 4, requires_grad=True)
+y = net(helper(helper(x))).sigmoid()
+y.add_(1)
+y.sum().backward()
+"""
+    result = check_source(source)
+    assert not any(f.code == "GW002" for f in result.findings)

@@ -108,9 +108,17 @@ def call(
     `receiver` is the bound first argument of a method (a Module instance); the
     result carries it with the attributes the method assigned (`self.hidden = h`).
     """
-    calls: CallContext = ev.calls
     if not can_call(ev, function, receiver):
         return None
+    return enter(ev, function, node, state, arguments, receiver, part)
+
+
+def enter(
+    ev, function: ast.FunctionDef, node: ast.AST, state: State, arguments: Arguments, receiver=None, part: tuple = ()
+) -> CallResult:
+    """Run `function` for a call that can_call() allowed (arguments evaluated since may
+    have spent the budget: the call still runs, what it calls no longer does)."""
+    calls: CallContext = ev.calls
     calls.budget -= 1
     entry = _entry_state(ev, function, state, arguments, receiver)
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops)
@@ -181,7 +189,7 @@ def call_method(ev, method: ast.FunctionDef, node: ast.Call, state: State, recei
     call is not followed (nothing has been evaluated then)."""
     if not can_call(ev, method, receiver):
         return None
-    result = call(ev, method, node, state, Arguments.of(ev, node, state), receiver=receiver)
+    result = enter(ev, method, node, state, Arguments.of(ev, node, state), receiver=receiver)
     if result.receiver is not receiver:
         state.bind_expression(target, result.receiver)
     return result

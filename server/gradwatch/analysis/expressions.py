@@ -344,7 +344,7 @@ class Evaluator(TensorMethods):
         if isinstance(callee, UserFunction) and self.backprop_scope and callee.name in self.functions:
             function = self.functions[callee.name]
             if calls.can_call(self, function):
-                return calls.call(self, function, node, state, calls.Arguments.of(self, node, state)).value
+                return calls.enter(self, function, node, state, calls.Arguments.of(self, node, state)).value
             summary = self.local_summary(callee.name)
             if summary is not None:
                 self.used_other_files = True  # its result depends on another function's text

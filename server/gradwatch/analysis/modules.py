@@ -160,7 +160,7 @@ def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
     )
     init = calls.method_of(ev, cls.name, "__init__") if ev.backprop_scope else None
     if init is not None and calls.can_call(ev, init, instance):
-        return calls.call(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance).receiver
+        return calls.enter(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance).receiver
     ev.eval_arguments(node, state)
     return instance
 
