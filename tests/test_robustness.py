@@ -166,6 +166,19 @@ def test_an_analysis_out_of_stack_reports_a_note_and_keeps_the_syntax_error():
     ]
 
 
+def test_an_internal_error_in_the_analysis_is_logged_and_reported_as_a_note(monkeypatch, caplog):
+    from gradwatch import checker
+
+    def broken(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'receiver'")
+
+    monkeypatch.setattr(checker, "analyse", broken)
+    findings = check_source(HAZARD + "\ndef broken(:\n").findings
+    assert [(f.code, f.severity.value) for f in findings] == [("GW002", "information"), ("GW001", "error")]
+    assert "internal error AttributeError" in findings[0].message
+    assert any(record.getMessage().startswith("internal error") for record in caplog.records)
+
+
 def test_the_cli_reports_the_other_files_and_exits_1_whatever_one_file_holds(tmp_path):
     contents = {
         "hazard.py": HAZARD,

@@ -77,6 +77,11 @@ def check_source(
         facts = None
         if settings.enabled(ANALYSIS_SKIPPED_CODE):
             findings.append(_analysis_skipped(source, error))
+    except Exception as error:  # a bug of ours: it costs this file's findings, said so, not the run
+        log.exception("internal error in the analysis of %s", path or "<text>")
+        facts = None
+        if settings.enabled(ANALYSIS_SKIPPED_CODE):
+            findings.append(_analysis_skipped(source, error))
     for rule in all_rules() if facts is not None else ():
         if not settings.enabled(rule.code) or rule.code in (SYNTAX_ERROR_CODE, ANALYSIS_SKIPPED_CODE):
             continue
@@ -94,7 +99,12 @@ def check_source(
 
 
 def _analysis_skipped(source: SourceText, error: BaseException) -> Finding:
-    cause = "the code is nested too deeply" if isinstance(error, RecursionError) else "it ran out of memory"
+    if isinstance(error, RecursionError):
+        cause = "the code is nested too deeply"
+    elif isinstance(error, MemoryError):
+        cause = "it ran out of memory"
+    else:
+        cause = f"internal error {type(error).__name__}: please report it"
     return Finding(
         ANALYSIS_SKIPPED_CODE,
         Severity.INFORMATION,

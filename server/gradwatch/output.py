@@ -68,14 +68,16 @@ ANALYSIS_SKIPPED_INFO = RuleInfo(
     code="GW002",
     name="analysis-skipped",
     severity=Severity.INFORMATION,
-    summary="gradwatch could not analyse the file (too deeply nested code); only syntax errors are reported.",
+    summary="gradwatch could not analyse the file (too deeply nested code, or an internal error); only syntax errors are reported.",
     documentation=(
         "# GW002 analysis-skipped\n\n"
         "Default severity: information\n\n"
         "## What it detects\n\n"
         "Nothing in your code: it says that gradwatch gave up on this file, because its\n"
         "analysis ran out of stack or memory (typically generated code nested hundreds of\n"
-        "levels deep), so the file has no findings other than syntax errors.\n\n"
+        "levels deep) or hit an internal error, so the file has no findings other than\n"
+        "syntax errors. An internal error is a gradwatch bug: the message names it, and the\n"
+        "traceback is on stderr (CLI) or in the server's output channel, to report.\n\n"
         "## Fix\n\n"
         "None needed. Ignore the code (`ignore = [\"GW002\"]`) to silence it.\n"
     ),

@@ -148,7 +148,8 @@ def _timed_check(text: str, what: str) -> _Run:
         logger.removeHandler(handler)
     logged = [
         new_failure(
-            "logged_exception",
+            # The analysis failing is a crash the checker survived; a rule failing costs one rule.
+            "crash" if record.getMessage().startswith("internal error") else "logged_exception",
             f"{record.getMessage().split(' on ')[0]}",
             f"{what}: {record.getMessage()}\n{_format_exc_info(record.exc_info)}",
         )
