@@ -136,10 +136,10 @@ def test_a_fifo_named_py_is_skipped_not_waited_for(project):
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
     big = tmp_path / "big.py"
     with open(big, "wb") as stream:
-        stream.truncate(16 * MAX_FILE_BYTES)  # sparse: no disk used, 64 MiB if read
+        stream.truncate(16 * MAX_FILE_BYTES)  # sparse: no disk used, 8 MiB if read
     tracemalloc.start()
     try:
-        with pytest.raises(UnreadableFile, match="skipped: larger than 4 MiB"):
+        with pytest.raises(UnreadableFile, match="skipped: larger than 512 KiB"):
             read_python_file(big)
         _, peak = tracemalloc.get_traced_memory()
     finally:

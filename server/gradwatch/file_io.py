@@ -155,8 +155,10 @@ def _kind(mode: int) -> str:
 
 
 def _size_text(limit: int) -> str:
-    mib = 1024 * 1024
-    return f"{limit // mib} MiB" if limit % mib == 0 else f"{limit} bytes"
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
 
 
 class _Terminated(SystemExit):

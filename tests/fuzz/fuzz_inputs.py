@@ -289,7 +289,7 @@ def odd_characters(rng: random.Random, text: str) -> str:
 
 
 def huge(rng: random.Random, text: str, largest: int = 4 * 1024 * 1024) -> str:
-    """`text` grown to between 256 KiB and `largest` (4 MiB, what the CLI still reads)."""
+    """`text` grown to between 256 KiB and `largest` (past 512 KiB the checker declines it)."""
     size = min(rng.choice([256, 512, 1024, 2048, 4096]) * 1024, largest)
     how = rng.choice(["repeat", "long_line", "many_lines", "long_function"])
     if how == "repeat":
