@@ -64,22 +64,27 @@ def _without_claims(code: str) -> str:
     return "\n".join(line for line in code.splitlines() if not line.startswith("assert "))
 
 
-def _fixed(rule, example) -> str | None:
-    findings = [f for f in check_source(example.code).findings if f.code == rule.code and f.fixes]
-    if not findings:
-        return None
-    return apply_edits(example.code, findings[0].fixes[0].edits)
+def _fixes(rule, example) -> list[tuple[str, str]]:
+    """(title, fixed code) for every fix offered on the example's findings of the rule."""
+    findings = [f for f in check_source(example.code).findings if f.code == rule.code]
+    return [(fix.title, apply_edits(example.code, fix.edits)) for f in findings for fix in f.fixes]
 
 
-@pytest.mark.parametrize("rule,example", [p for p in EXAMPLES if _fixed(*p.values) is not None])
-def test_fix_removes_hazard(rule, example) -> None:
-    fixed = _fixed(rule, example)
+@pytest.mark.parametrize(
+    "rule,example,title,fixed",
+    [
+        pytest.param(*p.values, title, fixed, id=f"{p.id}-fix{number}")
+        for p in EXAMPLES
+        for number, (title, fixed) in enumerate(_fixes(*p.values))
+    ],
+)
+def test_every_fix_removes_the_hazard(rule, example, title, fixed) -> None:
     ast.parse(fixed)
     remaining = [f for f in check_source(fixed).findings if f.code == rule.code]
-    assert remaining == [], f"{rule.code} still fires after its fix:\n{fixed}"
+    assert remaining == [], f"{rule.code} still fires after its fix {title!r}:\n{fixed}"
     # An example's top-level asserts state what torch does with the hazard; after
     # the fix they need not hold any more, so the fixed program runs without them.
     namespace, error, _ = run(_without_claims(fixed))
-    assert error is None, f"fixed code still raises {error!r}:\n{fixed}"
+    assert error is None, f"code fixed by {title!r} still raises {error!r}:\n{fixed}"
     if example.outcome.kind == "grad_none":
         assert namespace[example.outcome.detail].grad is not None
