@@ -194,23 +194,23 @@ def test_a_text_over_the_size_limit_gets_a_note_and_is_not_parsed(monkeypatch):
     ]
 
 
-def test_a_file_needing_too_many_statement_runs_is_skipped_the_same_with_or_without_the_cache(monkeypatch):
-    from gradwatch.analysis import interpreter
+def test_a_file_needing_too_many_analysis_steps_is_skipped_the_same_with_or_without_the_cache(monkeypatch):
+    from gradwatch.analysis import budget
     from gradwatch.analysis.scope_cache import ScopeCache
 
     text = "import torch\n\ndef f(x):\n" + "".join("    " + line + "\n" for line in HAZARD.splitlines()[1:])
     text += "".join(f"v{i} = torch.ones(2)\n" for i in range(20))
 
-    def codes(budget: int, cache=None) -> list[str]:
-        monkeypatch.setattr(interpreter, "MAX_STATEMENT_RUNS", budget)
+    def codes(steps: int, cache=None) -> list[str]:
+        monkeypatch.setattr(budget, "MAX_ANALYSIS_STEPS", steps)
         return [f.code for f in check_source(text, cache=cache).findings]
 
     budgets = range(15, 35)
-    fresh = [codes(budget) for budget in budgets]
+    fresh = [codes(steps) for steps in budgets]
     assert fresh[0] == ["GW002"] and fresh[-1] == ["GW201"]
     warm = ScopeCache()
-    codes(1000, warm)  # f's analysis is cached; replaying it must count its statement runs
-    assert [codes(budget, warm) for budget in budgets] == fresh
+    codes(1000, warm)  # f's analysis is cached; replaying it must count its steps
+    assert [codes(steps, warm) for steps in budgets] == fresh
 
 
 def test_the_cli_reports_the_other_files_and_exits_1_whatever_one_file_holds(tmp_path):

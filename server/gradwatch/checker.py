@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gradwatch.analysis.interpreter import AnalysisTooLarge, analyse
+from gradwatch.analysis.budget import AnalysisTooLarge
+from gradwatch.analysis.interpreter import analyse
 from gradwatch.analysis.scope_cache import ScopeCache
 
 if TYPE_CHECKING:

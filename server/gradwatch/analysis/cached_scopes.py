@@ -21,13 +21,13 @@ class CachedScopes:
         key = self.cache_key(node, in_class) if self.cache is not None else None
         cached = self.cache.get(key) if key is not None else None
         if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
-            events, names, _, runs = cached
-            self.count_statement_runs(runs)  # as if run: the file's budget does not depend on the cache
+            events, names, _, steps = cached
+            self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
             for event in events:
                 self.events[("cached", id(event))] = event
             self.names.update({id(entry): entry for entry in names})
             return
-        events_before, names_before, runs_before = set(self.events), set(self.names), self.statement_runs
+        events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
         self.used_other_files = False
         followed = self.calls.track()
         try:
@@ -37,8 +37,8 @@ class CachedScopes:
         if key is not None and not self.used_other_files:  # other files may change unseen
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
-            runs = self.statement_runs - runs_before
-            self.cache.put(key, (events, names, self._dependencies(followed), runs))
+            steps = self.steps.taken - steps_before
+            self.cache.put(key, (events, names, self._dependencies(followed), steps))
 
     def _dependencies(self, followed: set) -> tuple:
         """What a function's events depend on besides its own text: the functions its

@@ -6,6 +6,8 @@ from gradwatch.analysis.values import NO, YES, Tensor
 from gradwatch.findings import NameState
 from gradwatch.source import SourceText
 
+MAX_LISTED_OPS = 3
+
 
 def name_state(source: SourceText, node, name: str, tensor: Tensor, saved_by) -> NameState:
     return NameState(source.span(node), name, f"`{name}`: {describe(tensor, saved_by)}")
@@ -18,8 +20,12 @@ def describe(tensor: Tensor, saved_by=()) -> str:
         parts.append("a leaf")
     elif tensor.is_leaf is NO:
         parts.append("not a leaf")
-    for op in sorted(saved_by, key=lambda op: op.span):
-        parts.append(f"saved for backward by `{op.op}` (line {op.span.line})")
+    if len(saved_by) > MAX_LISTED_OPS:
+        # Listing them would cost every mention of a much-used tensor (a weight) a sort.
+        parts.append(f"saved for backward by {len(saved_by)} ops")
+    else:
+        for op in sorted(saved_by, key=lambda op: op.span):
+            parts.append(f"saved for backward by `{op.op}` (line {op.span.line})")
     if tensor.requires_grad is NO and tensor.cuts:
         cut = tensor.cuts[-1]
         parts.append(f"cut from the graph at line {cut.span.line}")

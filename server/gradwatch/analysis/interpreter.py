@@ -14,6 +14,7 @@ import ast
 import re
 
 from gradwatch.analysis import describe, summaries
+from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
@@ -60,18 +61,8 @@ _INPLACE_OPERATORS = {
 }
 
 
-# Statements run per file (loops and followed calls run theirs again). The most
-# any file of the repository sweep needed is about 3,400; past this bound a file
-# costs seconds, so its analysis stops and it gets no findings but syntax errors.
-MAX_STATEMENT_RUNS = 12_000
-
-
 class _PathEnded(Exception):
     """Raised inside a block after `return`/`raise`/`break`/`continue`."""
-
-
-class AnalysisTooLarge(Exception):
-    """The file needs more than MAX_STATEMENT_RUNS statement runs."""
 
 
 class Interpreter(CachedScopes, Loops, Evaluator):
@@ -92,7 +83,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
-        self.statement_runs = 0
+        self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
@@ -205,11 +196,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     # -- statements ----------------------------------------------------------
 
-    def count_statement_runs(self, runs: int) -> None:
-        self.statement_runs += runs
-        if self.statement_runs > MAX_STATEMENT_RUNS:
-            raise AnalysisTooLarge(f"more than {MAX_STATEMENT_RUNS:,} statement runs")
-
     def exec_block(self, body: list[ast.stmt], state: State) -> State | None:
         """Run `body`; the state after it, or None when no path falls through."""
         try:
@@ -220,7 +206,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         return state
 
     def exec_statement(self, node: ast.stmt, state: State) -> None:
-        self.count_statement_runs(1)
+        self.steps.take(1)
         method = getattr(self, "exec_" + type(node).__name__, None)
         if method is not None:
             method(node, state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from gradwatch.analysis import op_table
+from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
     NO,
@@ -117,6 +118,7 @@ def apply_op(
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
+    ev.steps.take(len(history) // HISTORY_PER_STEP)
     sources = frozenset().union(*(t.sources for t in present)) if in_graph else frozenset()
     if module is not None and module.source is not None and module.params_require_grad is YES and in_graph:
         sources = sources | {module.source}
