@@ -13,6 +13,7 @@ from test_oracle import run
 MODIFIED = "modified by an inplace operation"
 NO_GRAPH = "does not require grad and does not have a grad_fn"
 TWICE = "Trying to backward through the graph a second time"
+INTEGER = "Tensors of floating point and complex dtype can require gradients"
 
 PROGRAMS = {
     "helper_result_modified_by_caller": (
@@ -215,7 +216,457 @@ net.forward(torch.randn(2, 4)).sum().backward()
         [],
         None,
     ),
+    "branch_decided_by_the_constructor_arguments": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Unit(nn.Module):
+    def __init__(self, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        if stride == 2:
+            self.project = True
+        else:
+            self.project = False
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        if self.project:
+            identity = self.conv(x)
+        else:
+            identity = x
+        identity = self.relu(identity)
+        return self.relu(self.conv(x) + identity)
+
+
+stage = nn.Sequential(Unit(2), Unit(1))
+stage(torch.randn(1, 2, 4, 4)).sum().backward()
+""",
+        [("GW201", 21)],
+        MODIFIED,
+    ),
+    "flag_another_method_may_have_changed": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.safe = False
+
+    def make_safe(self):
+        self.safe = True
+
+    def forward(self, x):
+        y = torch.sigmoid(self.fc(x))
+        if self.safe:
+            y = y.clone()
+        y.add_(1)
+        return y
+
+
+gate = Gate()
+gate.make_safe()
+gate(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    "row_modified_in_the_next_iteration": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = w @ torch.randn(3, 1)
+y = 0
+for i in range(3):
+    b[i] = b[i] + 1
+    y = y + w @ b
+y.sum().backward()
+""",
+        [("GW201", 8)],
+        MODIFIED,
+    ),
+    "row_modified_in_a_single_iteration": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = w @ torch.randn(3, 1)
+y = 0
+for i in range(1):
+    b[i] = b[i] + 1
+    y = y + w @ b
+y.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "only_the_last_iteration_result_is_used": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = torch.randn(3, 1)
+for i in range(3):
+    b[i] = 0.0
+    y = w @ b
+y.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "leaf_made_from_a_no_grad_submodule_output_updated_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+
+net = Net()
+with torch.no_grad():
+    z = net.fc(torch.randn(2, 4))
+s = z.clone().float().requires_grad_(True)
+(s * 2).sum().backward()
+s -= 0.1 * s.grad
+s.grad.zero_()
+""",
+        [("GW202", 17)],
+        "a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "factory_flag_from_the_constructor_argument": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Conv(nn.Module):
+    def __init__(self, n, requires_grad=False):
+        super().__init__()
+        self.n, self.requires_grad = n, requires_grad
+        w = torch.empty(n, n, requires_grad=self.requires_grad)
+        w.normal_(std=0.1)
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        return x @ self.w
+
+
+frozen = Conv(2)
+trained = Conv(2, requires_grad=True)
+""",
+        [("GW202", 11)],
+        "a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "parameter_of_a_module_list_item_edited_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+net = Net()
+net.layers[0].weight[:, 1] += 1.0
+""",
+        [("GW202", 18)],
+        "a view of a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "step_then_backward_through_the_previous_iteration": (
+        """
+import torch
+import torch.nn as nn
+
+cell = nn.Linear(4, 4)
+opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+h = torch.zeros(1, 4, requires_grad=True)
+for x in [torch.randn(1, 4), torch.randn(1, 4)]:
+    h = torch.tanh(cell(h) + x)
+    opt.zero_grad()
+    h.sum().backward(retain_graph=True)
+    opt.step()
+""",
+        [("GW201", 12)],
+        MODIFIED,
+    ),
+    "step_after_a_backward_whose_graph_kept_no_weight": (
+        """
+import torch
+import torch.nn as nn
+
+cell = nn.Linear(4, 4)
+opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+h = torch.zeros(1, 4)
+for x in [torch.randn(1, 4), torch.randn(1, 4)]:
+    h = torch.tanh(cell(x) + h)
+    opt.zero_grad()
+    h.sum().backward(retain_graph=True)
+    opt.step()
+""",
+        [],
+        None,
+    ),
+    "shared_module_output_of_an_unknown_input_backpropagated_twice": (
+        """
+import torch
+import torch.nn as nn
+
+generator = nn.Linear(1, 4)
+head_1 = nn.Linear(4, 1)
+head_2 = nn.Linear(4, 1)
+data = torch.Tensor([[1.0], [2.0]])
+features = generator(data)
+head_1(features).sum().backward()
+head_2(features).sum().backward()
+""",
+        [("GW106", 11)],
+        TWICE,
+    ),
+    "two_calls_of_a_helper_on_unknown_inputs_are_two_graphs": (
+        """
+import torch
+import torch.nn as nn
+
+generator = nn.Linear(1, 4)
+
+
+def encode(x):
+    return generator(x)
+
+
+a = encode(torch.Tensor([[1.0], [2.0]]))
+b = encode(torch.Tensor([[3.0], [4.0]]))
+a.sum().backward()
+b.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "nested_helper_sees_the_enclosing_names": (
+        """
+import torch
+
+
+def penalty(features):
+    def gram():
+        return features @ features.t()
+
+    loss = gram().pow(2).mean()
+    loss.backward()
+
+
+w = torch.randn(3, 3, requires_grad=True)
+features = torch.tanh(torch.randn(2, 3) @ w)
+features.sum().backward()
+penalty(features)
+""",
+        [("GW106", 10)],
+        TWICE,
+    ),
+    "indices_of_max_along_a_dimension_cannot_require_grad": (
+        """
+import torch
+
+scores = torch.randn(4, 3)
+values, indices = torch.max(scores, 1)
+values.requires_grad_()
+indices.requires_grad = True
+""",
+        [("GW109", 7)],
+        INTEGER,
+    ),
+    "variable_of_a_long_tensor_requiring_grad": (
+        """
+import torch
+from torch.autograd import Variable
+
+weights = Variable(torch.Tensor([0.5, 1.0]), requires_grad=True)
+ids = Variable(torch.LongTensor([1, 2]).long(), requires_grad=True)
+""",
+        [("GW109", 6)],
+        INTEGER,
+    ),
 }
+
+
+# Grad mode, dtypes and frozen parameters, followed through calls and submodules.
+
+ENCODER_AND_HEAD = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.encoder(x)))
+
+
+model = Net()
+"""
+
+PROGRAMS.update(
+    {
+        "dtype_argument_is_no_tensor_operand": (
+            """
+import torch
+
+w = torch.randn(4, 3, requires_grad=True)
+labels = torch.randint(0, 3, (4,)).type(torch.float32)
+preds = torch.softmax(w, dim=1).argmax(dim=1).type(torch.float32)
+loss = ((preds - labels) ** 2).mean()
+loss.backward()
+""",
+            [("GW101", 8)],
+            NO_GRAPH,
+        ),
+        "loss_of_unknown_inputs_under_the_callers_no_grad": (
+            """
+import torch
+import torch.nn.functional as F
+
+
+def compute_loss(batch):
+    return F.l1_loss(batch[("pred", 0)], batch["target"])
+
+
+w = torch.randn(3, requires_grad=True)
+batch = {("pred", 0): w * 2, "target": torch.zeros(3)}
+with torch.no_grad():
+    loss = compute_loss(batch)
+loss.backward()
+""",
+            [("GW101", 14)],
+            NO_GRAPH,
+        ),
+        "op_that_may_return_its_input_under_no_grad_stays_unknown": (
+            """
+import torch
+import torch.nn.functional as F
+
+w = torch.randn(3, requires_grad=True)
+batch = {("pred", 0): w * 2}
+with torch.no_grad():
+    kept = F.dropout(batch[("pred", 0)], training=False)
+kept.sum().backward()
+""",
+            [],
+            None,
+        ),
+        "enable_grad_inside_the_callers_inference_mode": (
+            """
+import torch
+
+
+def jacobian_row(n):
+    with torch.enable_grad():
+        x = torch.randn(n, requires_grad=True)
+        y = x ** 2
+        return torch.autograd.grad(y.sum(), x)[0]
+
+
+with torch.no_grad():
+    jacobian_row(3)
+with torch.inference_mode():
+    jacobian_row(3)
+""",
+            [("GW101", 9)],
+            NO_GRAPH,
+        ),
+        "freezing_every_named_parameter_on_both_branches": (
+            ENCODER_AND_HEAD
+            + """for name, p in model.named_parameters():
+    if name.startswith("encoder"):
+        p.requires_grad = False
+    else:
+        p.requires_grad = False
+loss = model(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+            [("GW101", 23)],
+            NO_GRAPH,
+        ),
+        "freezing_named_parameters_but_the_head": (
+            ENCODER_AND_HEAD
+            + """for name, p in model.named_parameters():
+    if name.startswith("encoder"):
+        p.requires_grad = False
+loss = model(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+            [],
+            None,
+        ),
+        "grad_of_a_list_of_inputs_passed_to_a_helper": (
+            """
+import torch
+
+
+def partial_derivatives(output, inputs):
+    return torch.autograd.grad(output, inputs, allow_unused=True)
+
+
+a = torch.tensor([1.0, 2.0])
+b = torch.tensor([3.0, 4.0], requires_grad=True)
+inputs = [a, b]
+partial_derivatives(a @ b, inputs)
+""",
+            [("GW103", 6)],
+            "One of the differentiated Tensors does not require grad",
+        ),
+        "requires_grad_false_freezes_every_submodule": (
+            """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.encoder(x)))
+
+
+tuned = Net()
+tuned.requires_grad_(False)
+tuned.head.requires_grad_(True)
+tuned(torch.randn(2, 4)).sum().backward()
+frozen = Net()
+frozen.requires_grad_(False)
+loss = frozen(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+            [("GW101", 23)],
+            NO_GRAPH,
+        ),
+    }
+)
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))

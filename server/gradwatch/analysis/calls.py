@@ -114,13 +114,21 @@ def call(
 
 
 def enter(
-    ev, function: ast.FunctionDef, node: ast.AST, state: State, arguments: Arguments, receiver=None, part: tuple = ()
+    ev,
+    function: ast.FunctionDef,
+    node: ast.AST,
+    state: State,
+    arguments: Arguments,
+    receiver=None,
+    part: tuple = (),
+    enclosing: State | None = None,
 ) -> CallResult:
     """Run `function` for a call that can_call() allowed (arguments evaluated since may
-    have spent the budget: the call still runs, what it calls no longer does)."""
+    have spent the budget: the call still runs, what it calls no longer does).
+    `enclosing` is the state of the scope a nested def sees (its closure)."""
     calls: CallContext = ev.calls
     calls.budget -= 1
-    entry = _entry_state(ev, function, state, arguments, receiver)
+    entry = _entry_state(ev, function, state, arguments, receiver, enclosing)
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
     calls.call_string += ((id(node), part),)
@@ -158,16 +166,21 @@ def _module_names(ev) -> dict:
     return outer
 
 
-def _entry_state(ev, function: ast.FunctionDef, state: State, arguments: Arguments, receiver) -> State:
+def _entry_state(
+    ev, function: ast.FunctionDef, state: State, arguments: Arguments, receiver, enclosing: State | None = None
+) -> State:
     outer = _module_names(ev)
     entry = State(
         outer=outer,
+        bindings=dict(enclosing.bindings) if enclosing is not None else {},
+        dotted_roots=set(enclosing.dotted_roots) if enclosing is not None else set(),
         saved_by=dict(state.saved_by),
         clobbered=dict(state.clobbered),
         freed=dict(state.freed),
         grad_enabled=state.grad_enabled,
         grad_mode_reason=state.grad_mode_reason,
         grad_mode_known=state.grad_mode_known,
+        inference_mode=state.inference_mode,
     )
     for name, value in bind_arguments(ev, function, arguments, receiver, outer).items():
         entry.bind(name, value)
@@ -176,6 +189,19 @@ def _entry_state(ev, function: ast.FunctionDef, state: State, arguments: Argumen
         for attribute, value in receiver.attributes:
             entry.bind(f"{parameters[0].arg}.{attribute}", value)
     return entry
+
+
+def call_nested(ev, nested: int, node: ast.Call, state: State) -> CallResult | None:
+    """A call of a def made inside a function, followed only from the run of the
+    enclosing function that made it: `state` is then the scope its free names
+    come from, with their values at the time of the call (as Python's closures
+    see them). Elsewhere (a closure returned and called later) it is not followed."""
+    function, definer, call_string = ev.nested_functions.get(nested, (None, None, None))
+    if function is None or ev.current_function is not definer or ev.calls.call_string != call_string:
+        return None
+    if not can_call(ev, function):
+        return None
+    return enter(ev, function, node, state, Arguments.of(ev, node, state), enclosing=state)
 
 
 def can_call(ev, function: ast.FunctionDef, receiver=None) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis.conditions import known_flag
 from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
+    UNKNOWN_VALUE,
     YES,
     Constant,
     Cut,
@@ -22,7 +24,7 @@ from gradwatch.analysis.values import (
 
 def factory(ev, qualname: str, node: ast.Call, state: State):
     args = ev.eval_arguments(node, state)
-    requires = literal_true(keyword(node, "requires_grad"))
+    requires = known_flag(keyword(node, "requires_grad"), state)
     if qualname == "torch.as_tensor" and args and isinstance(args[0], Tensor):
         return args[0]
     cuts: tuple = ()
@@ -115,3 +117,29 @@ def _multi_element(node: ast.Call) -> Tri:
     for size in sizes:
         count *= size.value
     return Tri.of(count > 1)
+
+
+def variable(ev, node: ast.Call, state: State):
+    """`Variable(t, requires_grad=flag)`: a new leaf with `t`'s data and no graph (measured:
+    even of a computed tensor), whose flag is set as `t.requires_grad_(flag)` would."""
+    args = ev.eval_arguments(node, state)
+    data = args[0] if args and isinstance(args[0], Tensor) else None
+    if data is None:
+        return UNKNOWN_VALUE
+    flag_node = keyword(node, "requires_grad") or (node.args[1] if len(node.args) > 1 else None)
+    requires = literal_true(flag_node)
+    value = Tensor(
+        requires_grad=NO,
+        is_leaf=YES,
+        storage=data.storage,
+        deps=data.deps,
+        origin=ev.reason(node, f"`{ev.text(node)}`"),
+        integer=data.integer,
+        multi_element=data.multi_element,
+        known=data.known,
+    )
+    if requires is NO:
+        return value
+    ev.emit(node, TensorCall(ev.span(node), value, ev.text(node.args[0]), "requires_grad_", node, requires))
+    source = GradSource(f"`{ev.text(node)}`", ev.span(node), explicit=True)
+    return value.but(requires_grad=requires, sources=frozenset([source]) if requires is YES else frozenset())

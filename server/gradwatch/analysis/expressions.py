@@ -12,6 +12,7 @@ import ast
 from gradwatch.analysis import (
     calls,
     creation,
+    integer_dtypes,
     modules,
     numpy_interop,
     op_table,
@@ -341,7 +342,11 @@ class Evaluator(TensorMethods):
                 if not isinstance(resolved, (ModuleClass, TorchRef)):
                     return resolved
                 callee = resolved
-        if isinstance(callee, UserFunction) and self.backprop_scope and callee.name in self.functions:
+        if isinstance(callee, UserFunction) and callee.nested is not None and self.backprop_scope:
+            result = calls.call_nested(self, callee.nested, node, state)
+            if result is not None:
+                return result.value
+        elif isinstance(callee, UserFunction) and self.backprop_scope and callee.name in self.functions:
             function = self.functions[callee.name]
             if calls.can_call(self, function):
                 return calls.enter(self, function, node, state, calls.Arguments.of(self, node, state)).value
@@ -410,9 +415,18 @@ class Evaluator(TensorMethods):
     def torch_call(self, qualname: str, node: ast.Call, state: State):
         if qualname in FACTORIES:
             return creation.factory(self, qualname, node, state)
+        if qualname in integer_dtypes.INTEGER_TENSOR_TYPES:
+            return creation.leaf(self, node, NO, explicit=False, deps=self.eval_arguments(node, state)).but(
+                integer=True
+            )
+        if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
+            return creation.variable(self, node, state)
         if qualname in GRAD_MODES:
             self.eval_arguments(node, state)
-            return GradModeContext(GRAD_MODES[qualname], qualname.rsplit(".", 1)[1])
+            mode = node.args[0] if node.args else keyword(node, "mode")
+            # `inference_mode(False)` turns inference mode off: what grad mode is then is not claimed.
+            enabled = GRAD_MODES[qualname] if mode is None or literal_true(mode) is YES else UNKNOWN
+            return GradModeContext(enabled, qualname.rsplit(".", 1)[1])
         if qualname == "torch.set_grad_enabled":
             self.eval_arguments(node, state)
             enabled = literal_true(node.args[0]) if node.args else UNKNOWN
@@ -432,6 +446,8 @@ class Evaluator(TensorMethods):
             return modules.optimizer(self, node, state)
         if qualname == "torch.nn.Sequential":
             return modules.sequential(self, node, state)
+        if qualname == "torch.nn.ModuleList":
+            return modules.module_list(self, node, state)
         info = op_table.lookup(qualname)
         if info is not None and info.has_parameters is not None:
             return modules.torch_module(self, qualname, info, node, state)

@@ -16,6 +16,7 @@ import re
 from gradwatch.analysis import describe, summaries
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
+from gradwatch.analysis.conditions import known_truth
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
 from gradwatch.analysis.imports import import_bindings, star_import
@@ -24,6 +25,7 @@ from gradwatch.analysis.iterations import Iterations
 from gradwatch.analysis.loops import Loops
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
+from gradwatch.analysis.tensor_methods import InPlaceRejected
 from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     NO,
@@ -33,6 +35,7 @@ from gradwatch.analysis.values import (
     Constant,
     GradModeContext,
     Mapping,
+    Module,
     ModuleClass,
     Reason,
     Sequence,
@@ -87,6 +90,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
+        # id of a def run inside a function -> (its node, the enclosing function, its call string).
+        self.nested_functions: dict[int, tuple] = {}
         self._summaries: dict[str, object] = {}
         self.iterations = Iterations()
         self._module_statements: str | None = None
@@ -157,12 +162,14 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         if in_class is not None and arguments and node.name != "__init__":
             self_name = arguments[0].arg
             for attribute, value in in_class.attributes:
-                state.bind(f"{self_name}.{attribute}", value)
+                state.bind(f"{self_name}.{attribute}", _as_assumed(value))
         for decorator in node.decorator_list:
             call = decorator.func if isinstance(decorator, ast.Call) else decorator
             value = self.eval(call, State(outer=self.globals))
-            if isinstance(value, TorchRef) and value.qualname in ("torch.no_grad", "torch.inference_mode"):
+            with_mode = isinstance(decorator, ast.Call) and bool(decorator.args or decorator.keywords)
+            if isinstance(value, TorchRef) and value.qualname in ("torch.no_grad", "torch.inference_mode") and not with_mode:
                 state.grad_enabled = NO
+                state.inference_mode = value.qualname == "torch.inference_mode"
                 state.grad_mode_reason = Reason(self.span(decorator), f"`@{self.text(decorator)}`")
         return state
 
@@ -201,7 +208,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         try:
             for statement in body:
                 self.exec_statement(statement, state)
-        except _PathEnded:
+        except (_PathEnded, InPlaceRejected):
             return None
         return state
 
@@ -300,7 +307,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.set_requires_grad(
                     owner, target.value, Tri.of(flag) if flag is not None else UNKNOWN, target, state
                 )
-            return
+            if not isinstance(owner, Module):
+                return
+            # A module's own `self.requires_grad = flag` is a plain attribute.
         path = dotted(target)
         if path is not None:
             state.bind(path, value)
@@ -340,7 +349,13 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         raise _PathEnded
 
     def exec_FunctionDef(self, node, state: State) -> None:
-        state.bind(node.name, UserFunction(node.name))
+        if self.current_function is None:
+            state.bind(node.name, UserFunction(node.name))
+            return
+        # A def inside a function: a call of it in this same run of the enclosing
+        # function can be followed, seeing the enclosing names (calls.call_nested).
+        self.nested_functions[id(node)] = (node, self.current_function, self.calls.call_string)
+        state.bind(node.name, UserFunction(node.name, nested=id(node)))
 
     exec_AsyncFunctionDef = exec_FunctionDef
 
@@ -351,6 +366,11 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.eval(node.test, state)
         if _is_main_guard(node.test):
             self._merge_into(state, self.exec_block(node.body, state.copy()), None)
+            return
+        truth = known_truth(node.test, state)
+        if truth is not None:
+            # Only the branch Python takes runs (`if stride == 2:` with stride known).
+            self._merge_into(state, self.exec_block(node.body if truth else node.orelse, state.copy()), None)
             return
         body = self.exec_block(node.body, state.copy())
         orelse = self.exec_block(node.orelse, state.copy())
@@ -364,21 +384,30 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         state.become(joined)
 
     def exec_With(self, node: ast.With, state: State) -> None:
-        previous = (state.grad_enabled, state.grad_mode_reason, state.grad_mode_known)
+        previous = (state.grad_enabled, state.grad_mode_reason, state.grad_mode_known, state.inference_mode)
         for item in node.items:
             value = self.eval(item.context_expr, state)
             if isinstance(value, GradModeContext):
-                state.grad_enabled = value.enabled
-                state.grad_mode_known = state.grad_mode_known or value.enabled is not UNKNOWN
-                state.grad_mode_reason = Reason(self.span(item.context_expr), f"`with {self.text(item.context_expr)}`")
+                self.enter_grad_mode(value, item.context_expr, state)
             elif item.optional_vars is not None:
                 self.assign(item.optional_vars, UNKNOWN_VALUE, state)
         end = self.exec_block(node.body, state)
         if end is None:
             raise _PathEnded
-        state.grad_enabled, state.grad_mode_reason, state.grad_mode_known = previous
+        state.grad_enabled, state.grad_mode_reason, state.grad_mode_known, state.inference_mode = previous
 
     exec_AsyncWith = exec_With
+
+    def enter_grad_mode(self, context: GradModeContext, node: ast.AST, state: State) -> None:
+        """`with torch.no_grad()` and the like. Inside inference mode, turning grad mode
+        back on records no graph all the same; only `inference_mode(False)` leaves it."""
+        if context.name == "inference_mode":
+            state.inference_mode = context.enabled is NO
+        elif state.inference_mode:
+            return  # the inference mode's own reason still explains why nothing is recorded
+        state.grad_enabled = context.enabled
+        state.grad_mode_known = state.grad_mode_known or context.enabled is not UNKNOWN
+        state.grad_mode_reason = Reason(self.span(node), f"`with {self.text(node)}`")
 
     def exec_Try(self, node: ast.Try, state: State) -> None:
         entry = state.copy()
@@ -437,6 +466,15 @@ def _nested_functions(node: ast.AST):
         elif not isinstance(statement, ast.ClassDef):
             for field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 stack.extend(getattr(statement, field, ()))
+
+
+def _as_assumed(value):
+    """An attribute as a method analysed on its own sees it: what `__init__` assigned,
+    but another method may have changed a flag since (`self.use_cache = True`), so a
+    literal is only known to be some constant, never which (conditions.py)."""
+    if isinstance(value, Constant) and value.value is not None:
+        return Constant(cuts=value.cuts)
+    return value
 
 
 def _is_main_guard(test: ast.AST) -> bool:

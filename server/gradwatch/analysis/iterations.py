@@ -43,7 +43,10 @@ class Iterations:
         # come from before the loop, or from an earlier loop over the same parameters):
         # relabelling them too would double them at every loop of a program.
         before = set().union(*start.saved_by.values())
-        relabel = _Relabel(self, loop, kept_storages | new_parameters, kept_ops | before)
+        # Likewise a tensor that existed when the iteration started and that it only
+        # modified in place (`b[i] = ...`): the next iteration modifies the same memory.
+        existing, _, _ = _reachable(start.bindings.values())
+        relabel = _Relabel(self, loop, kept_storages | new_parameters | existing, kept_ops | before)
         carried = state.copy()
         carried.bindings = {
             name: relabel.value(value) if name in rebound else value for name, value in state.bindings.items()
@@ -72,6 +75,14 @@ class Iterations:
             relabelled = self._storages[key] = new_storage()
             self._origins[relabelled] = key
         return relabelled
+
+
+def known_ops(state: State) -> set[SavedOp]:
+    """Every saved op the state knows of: one that saved a tensor, was clobbered, or is in
+    the history of a value a name reaches. On the paths of this state, any other op was
+    never applied."""
+    _, ops, _ = _reachable(state.bindings.values())
+    return ops.union(*state.saved_by.values(), state.clobbered)
 
 
 def _reachable(values) -> tuple[set[int], set[SavedOp], set[int]]:

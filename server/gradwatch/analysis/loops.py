@@ -7,12 +7,12 @@ A mixin of the Interpreter (interpreter.py).
 from __future__ import annotations
 
 import ast
-from dataclasses import replace
 
-from gradwatch.analysis import python_builtins
+from gradwatch.analysis import freezing, python_builtins
+from gradwatch.analysis.conditions import fewest_iterations
+from gradwatch.analysis.iterations import known_ops
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted, literal_true
-from gradwatch.analysis.values import NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor
+from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor
 
 MAX_LOOP_ROUNDS = 4
 
@@ -24,59 +24,42 @@ class Loops:
         if isinstance(iterable, Sequence):
             element = python_builtins.element_of(iterable)
         elif isinstance(iterable, Parameters):
-            element = Tensor(
-                requires_grad=iterable.module.params_require_grad, is_leaf=YES, storage=self.storage_for(node)
+            parameter = Tensor(
+                requires_grad=freezing.parameters_flag(iterable.module), is_leaf=YES, storage=self.storage_for(node)
             )
-            self._note_parameter_freezing(node, iterable, state)
-        self.run_loop(node, state, lambda s: self.assign(node.target, element, s))
+            named = _iterates_named_parameters(node)
+            element = Sequence((CONSTANT, parameter)) if named else parameter
+            self._note_parameter_freezing(node, iterable, freezing.loop_parameter(node.target, named), state)
+        fewest = fewest_iterations(node, state)
+        self.run_loop(node, state, lambda s: self.assign(node.target, element, s), fewest)
 
     exec_AsyncFor = exec_For
 
-    def _note_parameter_freezing(self, node: ast.For, params: Parameters, state: State) -> None:
+    def _note_parameter_freezing(self, node: ast.For, params: Parameters, parameter: str | None, state) -> None:
         """`for p in model.parameters(): p.requires_grad = False` changes what `model(x)` returns."""
-        for child in ast.walk(node):
-            flag = None
-            if isinstance(child, ast.Assign) and any(
-                isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in child.targets
-            ):
-                flag = literal_true(child.value)
-            elif (
-                isinstance(child, ast.Call)
-                and isinstance(child.func, ast.Attribute)
-                and child.func.attr == "requires_grad_"
-            ):
-                flag = literal_true(child.args[0]) if child.args else YES
-            if flag is not None:
-                # Only an unconditional `p.requires_grad = False` freezes them all;
-                # one under an `if` (freeze all but the head) leaves it unknown.
-                unconditional = any(child is stmt or child is getattr(stmt, "value", None) for stmt in node.body)
-                if not unconditional:
-                    flag = UNKNOWN
-                owner = (
-                    node.iter.func.value
-                    if isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute)
-                    else None
-                )
-                path = dotted(owner) if owner is not None else None
-                if path is not None:
-                    state.bind(path, replace(params.module, params_require_grad=UNKNOWN if flag is not NO else NO))
-                return
+        flag = freezing.loop_sets_flag(node, parameter)
+        if flag is None or not isinstance(node.iter, ast.Call) or not isinstance(node.iter.func, ast.Attribute):
+            return
+        frozen = freezing.with_parameters_requiring(params.module, NO if flag is NO else UNKNOWN)
+        freezing.bind_module(state, node.iter.func.value, frozen)
 
     def exec_While(self, node: ast.While, state: State) -> None:
         self.eval(node.test, state)
         self.run_loop(node, state, lambda s: self.eval(node.test, s))
 
-    def run_loop(self, node, state: State, enter) -> None:
+    def run_loop(self, node, state: State, enter, fewest: int = 0) -> None:
         self.loops.append(node)
         try:
-            self._run_loop(node, state, enter)
+            self._run_loop(node, state, enter, fewest)
         finally:
             self.loops.pop()
 
-    def _run_loop(self, node, state: State, enter) -> None:
+    def _run_loop(self, node, state: State, enter, fewest: int) -> None:
+        """`fewest`: how many iterations provably run (0: maybe none)."""
         entry = state.copy()
         head = state.copy()
         exits: list[State] = []
+        ends: list[State] = []  # the end of the body in each round, before the back edge
         for _ in range(MAX_LOOP_ROUNDS):
             self.loop_exits.append([])
             body_state = head.copy()
@@ -84,6 +67,7 @@ class Loops:
             end = self.exec_block(node.body, body_state)
             exits = self.loop_exits.pop()
             if end is not None:
+                ends.append(end)
                 end = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
             new_head = head.join(end) if end is not None else head
             if end is not None:
@@ -91,13 +75,45 @@ class Loops:
                 # graph built before the loop cannot be backpropagated twice), and
                 # what the iteration built again is not.
                 new_head.freed = dict(end.freed)
+                new_head.clobbered.update(_clobbered_by_earlier_iterations(head, end))
             if new_head.same_as(head):
                 break
             head = new_head
-        after = entry.join(head)
+        after = _after_iterations(ends, fewest) or entry.join(head)
         for exit_state in exits:
             after = after.join(exit_state)
         if node.orelse:
             end = self.exec_block(node.orelse, after.copy())
             after = end if end is not None else after
         state.become(after)
+
+
+def _clobbered_by_earlier_iterations(head: State, end: State) -> dict:
+    """What the iteration clobbered among ops the loop head does not know at all (those
+    of an earlier iteration: `opt.step()` after a backward that kept the graph). On the
+    paths that reach the head without them the ops were never applied, so joining must
+    not forget that they are clobbered wherever they were."""
+    known = known_ops(head)
+    return {op: why for op, why in end.clobbered.items() if op not in known}
+
+
+def _after_iterations(ends: list[State], fewest: int) -> State | None:
+    """The state after a loop whose body provably runs `fewest` > 0 times: the body's end
+    in the rounds that include that many iterations (round k starts from the entry or
+    any of k - 1 iterations). None when nothing is proved: the entry state then joins.
+
+    The ends are taken before the back edge: the last iteration's tensors are not from
+    an earlier one, so a value it made afresh carries no older facts."""
+    if fewest < 1 or not ends:
+        return None
+    proved = ends[min(fewest, len(ends)) - 1 :]
+    after = proved[0].copy()
+    for end in proved[1:]:
+        after = after.join(end)
+    return after
+
+
+def _iterates_named_parameters(node: ast.For) -> bool:
+    """`for name, p in model.named_parameters()`: each item is a (name, parameter) pair."""
+    call = node.iter
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "named_parameters"

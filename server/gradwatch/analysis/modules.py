@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import replace
 
-from gradwatch.analysis import calls, op_table, tensor_ops
+from gradwatch.analysis import calls, freezing, op_table, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -133,6 +132,10 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
         result = calls.call_method(ev, method, node, state, module, func.value)
         if result is not None:
             return result.value
+    submodule = module.attribute(func.attr) if method is None else None
+    if isinstance(submodule, Module):
+        # `mlp.fc1(x)` from outside the instance: its submodule runs.
+        return call_instance(ev, submodule, node, state)
     ev.eval_arguments(node, state)
     if func.attr in ("parameters", "named_parameters"):
         return Parameters(module)
@@ -140,8 +143,8 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
         return module
     if func.attr == "requires_grad_":
         flag = literal_true(node.args[0]) if node.args else YES
-        frozen = replace(module, params_require_grad=NO if flag is NO else (YES if flag is YES else UNKNOWN))
-        state.bind_expression(func.value, frozen)
+        frozen = freezing.with_parameters_requiring(module, flag)
+        freezing.bind_module(state, func.value, frozen)
         return frozen
     return UNKNOWN_VALUE
 
@@ -219,6 +222,15 @@ def sequential(ev, node: ast.Call, state: State) -> Module:
         source=module_source(ev, node),
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
     )
+
+
+def module_list(ev, node: ast.Call, state: State):
+    """`nn.ModuleList(layers)`: indexed, iterated and grown like the list it is built from
+    (it cannot be called, so it needs no Module of its own)."""
+    args = ev.eval_arguments(node, state)
+    if not node.args and not node.keywords:
+        return Sequence(())
+    return args[0] if args and isinstance(args[0], Sequence) else Sequence((), each=UNKNOWN_VALUE)
 
 
 def module_call(ev, module: Module, arguments: list, node: ast.Call, state: State, part: tuple = (), producer=None):

@@ -34,6 +34,9 @@ class State:
     grad_mode_reason: Reason | None = None
     # False while grad mode is only assumed: a function's caller may have turned it off.
     grad_mode_known: bool = True
+    # Inside `torch.inference_mode()`: ops record no graph even where `enable_grad()` or
+    # `set_grad_enabled(True)` turn grad mode back on (torch 2.13).
+    inference_mode: bool = False
     # First names of dotted keys ("self" for "self.fc"): rebinding one of these
     # must forget the dotted keys under it; rebinding anything else need not look.
     dotted_roots: set[str] = field(default_factory=set)
@@ -94,6 +97,7 @@ class State:
             grad_enabled=self.grad_enabled.join(other.grad_enabled),
             grad_mode_reason=self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None,
             grad_mode_known=self.grad_mode_known and other.grad_mode_known,
+            inference_mode=self.inference_mode and other.inference_mode,
             dotted_roots=self.dotted_roots | other.dotted_roots,
         )
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import op_table, tensor_ops
+from gradwatch.analysis import integer_dtypes, op_table, tensor_ops
 from gradwatch.analysis.events import Backward, GradCall, TensorCall
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
+from gradwatch.analysis.syntax import keyword, literal_true
 from gradwatch.analysis.values import (
     CONSTANT,
     NO,
@@ -48,6 +48,11 @@ class TensorMethods:
                 input_entries.append(
                     (value if isinstance(value, Tensor) else UNKNOWN_TENSOR, self.span(item), self.text(item))
                 )
+        elif isinstance(inputs, Sequence) and inputs.each is None and inputs_node is not None:
+            # A list built elsewhere (`inputs = [a, b]`, a parameter): its items, known one by one.
+            for index, value in enumerate(inputs.items):
+                tensor = value if isinstance(value, Tensor) else UNKNOWN_TENSOR
+                input_entries.append((tensor, self.span(inputs_node), f"{self.text(inputs_node)}[{index}]"))
         elif isinstance(inputs, Tensor) and inputs_node is not None:
             input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
         clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.history])
@@ -122,14 +127,18 @@ class TensorMethods:
             return CONSTANT
         if name == "numpy":
             self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node))
-        if name == "to" and any(isinstance(a, TorchRef) and a.qualname in INTEGER_DTYPES for a in args):
-            return self.apply_op("torch.Tensor.long", [tensor], node, state)
+        if name in integer_dtypes.INTEGER_CASTS or (
+            name in ("to", "type") and any(integer_dtypes.is_integer_dtype(a) for a in args)
+        ):
+            cast = self.apply_op("torch.Tensor.long", [tensor], node, state)
+            return cast.but(integer=True) if isinstance(cast, Tensor) else cast
         if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
             # These return the tensor itself when it already has that device and
             # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
             copies = name == "to" and any(isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES for a in args)
             result = self.apply_op(f"torch.Tensor.{name}", [tensor, *args], node, state)
-            if isinstance(result, Tensor) and not copies:
+            # A tensor that does not require grad is a leaf, whichever it is.
+            if isinstance(result, Tensor) and not copies and result.requires_grad is not NO:
                 return result.but(is_leaf=UNKNOWN)
             return result
         qualname = f"torch.Tensor.{name}"
@@ -187,6 +196,21 @@ class TensorMethods:
         elsewhere: Reason | None = None,
         **details,
     ):
-        return tensor_ops.inplace(
+        rejected = module is None and spelling != "inplace=True" and _leaf_rejects_inplace(tensor, state)
+        result = tensor_ops.inplace(
             self, tensor, target, spelling, node, state, args, op_name, module, elsewhere, **details
         )
+        if rejected:
+            raise InPlaceRejected
+        return result
+
+
+class InPlaceRejected(Exception):
+    """Raised where torch provably raises: an in-place write to a leaf that requires grad
+    (or a view of one) while grad mode is on. The path ends there, as at a `raise`."""
+
+
+def _leaf_rejects_inplace(tensor: Tensor, state: State) -> bool:
+    if state.grad_enabled is not YES or not state.grad_mode_known or tensor.through_data or not tensor.known:
+        return False
+    return tensor.view_of_leaf or (tensor.is_leaf is YES and tensor.requires_grad is YES)

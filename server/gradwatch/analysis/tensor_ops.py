@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import op_table
+from gradwatch.analysis import integer_dtypes, op_table
 from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
@@ -17,6 +17,7 @@ from gradwatch.analysis.values import (
     SavedOp,
     Sequence,
     Tensor,
+    TorchRef,
     Tri,
 )
 from gradwatch.findings import Span
@@ -28,12 +29,13 @@ def _operands(info, values: list) -> tuple[list[Tensor], list]:
     """The op's tensor operands and their requires-grad flags in the op table's terms.
 
     Numbers are not operands, except the second operand of a binary op, which
-    the table measured separately as a scalar. Anything unknown may be a tensor.
+    the table measured separately as a scalar; nor are torch objects (a dtype as
+    in `t.type(torch.float32)`, `torch.pi`). Anything unknown may be a tensor.
     """
     tensors: list[Tensor] = []
     flags: list = []
     for index, value in enumerate(_flattened(values)):
-        if isinstance(value, Constant):
+        if isinstance(value, (Constant, TorchRef)):
             if index == 1 and info.scalar_other is not None:
                 flags.append(op_table.SCALAR)
             continue
@@ -90,7 +92,7 @@ def apply_op(
     cut_reason = None
     if state.grad_enabled is NO:
         requires = NO
-        if upstream is YES:
+        if upstream is not NO:
             cut_reason = no_grad_cut(ev, node, state, frozenset().union(*(t.sources for t in present)))
     elif info.grad == "cut":
         requires = NO
@@ -148,11 +150,19 @@ def apply_op(
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         view_of_leaf=bool(info.view and first is not None and _is_leaf_requiring_grad(first)),
         multi_element=_multi_element(info, present, operands, node, module),
-        known=all(t.known for t in present),
+        known=all(t.known for t in present) or _new_without_graph(info, state),
     )
     if info.returns == "tuple":
         return Sequence((), each=result)
-    return result
+    return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
+
+
+def _new_without_graph(info, state) -> bool:
+    """A reduction to one element (measured numel "scalar": a sum, a mean, a loss) always
+    makes a new tensor; made while grad mode is off, it has no graph, whatever its
+    operands were. (Other ops may hand back an operand itself under no_grad, which keeps
+    its requires_grad: a view, `nn.Identity`, dropout in eval mode, `.to()`.)"""
+    return state.grad_enabled is NO and info.numel == "scalar" and info.returns == "tensor"
 
 
 def _multi_element(info, present: list[Tensor], operands: list, node, module) -> Tri:
@@ -197,23 +207,30 @@ def _record_saved(ev, info, tensors, flags, storage, node, state, module, part) 
     definite_output, _ = info.saves_output(flags)
     storages: set[int] = set()
     what: list[str] = []
+    # An operand whose identity is unknown is saved all the same: the op is still
+    # part of the graph a backward frees, though no in-place write can be tied to it.
+    saves_unknown = False
     for index in sorted(definite_inputs):
         if index < len(tensors) and tensors[index].storage is not None:
             storages.add(tensors[index].storage)
             what.append(_describe_operand(state, tensors[index].storage))
+        elif index < len(tensors):
+            saves_unknown = True
+            what.append("an input")
     if definite_output:
         storages.add(storage)
         what.append("its output")
     if module is not None and module.parameter_storages and info.saves_parameters(flags)[0]:
         storages |= {storage for _, storage in module.parameter_storages}
         what.append("its parameters")
-    if not storages:
+    if not storages and not saves_unknown:
         return None
     name = module.kind.replace("torch.nn.", "nn.") if module is not None else info.name.rsplit(".", 1)[-1]
     # A child of an nn.Sequential is cited where it was built, not at the call that runs them all.
     where = module.built_at if part and module is not None and module.built_at is not None else None
     span, text = (where.span, where.text.strip("`")) if where else (ev.span(node), ev.text(node))
-    saved = SavedOp(name, span, text, frozenset(storages), " and ".join(what))
+    result = storage if saves_unknown else None
+    saved = SavedOp(name, span, text, frozenset(storages), " and ".join(what), result=result)
     for s in storages:
         state.saved_by[s] = state.saved_by.get(s, frozenset()) | {saved}
     # A fresh application of the op (say, in the next loop iteration) saved fresh tensors.

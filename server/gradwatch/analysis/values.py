@@ -88,6 +88,9 @@ class SavedOp:
     # The loops in an earlier iteration of which it was applied: the same line run
     # again saves new tensors, but a value carried over still needs these.
     earlier: frozenset = frozenset()
+    # Set when it saved an operand of unknown identity: the storage of its result,
+    # which tells this application apart from another of the same line (another call).
+    result: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class Tensor:
     through_data: bool = False  # obtained through `.data`
     retains_grad: bool = False  # `.retain_grad()` was called: a non-leaf that gets .grad
     multi_element: Tri = UNKNOWN  # more than one element (backward() then needs a gradient argument)
+    # Provably an integer or bool dtype (indices, `.long()`): it can never require grad.
+    integer: bool = False
     known: bool = True  # False when it stands for a value the analysis could not follow
 
     def join(self, other: Tensor) -> Tensor:
@@ -137,6 +142,7 @@ class Tensor:
             through_data=self.through_data and other.through_data,
             retains_grad=self.retains_grad or other.retains_grad,
             multi_element=self.multi_element.join(other.multi_element),
+            integer=self.integer and other.integer,
             known=self.known and other.known,
         )
 
@@ -261,6 +267,9 @@ class UserFunction:
     """A function defined in this file (its body is analysed on its own)."""
 
     name: str
+    # For a def inside a function: the id of its node (see Interpreter.exec_FunctionDef),
+    # which tells it apart from a top-level function or another nested def of that name.
+    nested: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from gradwatch.rules.rewrites import add_argument
 
 NUMPY = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 FLOATING = "Only Tensors of floating point and complex dtype can require gradients"
+# What `t.requires_grad = True` and `t.requires_grad_()` say on an integer tensor.
+FLOATING_SETTER = "only Tensors of floating point and complex dtype can require gradients"
 LEAF_FLAGS = "you can only change requires_grad flags of leaf variables"
 
 
@@ -101,6 +103,9 @@ an integer tensor (an explicit integer `dtype=`, `torch.randint`, or
 `torch.tensor` / `torch.arange` of integer literals) with `requires_grad=True` raises:
 
     RuntimeError: {FLOATING}
+
+So does turning on `requires_grad` of a tensor known to be integer: the indices of
+`argmax` or `torch.max(x, dim)`, an integer cast (`.long()`), `torch.LongTensor(...)`.
 """
     fix_summary = "Use a floating dtype: `dtype=torch.float32` (an unsafe fix: values become floats)."
     examples = (
@@ -122,6 +127,17 @@ ids = torch.zeros(4, dtype=torch.long, requires_grad=True)
             raises(FLOATING),
             line=4,
         ),
+        Example(
+            """
+import torch
+
+scores = torch.randn(4, 3)
+best = scores.argmax(dim=1)
+best.requires_grad = True
+""",
+            raises(FLOATING_SETTER),
+            line=6,
+        ),
     )
     near_misses = (
         """
@@ -140,6 +156,16 @@ ids = torch.zeros(4, dtype=torch.float64, requires_grad=True)
             message = f"`{call}` will raise: its dtype is an integer type (RuntimeError: {FLOATING})"
             fix = self._float_dtype(creation, facts)
             yield self.finding(message, creation.span, [], [fix] if fix else [])
+        for call in facts.tensor_calls:
+            target = call.target
+            if call.method != "requires_grad_" or call.flag is not YES or not target.known or not target.integer:
+                continue
+            message = (
+                f"`{facts.source.text_of(call.span)}` will raise: `{call.target_text}` has an integer dtype "
+                f"(RuntimeError: only Tensors of floating point ... dtype can require gradients)"
+            )
+            related = [Related(target.origin.span, f"made here: {target.origin.text}")] if target.origin else []
+            yield self.finding(message, call.span, related)
 
     @staticmethod
     def _float_dtype(creation, facts) -> Fix | None:

@@ -1,0 +1,123 @@
+"""Conditions whose outcome the analysis knows: `if stride == 2:`, `if self.resize_identity:`.
+
+A branch whose test is provably true or false runs alone, as Python runs it;
+joining it with the branch that cannot run would blur what is known (a module
+built with `activation='relu'` returns `F.relu(x)`, not "relu or x").
+
+Only literal numbers, strings and bools bound to a name or attribute path in
+the state count: no call is evaluated again, and a name bound in an outer scope
+(a module-level flag another statement may have changed since) stays unknown.
+Anything else is unknown and both branches run.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import dotted, literal_true
+from gradwatch.analysis.values import UNKNOWN, Constant, Tri
+
+_LITERALS = (bool, int, float, str)
+_COMPARISONS = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_UNKNOWN = object()
+
+
+def known_truth(test: ast.AST, state: State) -> bool | None:
+    """True or False when `test` provably has that truth value here, else None."""
+    value = _literal(test, state)
+    if value is _UNKNOWN:
+        return None
+    return bool(value)
+
+
+def _literal(node: ast.AST, state: State):
+    """The Python value of `node` when it is a known literal, else _UNKNOWN."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, _LITERALS) else _UNKNOWN
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return _bound_literal(node, state)
+    if isinstance(node, ast.UnaryOp):
+        operand = _literal(node.operand, state)
+        if operand is _UNKNOWN:
+            return _UNKNOWN
+        if isinstance(node.op, ast.Not):
+            return not operand
+        if isinstance(node.op, ast.USub) and isinstance(operand, (int, float)):
+            return -operand
+        return _UNKNOWN
+    if isinstance(node, ast.BoolOp):
+        return _bool_op(node, state)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARISONS:
+        return _compare(node, state)
+    return _UNKNOWN
+
+
+def _bound_literal(node: ast.AST, state: State):
+    path = dotted(node)
+    value = state.bindings.get(path, _UNKNOWN) if path is not None else _UNKNOWN
+    # Constant(value=None) also stands for "some number": None is never taken as known.
+    if isinstance(value, Constant) and isinstance(value.value, _LITERALS):
+        return value.value
+    return _UNKNOWN
+
+
+def _bool_op(node: ast.BoolOp, state: State):
+    """`a and b` / `a or b`, short-circuiting as Python does."""
+    deciding = not isinstance(node.op, ast.And)  # `or` stops at a true operand, `and` at a false one
+    for operand in node.values:
+        value = _literal(operand, state)
+        if value is _UNKNOWN:
+            return _UNKNOWN
+        if bool(value) is deciding:
+            return value
+    return value
+
+
+def _compare(node: ast.Compare, state: State):
+    left = _literal(node.left, state)
+    right = _literal(node.comparators[0], state)
+    if left is _UNKNOWN or right is _UNKNOWN:
+        return _UNKNOWN
+    if isinstance(left, str) != isinstance(right, str):
+        # Python compares a string and a number as unequal, and cannot order them.
+        return _UNKNOWN
+    return _COMPARISONS[type(node.ops[0])](left, right)
+
+
+def fewest_iterations(loop: ast.For, state: State) -> int:
+    """How many times a `for` loop's body provably runs at least: n for `range(n)` with
+    a known n (b - a for `range(a, b)`), the length of a list or tuple written out; 0
+    when unknown. A body with a `continue` is not claimed: that path never reaches the
+    end of the body."""
+    if any(isinstance(node, ast.Continue) for node in ast.walk(loop)):
+        return 0
+    call = loop.iter
+    if isinstance(call, (ast.List, ast.Tuple)):
+        return 0 if any(isinstance(item, ast.Starred) for item in call.elts) else len(call.elts)
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
+        return 0
+    if call.keywords or not 1 <= len(call.args) <= 2 or "range" in state.bindings or "range" in state.outer:
+        return 0
+    bounds = [_literal(argument, state) for argument in call.args]
+    if any(type(bound) is not int for bound in bounds):
+        return 0
+    start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
+    return max(stop - start, 0)
+
+
+def known_flag(node: ast.AST | None, state: State) -> Tri:
+    """A boolean argument (`requires_grad=flag`): a literal, or a name or attribute bound
+    to one here (`requires_grad=self.requires_grad`); absent is NO."""
+    if node is None or isinstance(node, ast.Constant):
+        return literal_true(node)
+    value = _literal(node, state)
+    return UNKNOWN if value is _UNKNOWN else Tri.of(bool(value))
