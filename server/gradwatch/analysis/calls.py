@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, replace
 
+from gradwatch.analysis import generators
 from gradwatch.analysis.classes import has_parameters
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
@@ -129,8 +130,9 @@ def enter(
     calls: CallContext = ev.calls
     calls.budget -= 1
     entry = _entry_state(ev, function, state, arguments, receiver, enclosing)
-    saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops)
+    saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
+    ev.yielded = [] if generators.is_generator(function) else None
     calls.call_string += ((id(node), part),)
     calls.sites += (ev.span(node),)
     calls.running.append(function)
@@ -138,11 +140,12 @@ def enter(
     try:
         end = ev.exec_block(function.body, entry)
         exits = list(ev.returned)
+        yielded = ev.yielded
     finally:
         calls.running.pop()
         calls.call_string = calls.call_string[:-1]
         calls.sites = calls.sites[:-1]
-        ev.returned, ev.current_function, ev.collect_names, ev.loops = saved
+        ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded = saved
     if end is not None:
         exits.append((Constant(value=None), end))
     if not exits:
@@ -152,6 +155,8 @@ def enter(
         value = join_values(value, other_value)
         after = after.join(other_state)
     _take_effects(state, after)
+    if yielded is not None:
+        value = generators.items(yielded)
     if isinstance(receiver, Module):
         receiver = _updated_receiver(receiver, function, after)
     return CallResult(value, receiver)

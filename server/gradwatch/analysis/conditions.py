@@ -17,7 +17,7 @@ import operator
 
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, literal_true
-from gradwatch.analysis.values import UNKNOWN, Constant, Tri
+from gradwatch.analysis.values import UNKNOWN, Constant, Mapping, Tri
 
 _LITERALS = (bool, int, float, str)
 _COMPARISONS = {
@@ -103,6 +103,8 @@ def fewest_iterations(loop: ast.For, state: State) -> int:
     call = loop.iter
     if isinstance(call, (ast.List, ast.Tuple)):
         return 0 if any(isinstance(item, ast.Starred) for item in call.elts) else len(call.elts)
+    if isinstance(call, (ast.Name, ast.Attribute)):
+        return _dict_length(call, state)
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"):
         return 0
     if call.keywords or not 1 <= len(call.args) <= 2 or "range" in state.bindings or "range" in state.outer:
@@ -112,6 +114,14 @@ def fewest_iterations(loop: ast.For, state: State) -> int:
         return 0
     start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
     return max(stop - start, 0)
+
+
+def _dict_length(node: ast.AST, state: State) -> int:
+    """How many keys the dict a name of this scope holds has, when all are known
+    (`for key in loss_weights:` over `{"a": 1.0, "b": 0.5}`); else 0."""
+    path = dotted(node)
+    value = state.bindings.get(path) if path is not None else None
+    return len(value.entries) if isinstance(value, Mapping) and value.complete else 0
 
 
 def known_flag(node: ast.AST | None, state: State) -> Tri:

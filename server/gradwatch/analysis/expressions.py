@@ -12,6 +12,7 @@ import ast
 from gradwatch.analysis import (
     calls,
     creation,
+    generators,
     integer_dtypes,
     modules,
     numpy_interop,
@@ -76,6 +77,7 @@ BINARY_DUNDERS = {
     ast.BitOr: "or",
     ast.BitXor: "xor",
 }
+DICT_REMOVALS = {"pop", "popitem", "clear"}
 COMPARE_DUNDERS = {
     ast.Lt: "__lt__",
     ast.LtE: "__le__",
@@ -181,9 +183,7 @@ class Evaluator(TensorMethods):
             self.emit(node, GradRead(self.span(node), tensor, self.text(node.value), node))
             return Tensor(requires_grad=UNKNOWN, is_leaf=YES, storage=self.storage_for(node))
         if node.attr == "data":
-            return tensor.but(
-                requires_grad=NO, is_leaf=YES, through_data=True, history=frozenset(), sources=frozenset()
-            )
+            return tensor_ops.data_of(self, tensor, node)
         if node.attr in ("T", "mT", "H", "mH"):
             return self.apply_op("torch.Tensor.t", [tensor], node, state)
         if node.attr in ("requires_grad", "is_leaf", "shape", "dtype", "device", "ndim", "grad_fn"):
@@ -213,7 +213,7 @@ class Evaluator(TensorMethods):
         index_value = self.eval(node.slice, state)
         if isinstance(base, Mapping):
             key = node.slice
-            return base.get(key.value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE
+            return base.get(key.value) if isinstance(key, ast.Constant) else base.any_value()
         if isinstance(base, Sequence):
             index = node.slice
             if isinstance(index, ast.Constant) and isinstance(index.value, int):
@@ -271,6 +271,11 @@ class Evaluator(TensorMethods):
     def eval_Lambda(self, node, state):
         return UNKNOWN_VALUE
 
+    def eval_Yield(self, node, state):
+        return generators.yield_value(self, node, state)
+
+    eval_YieldFrom = eval_Yield
+
     def eval_ListComp(self, node, state):
         """`[f(x) for x in xs]`: a list of unknown length whose every item is `f(any x)`."""
         scope = state.copy()  # the comprehension's names do not leak
@@ -308,6 +313,10 @@ class Evaluator(TensorMethods):
                     return self.grow_list(receiver, func, node, state)
                 elif isinstance(receiver, Mapping) and func.attr in ("values", "items", "get"):
                     return self.read_dict(receiver, func.attr, node, state)
+                elif isinstance(receiver, Mapping) and func.attr in DICT_REMOVALS:
+                    if dotted(func.value) is not None:
+                        state.forget(dotted(func.value))  # which keys remain is no longer known
+                    return self.unknown_call(node, state)
                 elif isinstance(receiver, Optimizer) and func.attr == "step":
                     self.eval_arguments(node, state)
                     loop = self.loops[-1] if self.loops else None

@@ -89,6 +89,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
+        self.yielded: list | None = None  # what the generator being run yields (generators.py)
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
         # id of a def run inside a function -> (its node, the enclosing function, its call string).
         self.nested_functions: dict[int, tuple] = {}
@@ -318,7 +319,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def exec_Delete(self, node: ast.Delete, state: State) -> None:
         for target in node.targets:
-            path = dotted(target)
+            # `del d[key]`: which keys the dict has is no longer known.
+            path = dotted(target.value if isinstance(target, ast.Subscript) else target)
             if path is not None:
                 state.forget(path)
 

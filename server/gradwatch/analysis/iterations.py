@@ -153,7 +153,7 @@ class _Relabel:
             each = self.value(value.each) if value.each is not None else None
             return Sequence(tuple(map(self.value, value.items)), each=each)
         if isinstance(value, Mapping):
-            return Mapping(tuple((key, self.value(v)) for key, v in value.entries))
+            return Mapping(tuple((key, self.value(v)) for key, v in value.entries), value.complete)
         if isinstance(value, Module) and value.attributes:
             return replace(value, attributes=tuple((name, self.value(v)) for name, v in value.attributes))
         return value

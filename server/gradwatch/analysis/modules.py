@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import calls, freezing, op_table, tensor_ops
+from gradwatch.analysis import calls, freezing, losses, op_table, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -199,7 +199,8 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         qualname,
         has_parameters=Tri.of(info.has_parameters),
         inplace=inplace,
-        default_reduction=keyword(node, "reduction") is None,
+        default_reduction=losses.default_reduction(node),
+        unreduced=losses.unreduced(node),
         source=module_source(ev, node) if info.has_parameters else None,
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
         # Only a literal `True` is turned off by the fix: a name may serve other instances.

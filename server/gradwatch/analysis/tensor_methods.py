@@ -30,6 +30,10 @@ from gradwatch.analysis.values import (
 
 # Float dtypes other than the default float32: `.to()` one of these always copies.
 COPYING_DTYPES = {"torch." + name for name in "float64 double float16 half bfloat16".split()}
+# A conversion's only operand is its receiver: a device, a dtype or another tensor
+# (`a.to(b)` takes b's dtype and device, not its graph; measured) says where to.
+# `.cuda()` and `.cpu()` are `.to(device)`, which the table measured.
+_CONVERSION_OPS = {"cuda": "torch.Tensor.to", "cpu": "torch.Tensor.to"}
 
 
 class TensorMethods:
@@ -136,7 +140,7 @@ class TensorMethods:
             # These return the tensor itself when it already has that device and
             # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
             copies = name == "to" and any(isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES for a in args)
-            result = self.apply_op(f"torch.Tensor.{name}", [tensor, *args], node, state)
+            result = self.apply_op(_CONVERSION_OPS.get(name, f"torch.Tensor.{name}"), [tensor], node, state)
             # A tensor that does not require grad is a leaf, whichever it is.
             if isinstance(result, Tensor) and not copies and result.requires_grad is not NO:
                 return result.but(is_leaf=UNKNOWN)

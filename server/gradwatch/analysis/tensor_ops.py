@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
-from gradwatch.analysis import integer_dtypes, op_table
+from gradwatch.analysis import integer_dtypes, losses, op_table
 from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
@@ -93,7 +94,7 @@ def apply_op(
     if state.grad_enabled is NO:
         requires = NO
         if upstream is not NO:
-            cut_reason = no_grad_cut(ev, node, state, frozenset().union(*(t.sources for t in present)))
+            cut_reason = no_grad_cut(ev, node, state, _graph_sources(present, module))
     elif info.grad == "cut":
         requires = NO
         if upstream is YES:
@@ -121,9 +122,7 @@ def apply_op(
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
     ev.steps.take(len(history) // HISTORY_PER_STEP)
-    sources = frozenset().union(*(t.sources for t in present)) if in_graph else frozenset()
-    if module is not None and module.source is not None and module.params_require_grad is YES and in_graph:
-        sources = sources | {module.source}
+    sources = _graph_sources(present, module) if in_graph else frozenset()
     zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
     if info.grad == "zero" and requires is YES:
         zero_grads = zero_grads + (
@@ -157,6 +156,15 @@ def apply_op(
     return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
 
 
+def _graph_sources(present: list[Tensor], module) -> frozenset:
+    """The leaves a result would get gradient to when recorded: its operands' sources
+    and a module's own parameters (also what a no_grad cut keeps from training)."""
+    sources = frozenset().union(*(t.sources for t in present))
+    if module is not None and module.source is not None and module.params_require_grad is YES:
+        sources = sources | {module.source}
+    return sources
+
+
 def _new_without_graph(info, state) -> bool:
     """A reduction to one element (measured numel "scalar": a sum, a mean, a loss) always
     makes a new tensor; made while grad mode is off, it has no graph, whatever its
@@ -168,9 +176,12 @@ def _new_without_graph(info, state) -> bool:
 def _multi_element(info, present: list[Tensor], operands: list, node, module) -> Tri:
     """Element count from the measured `numel` fact: "same" keeps the operands' broadcast
     size; "scalar" gives one element, trusted only for a call shaped like the measured one
-    (tensor arguments alone: `x.sum(0)` is no scalar)."""
+    (tensor arguments alone: `x.sum(0)` is no scalar); a loss asked not to reduce
+    has its own count (losses.py)."""
     if info.numel == "same":
         return Tri.any_of(t.multi_element for t in present) if present else UNKNOWN
+    if info.numel == "scalar" and _unreduced_loss(node, module):
+        return losses.multi_element(module.kind if module is not None else info.name, operands)
     if info.numel == "scalar":
         plain = not isinstance(node, ast.Call) or (
             not node.keywords and not any(isinstance(o, Constant) for o in operands)
@@ -178,6 +189,13 @@ def _multi_element(info, present: list[Tensor], operands: list, node, module) ->
         if plain and (module is None or module.default_reduction):
             return NO
     return UNKNOWN
+
+
+def _unreduced_loss(node, module) -> bool:
+    """A loss module built, or a loss function called, with `reduction='none'`."""
+    if module is not None:
+        return module.unreduced
+    return isinstance(node, ast.Call) and losses.unreduced(node)
 
 
 def _is_leaf_requiring_grad(tensor: Tensor) -> bool:
@@ -197,8 +215,22 @@ def no_grad_cut(ev, node, state, sources: frozenset) -> Cut:
     return Cut(
         ev.span(node),
         f"`{ev.text(node)}` ran under {context}, so it recorded no graph",
-        kind="no_grad",
+        # Inference tensors differ: torch refuses to save them for backward later.
+        kind="inference_mode" if state.inference_mode else "no_grad",
         sources=sources,
+        mode=where,
+    )
+
+
+def data_of(ev, tensor: Tensor, node: ast.Attribute) -> Tensor:
+    """`t.data`: the same memory, without history; what is computed from it reaches no
+    leaf upstream, so a `.data` read of a tensor that requires grad is a cut."""
+    cuts = tensor.cuts
+    if tensor.requires_grad is YES:
+        reason = f"`{ev.text(node)}` reads the values without their graph"
+        cuts = cuts + (Cut(ev.span(node), reason, kind="data", sources=tensor.sources),)
+    return tensor.but(
+        requires_grad=NO, is_leaf=YES, through_data=True, history=frozenset(), sources=frozenset(), cuts=cuts
     )
 
 
@@ -343,12 +375,22 @@ def inplace(
             is_leaf=tensor.is_leaf,
             history=tensor.history | result.history,
             sources=tensor.sources,
+            cuts=_inplace_cuts(tensor, result),
         )
     result = result.but(
         view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=tensor.deps | result.deps
     )
     ev.update_aliases(tensor, result, target, state)
     return result
+
+
+def _inplace_cuts(tensor: Tensor, result: Tensor) -> tuple:
+    """The cuts of a tensor modified in place under no_grad (`w -= lr * w.grad`): the
+    write keeps the tensor's own graph, so it cuts off only the other operands' leaves."""
+    added = tuple(
+        replace(cut, sources=cut.sources - tensor.sources) for cut in result.cuts if cut not in tensor.cuts
+    )
+    return tensor.cuts + added
 
 
 def clobbered_in(state, history) -> tuple:

@@ -72,6 +72,8 @@ class Cut(Reason):
     sources: frozenset = frozenset()
     # For `.detach()`: the text to delete to undo the cut.
     removal: Span | None = None
+    # For an op run under no_grad: the `with torch.no_grad()` (or decorator) that turned grad mode off.
+    mode: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,8 @@ class Module:
     inplace: Tri = NO
     # Built without reduction=: a loss module then returns one element.
     default_reduction: bool = True
+    # Built with reduction='none' (or reduce=False): one loss value per element (losses.py).
+    unreduced: bool = False
     user_class: ModuleClass | None = None
     source: GradSource | None = None
     children: tuple = ()  # for nn.Sequential: the modules in order
@@ -322,17 +326,28 @@ class Mapping:
     """A dict whose keys are literals (`{"loss": l, "acc": a}`, `losses["total"] = t`)."""
 
     entries: tuple[tuple[object, object], ...] = ()
+    # Every key is among the entries (a join of two dicts with different keys keeps
+    # only the common ones: another key may then be there).
+    complete: bool = True
 
     def get(self, key):
         return next((value for k, value in self.entries if k == key), UNKNOWN_VALUE)
 
+    def any_value(self):
+        """What `d[key]` is for a key not known here: one of its values (or a KeyError)."""
+        return join_all([value for _, value in self.entries]) if self.complete else UNKNOWN_VALUE
+
     def with_entry(self, key, value) -> Mapping:
         kept = tuple((k, v) for k, v in self.entries if k != key)
-        return Mapping((*kept, (key, value)))
+        return Mapping((*kept, (key, value)), self.complete)
 
     def join(self, other: Mapping) -> Mapping:
         theirs = dict(other.entries)
-        return Mapping(tuple((k, join_values(v, theirs[k])) for k, v in self.entries if k in theirs))
+        same_keys = {k for k, _ in self.entries} == set(theirs)
+        return Mapping(
+            tuple((k, join_values(v, theirs[k])) for k, v in self.entries if k in theirs),
+            self.complete and other.complete and same_keys,
+        )
 
 
 def join_all(values: list):

@@ -182,7 +182,11 @@ for a single number. On a tensor with several elements torch raises:
     RuntimeError: {IMPLICIT_SCALAR}
 
 How many elements a result has is measured per op (elementwise ops keep their
-inputs' size, `sum()` and the default-reduction losses give one).
+inputs' size, `sum()` and the default-reduction losses give one). A loss asked
+not to reduce (`reduction='none'`, the legacy `reduce=False`) gives one value
+per element: of the broadcast of its input and target (`mse_loss`, `l1_loss`,
+`binary_cross_entropy`...), or of its class-index target (`nll_loss`,
+`cross_entropy`).
 """
     fix_summary = "Reduce first (`y.sum().backward()` or `.mean()`), or pass `gradient=torch.ones_like(y)`."
     examples = (
@@ -197,6 +201,18 @@ y.backward()
             raises(IMPLICIT_SCALAR),
             line=6,
         ),
+        Example(
+            """
+import torch
+import torch.nn.functional as F
+
+pred = torch.randn(4, requires_grad=True)
+loss = F.mse_loss(pred, torch.zeros(4), reduction="none")
+loss.backward()
+""",
+            raises(IMPLICIT_SCALAR),
+            line=7,
+        ),
     )
     near_misses = (
         """
@@ -209,6 +225,16 @@ y2 = x * 3
 y2.backward(gradient=torch.ones_like(y2))
 z = torch.randn(1, requires_grad=True) * 2
 z.backward()
+""",
+        """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+logits = torch.randn(1, 3, requires_grad=True)
+soft_targets = torch.softmax(torch.randn(1, 3), dim=1)
+F.cross_entropy(logits, soft_targets, reduction="none").backward()
+nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
 """,
     )
 

@@ -156,27 +156,36 @@ loss.backward()
         return self.finding(message, span, related, [fix] if fix else [])
 
 
+# Cuts after which torch still runs the backward (through the loss's other paths) and
+# only leaves the cut-off tensors' .grad None. Not inference mode: torch refuses to
+# save an inference tensor for backward, so that cut may raise instead.
+SILENT_CUT_KINDS = frozenset({"detach", "data", "no_grad"})
+
+
 @register
 class DetachCutsTrainedTensor(Rule):
     code = "GW102"
     name = "detach-cuts-trained-tensor"
     severity = Severity.WARNING
     summary = (
-        "`.detach()` cuts tensors you train off from every backward in the file, so they silently get no gradient."
+        "`.detach()`, `.data` or `torch.no_grad()` cuts tensors you train off from every backward in the file, "
+        "so they silently get no gradient."
     )
     explanation = """
-`.detach()` returns a tensor without history. When the only route from a tensor
-you meant to train (created with `requires_grad=True`, an `nn.Parameter`, or
-parameters given to an optimizer) to any backpropagated loss goes through a
-`.detach()`, the loss still has a graph through other paths, so `backward()`
-succeeds, but those tensors' `.grad` stays None and the optimizer never moves
-them. torch raises nothing; training just quietly does not learn them.
+`.detach()` and `.data` return a tensor without history, and ops run under
+`with torch.no_grad()` record none. When the only route from a tensor you meant
+to train (created with `requires_grad=True`, an `nn.Parameter`, or parameters
+given to an optimizer) to any backpropagated loss goes through such a cut, the
+loss still has a graph through other paths, so `backward()` succeeds, but those
+tensors' `.grad` stays None and the optimizer never moves them. torch raises
+nothing; training just quietly does not learn them.
 
-Detaching on purpose (a GAN's discriminator step, a target network, a
-straight-through estimator) is fine when the same tensors get their gradient
-from another backward: this rule stays quiet then.
+Cutting on purpose (a GAN's discriminator step, a target network, a
+straight-through estimator, a frozen encoder) is fine when the same tensors get
+their gradient from another backward, or are not given to an optimizer: this
+rule stays quiet then.
 """
-    fix_summary = "Remove the `.detach()` (an unsafe fix: it changes which tensors train)."
+    fix_summary = "Remove the `.detach()` (an unsafe fix: it changes which tensors train); other cuts have no automatic fix."
     examples = (
         Example(
             """
@@ -187,6 +196,34 @@ b = torch.randn(3, requires_grad=True)
 x = torch.randn(3)
 hidden = (x * w).detach()
 loss = (hidden * b).sum()
+loss.backward()
+""",
+            grad_none("w"),
+            line=7,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+with torch.no_grad():
+    hidden = x * w
+loss = (hidden * b).sum()
+loss.backward()
+""",
+            grad_none("w"),
+            line=7,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+loss = (x * w.data + b).sum()
 loss.backward()
 """,
             grad_none("w"),
@@ -206,6 +243,30 @@ loss_b.backward()
 loss_w = (hidden * b).sum()
 loss_w.backward()
 """,
+        """
+import torch
+import torch.nn as nn
+
+encoder = nn.Linear(4, 4)
+head = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(head.parameters(), lr=0.1)
+with torch.no_grad():
+    features = encoder(torch.randn(2, 4))
+loss = head(features).sum()
+loss.backward()
+optimizer.step()
+""",
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+with torch.inference_mode():
+    hidden = x * w
+loss = (hidden + b).sum()
+loss.backward()
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
@@ -217,25 +278,49 @@ loss_w.backward()
             for output in event.outputs:
                 backpropagated |= output.sources
         optimized = set().union(*(p.sources for p in facts.optimizer_params)) if facts.optimizer_params else set()
+        idle = set().union(*(p.sources for p in facts.optimizer_params if not p.sources & backpropagated))
         for event in facts.backwards:
             if event.implicit or event.target.requires_grad is not YES:
                 continue
             for cut in event.target.cuts:
-                if cut.kind != "detach" or cut.path is not None:
+                if cut.kind not in SILENT_CUT_KINDS or cut.path is not None:
                     continue
-                trained = {s for s in cut.sources if s.explicit or s in optimized}
-                if not trained or trained & backpropagated:
-                    continue
-                names = ", ".join(sorted(s.name for s in trained))
-                message = (
-                    f"`{facts.source.text_of(cut.span)}` cuts {names} off from every backward in this file: "
-                    f"`{facts.source.text_of(event.span)}` (line {event.span.line}) succeeds, "
-                    f"but their .grad stays None"
-                )
-                related = [Related(s.span, "created here, to be trained") for s in trained]
-                related.append(Related(event.span, "backpropagated here"))
-                fix = remove_detach(cut.span, facts)
-                yield self.finding(message, cut.span, related, [fix] if fix else [])
+                trained = _meant_to_train(cut, optimized if cut.kind == "detach" else idle)
+                if trained and not trained & backpropagated:
+                    yield self._finding(cut, trained, event, facts)
+
+    def _finding(self, cut, trained, event, facts) -> Finding:
+        names = ", ".join(sorted(s.name for s in trained))
+        message = (
+            f"{_cut_words(cut, facts)} cuts {names} off from every backward in this file: "
+            f"`{facts.source.text_of(event.span)}` (line {event.span.line}) succeeds, "
+            f"but their .grad stays None"
+        )
+        related = [Related(s.span, "created here, to be trained") for s in trained]
+        related.append(Related(event.span, "backpropagated here"))
+        fix = remove_detach(cut.span, facts) if cut.kind == "detach" else None
+        if cut.mode is None:
+            return self.finding(message, cut.span, related, [fix] if fix else [])
+        # The no_grad block is what cuts, and what a fix changes: the finding sits there.
+        related.insert(0, Related(cut.span, "run without recording a graph"))
+        return self.finding(message, cut.mode.span, related)
+
+
+def _meant_to_train(cut, optimized: set) -> set:
+    """Whom the cut keeps from a training they were meant for: tensors made to require
+    grad in this file, or given to an optimizer. For `.detach()` any optimizer counts. A
+    module run under `torch.no_grad()` (or read through `.data`) is also how code freezes
+    it on purpose while an optimizer of all parameters trains the rest, so for those cuts
+    the caller passes only the parameters of optimizers that no gradient reaches at all."""
+    return {source for source in cut.sources if source.explicit or source in optimized}
+
+
+def _cut_words(cut, facts) -> str:
+    """The cut as the message names it: the `.detach()` or `.data` itself, or the op and
+    the `with torch.no_grad()` it ran under (which the cut's own text cites)."""
+    if cut.kind == "no_grad":
+        return f"{cut.text}, which"
+    return f"`{facts.source.text_of(cut.span)}`"
 
 
 @register

@@ -1,0 +1,567 @@
+"""Programs whose hazards pass through calls, instances built from their own constructor
+call, containers and loop iterations: (code, expected (code, line) findings, what torch
+raises or None). tests/test_whole_program.py checks each with gradwatch and with torch."""
+
+from whole_program_errors import INTEGER, MODIFIED, NO_GRAPH, TWICE
+
+PROGRAMS = {
+    "loss_module_built_not_to_reduce": (
+        """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+scores = torch.randn(4, 3, 5, requires_grad=True)
+labels = torch.randint(0, 3, (4, 5))
+criterion = nn.NLLLoss(reduce=False)
+loss = criterion(F.log_softmax(scores, dim=1), labels)
+loss.backward()
+""",
+        [("GW112", 10)],
+        "grad can be implicitly created only for scalar outputs",
+    ),
+    "cross_entropy_per_sample_of_class_indices": (
+        """
+import torch
+import torch.nn.functional as F
+
+scores = torch.randn(4, 3, requires_grad=True)
+labels = torch.tensor([0, 2, 1, 1])
+F.cross_entropy(scores, labels.long(), reduction="none").mean().backward()
+per_sample = F.cross_entropy(scores, labels.long(), reduction="none")
+per_sample.backward()
+""",
+        [("GW112", 9)],
+        "grad can be implicitly created only for scalar outputs",
+    ),
+    "batches_from_a_generator_with_weighted_losses_by_key": (
+        """
+import torch
+import torch.nn as nn
+
+model = nn.Linear(4, 2)
+
+
+def batches(n):
+    for _ in range(n):
+        yield {"x": torch.randn(3, 4)}, torch.randn(3, 2)
+
+
+weights = {"fit": 1.0, "size": 0.1}
+for inputs, target in batches(2):
+    out = model(inputs["x"])
+    losses = {"fit": ((out - target) ** 2).mean(), "size": out.abs().mean()}
+    loss = 0.0
+    for key in weights:
+        loss = loss + losses[key] * weights[key]
+    loss.backward()
+    assert inputs["x"].grad is None
+""",
+        [("GW104", 21)],
+        None,
+    ),
+    "input_moved_to_the_device_keeps_its_flags": (
+        """
+import torch
+import torch.nn as nn
+
+device = torch.device("cpu")
+model = nn.Linear(4, 2)
+image = torch.rand(3, 4).to(device)
+loss = model(image).sum()
+loss.backward()
+assert image.grad is None
+""",
+        [("GW104", 10)],
+        None,
+    ),
+    "helper_result_modified_by_caller": (
+        """
+import torch
+
+
+def gate(x):
+    return torch.sigmoid(x)
+
+
+x = torch.randn(3, requires_grad=True)
+g = gate(x)
+g.mul_(2)
+g.sum().backward()
+""",
+        [("GW201", 11)],
+        MODIFIED,
+    ),
+    "two_calls_of_one_helper_are_two_tensors": (
+        """
+import torch
+
+
+def gate(x):
+    return torch.sigmoid(x)
+
+
+x = torch.randn(3, requires_grad=True)
+a = gate(x)
+b = gate(x)
+a.add_(1)
+b.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "instance_built_with_inplace_true": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, inplace):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        return self.act(torch.sigmoid(self.fc(x)))
+
+
+block = Block(inplace=True)
+block(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 13)],
+        MODIFIED,
+    ),
+    "instance_built_with_inplace_false": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, inplace):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        return self.act(torch.sigmoid(self.fc(x)))
+
+
+block = Block(inplace=False)
+block(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    "tuple_returned_by_forward_then_argmax": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x):
+        out = self.fc(x)
+        return out[:, :3], out[:, 3:]
+
+
+first, second = Heads()(torch.randn(2, 4))
+picked = torch.stack([first.argmax(dim=1), second.argmax(dim=1)]).float()
+picked.mean().backward()
+""",
+        [("GW101", 18)],
+        NO_GRAPH,
+    ),
+    "hidden_state_carried_to_the_next_iteration": (
+        """
+import torch
+import torch.nn as nn
+
+rnn = nn.RNN(2, 3, batch_first=True)
+h = None
+for step in range(2):
+    out, h = rnn(torch.randn(1, 4, 2), h)
+    out.sum().backward()
+""",
+        [("GW106", 9)],
+        TWICE,
+    ),
+    "hidden_state_detached_between_iterations": (
+        """
+import torch
+import torch.nn as nn
+
+rnn = nn.RNN(2, 3, batch_first=True)
+h = None
+for step in range(2):
+    out, h = rnn(torch.randn(1, 4, 2), h)
+    out.sum().backward()
+    h = h.detach()
+""",
+        [],
+        None,
+    ),
+    "dict_of_losses_from_a_no_grad_helper": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+
+
+def compute(x):
+    with torch.no_grad():
+        return {"loss": (x * w).sum()}
+
+
+losses = compute(torch.randn(3))
+losses["loss"].backward()
+""",
+        [("GW101", 13)],
+        NO_GRAPH,
+    ),
+    "trainer_object_whose_step_runs_in_evaluation": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(self, x):
+        loss = self.model(x).pow(2).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+
+trainer = Trainer(nn.Linear(4, 1))
+with torch.no_grad():
+    trainer.step(torch.randn(2, 4))
+""",
+        [("GW101", 14)],
+        NO_GRAPH,
+    ),
+    "methods_without_an_instance_parameter": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    @staticmethod
+    def scale(x):
+        return x * 2
+
+    def forward(*args):
+        return args[0].fc(args[1])
+
+
+net = Net()
+net.scale(torch.randn(2))
+net.forward(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    "branch_decided_by_the_constructor_arguments": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Unit(nn.Module):
+    def __init__(self, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        if stride == 2:
+            self.project = True
+        else:
+            self.project = False
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        if self.project:
+            identity = self.conv(x)
+        else:
+            identity = x
+        identity = self.relu(identity)
+        return self.relu(self.conv(x) + identity)
+
+
+stage = nn.Sequential(Unit(2), Unit(1))
+stage(torch.randn(1, 2, 4, 4)).sum().backward()
+""",
+        [("GW201", 21)],
+        MODIFIED,
+    ),
+    "flag_another_method_may_have_changed": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.safe = False
+
+    def make_safe(self):
+        self.safe = True
+
+    def forward(self, x):
+        y = torch.sigmoid(self.fc(x))
+        if self.safe:
+            y = y.clone()
+        y.add_(1)
+        return y
+
+
+gate = Gate()
+gate.make_safe()
+gate(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    "row_modified_in_the_next_iteration": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = w @ torch.randn(3, 1)
+y = 0
+for i in range(3):
+    b[i] = b[i] + 1
+    y = y + w @ b
+y.sum().backward()
+""",
+        [("GW201", 8)],
+        MODIFIED,
+    ),
+    "row_modified_in_a_single_iteration": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = w @ torch.randn(3, 1)
+y = 0
+for i in range(1):
+    b[i] = b[i] + 1
+    y = y + w @ b
+y.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "only_the_last_iteration_result_is_used": (
+        """
+import torch
+
+w = torch.randn(3, 3, requires_grad=True)
+b = torch.randn(3, 1)
+for i in range(3):
+    b[i] = 0.0
+    y = w @ b
+y.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "leaf_made_from_a_no_grad_submodule_output_updated_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+
+net = Net()
+with torch.no_grad():
+    z = net.fc(torch.randn(2, 4))
+s = z.clone().float().requires_grad_(True)
+(s * 2).sum().backward()
+s -= 0.1 * s.grad
+s.grad.zero_()
+""",
+        [("GW202", 17)],
+        "a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "factory_flag_from_the_constructor_argument": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Conv(nn.Module):
+    def __init__(self, n, requires_grad=False):
+        super().__init__()
+        self.n, self.requires_grad = n, requires_grad
+        w = torch.empty(n, n, requires_grad=self.requires_grad)
+        w.normal_(std=0.1)
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        return x @ self.w
+
+
+frozen = Conv(2)
+trained = Conv(2, requires_grad=True)
+""",
+        [("GW202", 11)],
+        "a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "parameter_of_a_module_list_item_edited_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+net = Net()
+net.layers[0].weight[:, 1] += 1.0
+""",
+        [("GW202", 18)],
+        "a view of a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+    "step_then_backward_through_the_previous_iteration": (
+        """
+import torch
+import torch.nn as nn
+
+cell = nn.Linear(4, 4)
+opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+h = torch.zeros(1, 4, requires_grad=True)
+for x in [torch.randn(1, 4), torch.randn(1, 4)]:
+    h = torch.tanh(cell(h) + x)
+    opt.zero_grad()
+    h.sum().backward(retain_graph=True)
+    opt.step()
+""",
+        [("GW201", 12)],
+        MODIFIED,
+    ),
+    "step_after_a_backward_whose_graph_kept_no_weight": (
+        """
+import torch
+import torch.nn as nn
+
+cell = nn.Linear(4, 4)
+opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+h = torch.zeros(1, 4)
+for x in [torch.randn(1, 4), torch.randn(1, 4)]:
+    h = torch.tanh(cell(x) + h)
+    opt.zero_grad()
+    h.sum().backward(retain_graph=True)
+    opt.step()
+""",
+        [],
+        None,
+    ),
+    "shared_module_output_of_an_unknown_input_backpropagated_twice": (
+        """
+import torch
+import torch.nn as nn
+
+generator = nn.Linear(1, 4)
+head_1 = nn.Linear(4, 1)
+head_2 = nn.Linear(4, 1)
+data = torch.Tensor([[1.0], [2.0]])
+features = generator(data)
+head_1(features).sum().backward()
+head_2(features).sum().backward()
+""",
+        [("GW106", 11)],
+        TWICE,
+    ),
+    "two_calls_of_a_helper_on_unknown_inputs_are_two_graphs": (
+        """
+import torch
+import torch.nn as nn
+
+generator = nn.Linear(1, 4)
+
+
+def encode(x):
+    return generator(x)
+
+
+a = encode(torch.Tensor([[1.0], [2.0]]))
+b = encode(torch.Tensor([[3.0], [4.0]]))
+a.sum().backward()
+b.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "nested_helper_sees_the_enclosing_names": (
+        """
+import torch
+
+
+def penalty(features):
+    def gram():
+        return features @ features.t()
+
+    loss = gram().pow(2).mean()
+    loss.backward()
+
+
+w = torch.randn(3, 3, requires_grad=True)
+features = torch.tanh(torch.randn(2, 3) @ w)
+features.sum().backward()
+penalty(features)
+""",
+        [("GW106", 10)],
+        TWICE,
+    ),
+    "indices_of_max_along_a_dimension_cannot_require_grad": (
+        """
+import torch
+
+scores = torch.randn(4, 3)
+values, indices = torch.max(scores, 1)
+values.requires_grad_()
+indices.requires_grad = True
+""",
+        [("GW109", 7)],
+        INTEGER,
+    ),
+    "variable_of_a_long_tensor_requiring_grad": (
+        """
+import torch
+from torch.autograd import Variable
+
+weights = Variable(torch.Tensor([0.5, 1.0]), requires_grad=True)
+ids = Variable(torch.LongTensor([1, 2]).long(), requires_grad=True)
+""",
+        [("GW109", 6)],
+        INTEGER,
+    ),
+}

@@ -1,0 +1,253 @@
+"""Programs whose hazards pass through grad modes, dtypes, frozen parameters and reductions,
+followed through calls and submodules: (code, expected (code, line) findings, what torch
+raises or None). tests/test_whole_program.py checks each with gradwatch and with torch."""
+
+from whole_program_errors import NO_GRAPH
+
+# Grad mode, dtypes and frozen parameters, followed through calls and submodules.
+
+ENCODER_AND_HEAD = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.encoder(x)))
+
+
+model = Net()
+"""
+
+PROGRAMS = {
+    "dtype_argument_is_no_tensor_operand": (
+        """
+import torch
+
+w = torch.randn(4, 3, requires_grad=True)
+labels = torch.randint(0, 3, (4,)).type(torch.float32)
+preds = torch.softmax(w, dim=1).argmax(dim=1).type(torch.float32)
+loss = ((preds - labels) ** 2).mean()
+loss.backward()
+""",
+        [("GW101", 8)],
+        NO_GRAPH,
+    ),
+    "loss_of_unknown_inputs_under_the_callers_no_grad": (
+        """
+import torch
+import torch.nn.functional as F
+
+
+def compute_loss(batch):
+    return F.l1_loss(batch[("pred", 0)], batch["target"])
+
+
+w = torch.randn(3, requires_grad=True)
+batch = {("pred", 0): w * 2, "target": torch.zeros(3)}
+with torch.no_grad():
+    loss = compute_loss(batch)
+loss.backward()
+""",
+        [("GW101", 14)],
+        NO_GRAPH,
+    ),
+    "op_that_may_return_its_input_under_no_grad_stays_unknown": (
+        """
+import torch
+import torch.nn.functional as F
+
+w = torch.randn(3, requires_grad=True)
+batch = {("pred", 0): w * 2}
+with torch.no_grad():
+    kept = F.dropout(batch[("pred", 0)], training=False)
+kept.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "enable_grad_inside_the_callers_inference_mode": (
+        """
+import torch
+
+
+def jacobian_row(n):
+    with torch.enable_grad():
+        x = torch.randn(n, requires_grad=True)
+        y = x ** 2
+        return torch.autograd.grad(y.sum(), x)[0]
+
+
+with torch.no_grad():
+    jacobian_row(3)
+with torch.inference_mode():
+    jacobian_row(3)
+""",
+        [("GW101", 9)],
+        NO_GRAPH,
+    ),
+    "freezing_every_named_parameter_on_both_branches": (
+        ENCODER_AND_HEAD
+        + """for name, p in model.named_parameters():
+    if name.startswith("encoder"):
+        p.requires_grad = False
+    else:
+        p.requires_grad = False
+loss = model(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+        [("GW101", 23)],
+        NO_GRAPH,
+    ),
+    "freezing_named_parameters_but_the_head": (
+        ENCODER_AND_HEAD
+        + """for name, p in model.named_parameters():
+    if name.startswith("encoder"):
+        p.requires_grad = False
+loss = model(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+        [],
+        None,
+    ),
+    "grad_of_a_list_of_inputs_passed_to_a_helper": (
+        """
+import torch
+
+
+def partial_derivatives(output, inputs):
+    return torch.autograd.grad(output, inputs, allow_unused=True)
+
+
+a = torch.tensor([1.0, 2.0])
+b = torch.tensor([3.0, 4.0], requires_grad=True)
+inputs = [a, b]
+partial_derivatives(a @ b, inputs)
+""",
+        [("GW103", 6)],
+        "One of the differentiated Tensors does not require grad",
+    ),
+    "requires_grad_false_freezes_every_submodule": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.encoder(x)))
+
+
+tuned = Net()
+tuned.requires_grad_(False)
+tuned.head.requires_grad_(True)
+tuned(torch.randn(2, 4)).sum().backward()
+frozen = Net()
+frozen.requires_grad_(False)
+loss = frozen(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+        [("GW101", 23)],
+        NO_GRAPH,
+    ),
+    "encoder_under_the_callers_no_grad_with_an_optimizer_of_its_own": (
+        """
+import torch
+import torch.nn as nn
+
+encoder = nn.Linear(4, 4)
+head = nn.Linear(4, 1)
+encoder_opt = torch.optim.SGD(encoder.parameters(), lr=0.1)
+head_opt = torch.optim.SGD(head.parameters(), lr=0.1)
+
+
+def encode(x):
+    return torch.relu(encoder(x))
+
+
+with torch.no_grad():
+    features = encode(torch.randn(2, 4))
+loss = head(features).sum()
+loss.backward()
+encoder_opt.step()
+head_opt.step()
+assert encoder.weight.grad is None and head.weight.grad is not None
+""",
+        [("GW102", 15)],
+        None,
+    ),
+    "encoder_frozen_under_no_grad_beside_the_head_it_feeds": (
+        """
+import torch
+import torch.nn as nn
+
+encoder = nn.Linear(4, 4)
+head = nn.Linear(4, 1)
+optimizer = torch.optim.SGD([*encoder.parameters(), *head.parameters()], lr=0.1)
+with torch.no_grad():
+    features = encoder(torch.randn(2, 4))
+loss = head(features).sum()
+loss.backward()
+optimizer.step()
+assert encoder.weight.grad is None
+""",
+        [],
+        None,
+    ),
+    "custom_layer_reads_its_parameters_through_data": (
+        """
+import torch
+import torch.nn as nn
+
+
+class MyLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x):
+        return x @ self.weight.data
+
+
+net = nn.Sequential(MyLinear(), nn.Linear(3, 1))
+loss = net(torch.randn(2, 4)).sum()
+loss.backward()
+assert net[0].weight.grad is None
+""",
+        [("GW102", 12)],
+        None,
+    ),
+    "manual_update_under_no_grad_keeps_the_parameter_in_the_graph": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+b = torch.randn(3, requires_grad=True)
+x = torch.randn(3)
+for _ in range(3):
+    loss = (x * w + b).sum()
+    loss.backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad
+        b.clamp_(-1, 1)
+        w.grad = None
+        b.grad = None
+assert w.grad is None
+loss = (x * w + b).sum()
+loss.backward()
+assert w.grad is not None and b.grad is not None
+""",
+        [],
+        None,
+    ),
+}
