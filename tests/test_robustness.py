@@ -19,7 +19,7 @@ import pytest
 
 from gradwatch.checker import check_source
 from gradwatch.cli import PARALLEL_MIN_FILES
-from gradwatch.parsing import MAX_NESTING, PARSE_BUDGET, parse
+from gradwatch.parsing import MAX_NESTING, MAX_PARSED_CHARACTERS, PARSE_BUDGET, parse, recovery_budget
 from gradwatch.rules import all_rules
 
 SERVER = Path(__file__).resolve().parents[1] / "server"
@@ -269,6 +269,15 @@ def test_recovery_from_a_file_of_errors_stays_within_its_budget(parsed_character
     result = parse(text)
     assert parsed_characters[0] <= (PARSE_BUDGET + 2) * len(text)
     assert result.syntax_error is not None
+
+
+def test_recovery_in_a_large_file_parses_a_bounded_number_of_characters(parsed_characters):
+    # 12 parses of a 300 KB file would cost about 2 s; the cap keeps recovery near half a second.
+    text = "def f(x):\n    return x\n\n" * 12_000 + "def f(:\n    x\n" * 20
+    assert PARSE_BUDGET * len(text) > MAX_PARSED_CHARACTERS
+    result = parse(text)
+    assert parsed_characters[0] <= recovery_budget(len(text)) + 2 * len(text)
+    assert result.syntax_error is not None and result.syntax_error[0].line == 36_001
 
 
 # ---------------------------------------------------------------- determinism

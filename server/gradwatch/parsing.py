@@ -31,9 +31,11 @@ _STATEMENT_START = re.compile(r"(?!(?:else|elif|except|finally)\b)[^\s#'\")\]}]"
 _UNTERMINATED_TRIPLE_QUOTE = "unterminated triple-quoted string"
 
 MAX_BLOCK_GUESSES = 3
-# Parsing done while recovering, in multiples of the text's size; past it, only the
-# longest prefix known to parse is kept.
+# Parsing done while recovering, in multiples of the text's size, and at most
+# MAX_PARSED_CHARACTERS in all (ast.parse reads about 1.6 MB a second): past it, only
+# the longest prefix known to parse is kept.
 PARSE_BUDGET = 12
+MAX_PARSED_CHARACTERS = 1_000_000
 # Real code nests expressions and statements well under 100 deep (torch's own
 # deepest file: 92); each level costs the analysis a few stack frames.
 MAX_NESTING = 100
@@ -59,6 +61,11 @@ def parse(text: str) -> ParseResult:
     return ParseResult(elide_deep_nesting(tree), recovery.first_error)
 
 
+def recovery_budget(size: int) -> int:
+    """How many characters recovery may parse for a text of `size` characters."""
+    return min(PARSE_BUDGET * max(size, 1), max(MAX_PARSED_CHARACTERS, size))
+
+
 def parses(text: str) -> bool:
     """True when Python can parse `text`; False, never an exception, for any input."""
     with warnings.catch_warnings():
@@ -75,7 +82,7 @@ class _Recovery:
         # One line ending for all: Python reads \r, \r\n and \n alike, and a blanked
         # "\n" line after a lone "\r" would otherwise merge with it into one "\r\n" line.
         self.lines = [_with_newline(line) for line in split_lines(text)]
-        self.budget = PARSE_BUDGET * max(len(text), 1)
+        self.budget = recovery_budget(len(text))
         self.first_error: tuple[Span, str] | None = None
         # The first `good` lines parse as they are now; `good_tree` is their tree.
         self.good = 0
