@@ -114,3 +114,27 @@ y.sum().backward()
 """
     result = check_source(source)
     assert not any(f.code == "GW002" for f in result.findings)
+
+
+def test_of_two_backwards_that_freed_a_graph_the_first_in_the_source_is_named() -> None:
+    # The graph's parts are a set whose order changes from run to run (storage
+    # numbers grow); the message must not.
+    source = """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = torch.zeros(3)
+for step in range(3):
+    a = torch.randn(3)
+    y = a * w
+    y.sum().backward()
+    h = h + y
+    loss = h.sum()
+    loss.backward()
+"""
+    messages = {
+        tuple(f.message for f in check_source(source).findings if f.code == "GW106") for _ in range(30)
+    }
+    assert len(messages) == 1, messages
+    (found,) = messages
+    assert any("`y.sum().backward()` (line 9)" in message for message in found), found

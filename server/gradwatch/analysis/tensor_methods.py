@@ -75,7 +75,10 @@ class TensorMethods:
         graph = list(target.history)
         if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
             graph.append(("graph", target.storage))
-        freed_by = next((state.freed[part] for part in graph if part in state.freed), None)
+        # Of several backwards that freed parts of this graph, the first in the source:
+        # the same one whatever order the history (a set) is walked in.
+        freed = [state.freed[part] for part in graph if part in state.freed]
+        freed_by = min(freed, key=lambda event: event.span, default=None)
         event = Backward(
             self.span(node),
             target,
