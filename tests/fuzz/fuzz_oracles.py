@@ -30,6 +30,9 @@ HANG_SECONDS = 2.0
 ABORT_SECONDS = 10.0
 # Fixes on inputs this large are the same fixes as on small ones, at many times the cost.
 MAX_FIX_TRIAL_CHARS = 256 * 1024
+# Each fix is verified by checking the fixed text: an input with 600 findings would cost
+# minutes (the CLI's --fix verifies a round at once, in a second). A spread of them is tried.
+MAX_FIXED_FINDINGS = 40
 
 # Failure kinds, in the order the summary lists them; the text is the summary's row label.
 KINDS = {
@@ -225,7 +228,7 @@ def examine(text: str, *, fixes: bool = True, editor: bool = True) -> Examinatio
     original = parse_or_none(text)
     original_dump = dump(original) if original is not None else None
     offered = _offered_fixes(text, result, examination)
-    for finding in result.findings:
+    for finding in _spread(result.findings, MAX_FIXED_FINDINGS):
         for fix in offered(finding):
             examination.fix_trials += 1
             _try_fix(text, lines, (original, original_dump), result, finding, fix, examination)
@@ -234,6 +237,13 @@ def examine(text: str, *, fixes: bool = True, editor: bool = True) -> Examinatio
         if editor:
             _check_editor_fix_all(text, original is not None, examination)
     return examination
+
+
+def _spread(items: list, most: int) -> list:
+    """At most `most` of `items`, evenly spread over them (the first and the last kept)."""
+    if len(items) <= most:
+        return items
+    return [items[round(i * (len(items) - 1) / (most - 1))] for i in range(most)]
 
 
 def fingerprint(result) -> str:
