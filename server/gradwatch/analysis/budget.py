@@ -1,8 +1,8 @@
 """How much analysis one file may cost: a bound on steps, so that no input stalls the checker.
 
 A step is one statement run (loops and followed calls run theirs again), plus
-one per HISTORY_PER_STEP saved ops and tensors in the history and dependencies of
-each tensor an op makes (a chain of thousands of dependent ops costs quadratic time). The most any file of
+one per HISTORY_PER_STEP saved ops in the history of each tensor an op makes (a
+chain of thousands of dependent ops costs quadratic time). The most any file of
 the repository sweep needed is about 3,400 steps. Counting steps, not seconds,
 keeps the answer the same on every machine and every run.
 """

@@ -121,7 +121,7 @@ def apply_op(
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
-    ev.steps.take((len(history) + len(deps)) // HISTORY_PER_STEP)
+    ev.steps.take(len(history) // HISTORY_PER_STEP)
     sources = _graph_sources(present, module) if in_graph else frozenset()
     zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
     if info.grad == "zero" and requires is YES:
