@@ -78,7 +78,7 @@ def check_source(
     try:
         facts = analyse(parsed.tree, source, cache=cache, path=path, resolver=project)
     except AnalysisTooLarge as error:
-        skipped_because = f"it is too large to analyse ({error})"
+        skipped_because = f"it needs {error}"
     except RecursionError:
         # parse() keeps trees shallow enough for the analysis; should an input still
         # exhaust the stack or memory, it costs this file's findings, not the run.
