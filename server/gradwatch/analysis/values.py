@@ -361,16 +361,10 @@ def join_all(values: list):
 def join_values(a, b):
     if a == b:
         return a
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
+    if isinstance(a, (Tensor, Sequence, Module, Mapping)) and type(a) is type(b):
         return a.join(b)
     if isinstance(a, Tensor) and isinstance(b, Unknown):
         return a.join(UNKNOWN_TENSOR)
     if isinstance(b, Tensor) and isinstance(a, Unknown):
         return b.join(UNKNOWN_TENSOR)
-    if isinstance(a, Sequence) and isinstance(b, Sequence):
-        return a.join(b)
-    if isinstance(a, Module) and isinstance(b, Module):
-        return a.join(b)
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.join(b)
     return UNKNOWN_VALUE
