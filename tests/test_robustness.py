@@ -213,6 +213,41 @@ def test_a_file_needing_too_many_analysis_steps_is_skipped_the_same_with_or_with
     assert [codes(steps, warm) for steps in budgets] == fresh
 
 
+def _chain(length: int) -> str:
+    """`w` (no grad) combined with a value computed from `length` other tensors, then backward."""
+    lines = ["import torch", "w = torch.randn(10)", "x = torch.randn(10, requires_grad=True)", "y = x * 1"]
+    lines += [f"y = y + torch.ones(10)  # {i}" for i in range(length)]
+    lines += ["loss = (y * w).sum()", "loss.backward()", "print(w.grad)"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_value_computed_from_too_many_tensors_stops_tracking_them_and_proves_nothing_from_them(monkeypatch):
+    from gradwatch.analysis import values
+
+    # `x = x + 1` repeated 8,000 times once took 2.3 s: each result copied a larger set.
+    monkeypatch.setattr(values, "MAX_TRACKED_DEPENDENCIES", 16)
+    assert values.union_deps([frozenset(range(9)), frozenset(range(8, 16))]) == frozenset(range(16))
+    assert values.union_deps([frozenset(range(9)), frozenset(range(8, 17))]) is None
+    assert values.union_deps([frozenset([1]), None]) is None
+    # GW104 needs to know that `loss` was computed from `w`: it fires while that is tracked, not after.
+    assert codes(check_source(_chain(3)).findings) == ["GW104"]
+    assert codes(check_source(_chain(12)).findings) == []
+
+
+def test_a_backward_of_untracked_dependencies_may_reach_an_accumulator_so_gw302_stays_quiet(monkeypatch):
+    from gradwatch.analysis import values
+
+    monkeypatch.setattr(values, "MAX_TRACKED_DEPENDENCIES", 16)
+    loop = "import torch\nw = torch.ones(3, requires_grad=True)\ntotal = 0\nfor step in range(3):\n"
+    loop += "    total += (w * step).sum()\n    x = w * 1\n"
+    # `x` is not computed from `total`: GW302 fires while that is provable, not after.
+    found = {}
+    for length in (3, 12):
+        text = loop + "".join("    x = x + torch.ones(1)\n" for _ in range(length)) + "    x.sum().backward()\n"
+        found[length] = codes(check_source(text).findings)
+    assert found == {3: ["GW302"], 12: []}
+
+
 def test_the_cli_reports_the_other_files_and_exits_1_whatever_one_file_holds(tmp_path):
     contents = {
         "hazard.py": HAZARD,

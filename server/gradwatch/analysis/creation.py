@@ -19,6 +19,7 @@ from gradwatch.analysis.values import (
     Tensor,
     TorchRef,
     Tri,
+    union_deps,
 )
 
 
@@ -80,7 +81,7 @@ def leaf(ev, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
         is_leaf=YES,
         storage=storage,
         sources=frozenset([source]) if requires is YES else frozenset(),
-        deps=frozenset([storage]).union(*(d.deps for d in deps if isinstance(d, Tensor))),
+        deps=union_deps([frozenset([storage])] + [d.deps for d in deps if isinstance(d, Tensor)]),
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         factory=ev.span(node),
         multi_element=_multi_element(node),

@@ -26,6 +26,7 @@ from gradwatch.analysis.values import (
     Tensor,
     TorchRef,
     Tri,
+    union_deps,
 )
 
 # Float dtypes other than the default float32: `.to()` one of these always copies.
@@ -184,8 +185,7 @@ class TensorMethods:
     # -- ops -----------------------------------------------------------------
 
     def unknown_op(self, operands: list):
-        deps = frozenset().union(*(o.deps for o in operands if isinstance(o, Tensor)))
-        return UNKNOWN_TENSOR.but(deps=deps)
+        return UNKNOWN_TENSOR.but(deps=union_deps(o.deps for o in operands if isinstance(o, Tensor)))
 
     def apply_op(self, qualname: str, operands: list, node: ast.AST, state: State, module: Module | None = None, **where):
         return tensor_ops.apply_op(self, qualname, operands, node, state, module, **where)

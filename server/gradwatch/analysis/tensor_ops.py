@@ -20,6 +20,7 @@ from gradwatch.analysis.values import (
     Tensor,
     TorchRef,
     Tri,
+    union_deps,
 )
 from gradwatch.findings import Span
 
@@ -88,7 +89,7 @@ def apply_op(
         input_grad.append(module.params_require_grad)
     upstream = Tri.any_of(input_grad)
     cuts = _merged(t.cuts for t in present) + _merged(o.cuts for o in operands if isinstance(o, Constant))
-    deps = frozenset().union(*(t.deps for t in present))
+    deps = union_deps(t.deps for t in present)
 
     cut_reason = None
     if state.grad_enabled is NO:
@@ -145,7 +146,7 @@ def apply_op(
         sources=sources,
         cuts=cuts,
         zero_grads=zero_grads,
-        deps=deps | {storage},
+        deps=union_deps((deps, {storage})),
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         view_of_leaf=bool(info.view and first is not None and _is_leaf_requiring_grad(first)),
         multi_element=_multi_element(info, present, operands, node, module),
@@ -378,7 +379,7 @@ def inplace(
             cuts=_inplace_cuts(tensor, result),
         )
     result = result.but(
-        view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=tensor.deps | result.deps
+        view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=union_deps((tensor.deps, result.deps))
     )
     ev.update_aliases(tensor, result, target, state)
     return result

@@ -114,7 +114,8 @@ class Tensor:
     # Why the value has no graph although something upstream required grad.
     cuts: tuple[Reason, ...] = ()
     zero_grads: tuple[Reason, ...] = ()
-    deps: frozenset[int] = frozenset()  # storages it was computed from, graph or not
+    # Storages it was computed from, graph or not; None once there are too many to track.
+    deps: frozenset[int] | None = frozenset()
     origin: Reason | None = None
     # The factory call that created this leaf (to add `requires_grad=True` there).
     factory: Span | None = None
@@ -125,6 +126,12 @@ class Tensor:
     # Provably an integer or bool dtype (indices, `.long()`): it can never require grad.
     integer: bool = False
     known: bool = True  # False when it stands for a value the analysis could not follow
+
+    def depends_on(self, storage: int) -> Tri:
+        """Whether this value was computed from `storage` (UNKNOWN once its dependencies are not tracked)."""
+        if self.deps is None:
+            return UNKNOWN
+        return YES if storage in self.deps else NO
 
     def join(self, other: Tensor) -> Tensor:
         if self == other:
@@ -137,7 +144,7 @@ class Tensor:
             sources=self.sources | other.sources,
             cuts=_merge(self.cuts, other.cuts),
             zero_grads=_merge(self.zero_grads, other.zero_grads),
-            deps=self.deps | other.deps,
+            deps=union_deps((self.deps, other.deps)),
             origin=self.origin if self.origin == other.origin else None,
             factory=self.factory if self.factory == other.factory else None,
             view_of_leaf=self.view_of_leaf and other.view_of_leaf,
@@ -153,6 +160,21 @@ class Tensor:
 
 
 UNKNOWN_TENSOR = Tensor(known=False)
+
+
+# A value computed from more storages than this stops tracking them: `x = x + 1` repeated thousands of
+# times would otherwise copy an ever larger set at each step (quadratic time).
+MAX_TRACKED_DEPENDENCIES = 256
+
+
+def union_deps(sets) -> frozenset[int] | None:
+    """The storages in all of `sets`; None when one of them is untracked or there are too many."""
+    result: frozenset[int] = frozenset()
+    for deps in sets:
+        if deps is None:
+            return None
+        result |= deps
+    return result if len(result) <= MAX_TRACKED_DEPENDENCIES else None
 
 
 def _merge(a: tuple, b: tuple) -> tuple:

@@ -127,7 +127,7 @@ print(x.grad)
                 (
                     b
                     for b in facts.backwards
-                    if not b.implicit and b.span < read.span and tensor.storage in b.target.deps
+                    if not b.implicit and b.span < read.span and b.target.depends_on(tensor.storage) is YES
                 ),
                 None,
             )

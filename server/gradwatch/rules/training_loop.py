@@ -6,6 +6,7 @@ import ast
 from typing import Iterator
 
 from gradwatch.analysis.events import Facts
+from gradwatch.analysis.values import NO
 from gradwatch.findings import Finding, Fix, Related, Severity, TextEdit
 from gradwatch.rules import register
 from gradwatch.rules.base import RUNS, Example, Rule
@@ -230,7 +231,7 @@ total.backward()
     def check(self, facts: Facts) -> Iterator[Finding]:
         for event in facts.accumulations:
             backpropagated = any(
-                b.target_text == event.name or (event.storage is not None and event.storage in b.target.deps)
+                b.target_text == event.name or (event.storage is not None and b.target.depends_on(event.storage) is not NO)
                 for b in facts.backwards
                 if not b.implicit
             )
