@@ -128,6 +128,52 @@ def test_two_insertions_at_the_same_place_conflict():
     assert apply_fixes(text, [first, second]) == ("1a\n", 1)
 
 
+def test_fixes_kept_together_are_those_a_pairwise_comparison_keeps():
+    # The search among the kept ranges (once a comparison with each, quadratic for
+    # thousands of findings) must keep exactly the fixes that conflict with none before them.
+    import random
+
+    from gradwatch.fixes import _compatible, _conflict, _Offsets, _resolved
+
+    text = "abcdefghijklmnopqrstuvwxyz\n"
+    offsets = _Offsets(text)
+    chance = random.Random(7)
+    for _ in range(300):
+        fixes = []
+        for _ in range(chance.randint(1, 12)):
+            edits = []
+            for _ in range(chance.randint(1, 2)):
+                start = chance.randint(0, 26)
+                end = min(26, start + chance.choice([0, 0, 1, 2, 4]))
+                edits.append(edit(1, start, 1, end, "X"))
+            fixes.append(Fix("f", tuple(edits)))
+        expected: list[int] = []
+        taken_ranges: list[tuple[int, int]] = []
+        for index, fix in enumerate(fixes):
+            try:
+                ranges = [r[:2] for r in _resolved(offsets, fix.edits)]
+            except OverlappingEdits:
+                continue
+            if not any(_conflict(new, old) for new in ranges for old in taken_ranges):
+                expected.append(index)
+                taken_ranges += ranges
+        assert [index for index, _ in _compatible(offsets, fixes)] == expected
+
+
+def test_a_finding_is_reported_again_when_a_range_of_its_rule_touches_it_as_a_scan_would_say():
+    import random
+
+    from gradwatch.fixes import _Ranges
+
+    chance = random.Random(11)
+    for _ in range(300):
+        ranges = [(start, start + chance.randint(0, 9)) for start in (chance.randint(0, 40) for _ in range(6))]
+        index = _Ranges(ranges)
+        for start in range(0, 50, 3):
+            end = start + chance.randint(0, 4)
+            assert index.touches(start, end) == any(low <= end and start <= high for low, high in ranges)
+
+
 def test_a_fix_whose_own_edits_overlap_is_skipped_not_fatal():
     broken = finding_with(Fix("broken", (edit(1, 0, 1, 3, "X"), edit(1, 1, 1, 2, "Y"))))
     good = finding_with(Fix("good", (edit(1, 5, 1, 6, "Z"),)))

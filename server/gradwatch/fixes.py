@@ -184,6 +184,8 @@ def apply_fixes(text: str, findings: Sequence[Finding], unsafe: bool = False) ->
 def _compatible(offsets: _Offsets, fixes: Sequence[Fix]) -> list[tuple[int, list[Resolved]]]:
     """(index, resolved edits) of the fixes, in order, that overlap none taken before them (nor themselves)."""
     taken: list[tuple[int, list[Resolved]]] = []
+    # The ranges taken so far, sorted: they do not overlap, so their ends are sorted too.
+    occupied: list[tuple[int, int]] = []
     for index, fix in enumerate(fixes):
         if not fix.edits:
             continue
@@ -191,10 +193,38 @@ def _compatible(offsets: _Offsets, fixes: Sequence[Fix]) -> list[tuple[int, list
             ranges = _resolved(offsets, fix.edits)
         except OverlappingEdits:
             continue
-        if any(_conflict(new[:2], old[:2]) for new in ranges for _, edits in taken for old in edits):
+        if any(_conflicts_with_any(new[:2], occupied) for new in ranges):
             continue
         taken.append((index, ranges))
+        for new in ranges:
+            bisect.insort(occupied, new[:2])
     return taken
+
+
+def _conflicts_with_any(new: tuple[int, int], occupied: list[tuple[int, int]]) -> bool:
+    """Does `new` conflict with one of the sorted, non-conflicting ranges `occupied`?"""
+    position = bisect.bisect_right(occupied, (new[1], new[1]))
+    while position > 0 and occupied[position - 1][1] >= new[0]:
+        position -= 1
+        if _conflict(new, occupied[position]):
+            return True
+    return False
+
+
+class _Ranges:
+    """Ranges, to ask which of them touch a given one in logarithmic time."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(ranges)
+        self._starts = [start for start, _ in ordered]
+        self._furthest_end: list[int] = []  # the largest end among the ranges up to each one
+        for _, end in ordered:
+            self._furthest_end.append(max(end, self._furthest_end[-1] if self._furthest_end else end))
+
+    def touches(self, start: int, end: int) -> bool:
+        """Is there a range (low, high) with low <= end and start <= high?"""
+        count = bisect.bisect_right(self._starts, end)
+        return count > 0 and self._furthest_end[count - 1] >= start
 
 
 # ---------------------------------------------------------------- verification
@@ -221,12 +251,19 @@ class FixVerifier:
         self._checked: dict[str, list[Finding]] = {}
         self._statics: dict[Fix, tuple[str | None, list[Resolved]]] = {}
         self._parsing_units: dict[tuple[int, int], bool] = {}
+        self._places: set[tuple[str, Span]] | None = None
 
     @property
     def findings(self) -> list[Finding]:
         if self._findings is None:
             self._findings = list(self.check(self.text))
         return self._findings
+
+    @property
+    def _reported_places(self) -> set[tuple[str, Span]]:
+        if self._places is None:
+            self._places = {(finding.code, finding.span) for finding in self.findings}
+        return self._places
 
     def verified(self, finding: Finding) -> tuple[Fix, ...]:
         """The finding's fixes that pass on their own (each quick fix is applied alone), in order."""
@@ -272,7 +309,8 @@ class FixVerifier:
             chosen = self.together(pairs)
             if len(chosen) >= len(best):
                 best = chosen
-            left_out = [finding for finding, fix in pairs if (finding, fix) not in chosen]
+            applied = set(chosen)
+            left_out = [finding for finding, fix in pairs if (finding, fix) not in applied]
             for finding in left_out:
                 level[finding] += 1
             if not any(level[finding] < len(candidates[finding]) for finding in left_out):
@@ -395,7 +433,7 @@ class FixVerifier:
     # -- the tests
 
     def _reported(self, finding: Finding) -> bool:
-        return any(other.code == finding.code and other.span == finding.span for other in self.findings)
+        return (finding.code, finding.span) in self._reported_places
 
     def _adds_errors(self, fixed: Iterable[Finding], after: Iterable[Finding]) -> bool:
         """Does the fixed text have as many errors of some rule as the text had, or more,
@@ -424,12 +462,12 @@ class FixVerifier:
         ranges_by_code: dict[str, list[tuple[int, int]]] = {}
         for other in after:
             ranges_by_code.setdefault(other.code, []).append(fixed.range(other.span))
+        reported = {code: _Ranges(ranges) for code, ranges in ranges_by_code.items()}
         moved = _Mover(edits)
         again = set()
         for finding in findings:
             start, end = self._offsets.range(finding.span)
-            start, end = moved(start), moved(end)
-            if any(low <= end and start <= high for low, high in ranges_by_code.get(finding.code, ())):
+            if finding.code in reported and reported[finding.code].touches(moved(start), moved(end)):
                 again.add(finding)
         return again
 
@@ -467,8 +505,8 @@ class FixVerifier:
         holders = []
         statements = self._statement_index()
         while True:
-            holder = next((s for s in statements if s[0] <= start and end <= s[1]), None)
-            if holder is None:
+            holder = _statement_at(statements, start)
+            if holder is None or holder[1] < end:
                 break
             holders.append(holder)
             statements = holder[2]
@@ -491,7 +529,7 @@ class FixVerifier:
         statements = self._statement_index()
         inner = None
         while True:
-            holder = next((s for s in statements if s[0] <= start <= s[1]), None)
+            holder = _statement_at(statements, start)
             if holder is None:
                 break
             inner, statements = holder, holder[2]
@@ -516,6 +554,12 @@ class FixVerifier:
 
             self._statements = [index(statement) for statement in child_statements(tree)]
         return self._statements
+
+
+def _statement_at(statements: list[tuple[int, int, list]], offset: int) -> tuple[int, int, list] | None:
+    """The statement (of siblings in source order, which never overlap) whose range holds `offset`."""
+    index = bisect.bisect_right(statements, offset, key=lambda statement: statement[0]) - 1
+    return statements[index] if index >= 0 and offset <= statements[index][1] else None
 
 
 def _as_block(lines: str) -> str:
