@@ -247,6 +247,20 @@ def test_numel_measurement_is_not_fooled_by_square_or_zero_dim_operands():
     assert probe.numel_relation(probe.function_plan(torch.sum, "fn(a, 1)", False)) is None
 
 
+def test_an_op_whose_result_follows_one_operand_does_not_keep_the_broadcast():
+    torch = pytest.importorskip("torch")
+    from gradwatch import probe
+
+    # a.type_as(b) has a's shape: with b larger than a it is not their broadcast
+    assert probe.size_relations(probe.function_plan(torch.Tensor.type_as, "fn(a, b)", False)) == (None, False)
+    assert info("torch.Tensor.type_as").numel is None
+    # exp, add and softmax keep the broadcast shape; a transpose keeps only the count
+    assert probe.size_relations(probe.function_plan(torch.add, "fn(a, b)", False)) == ("same", True)
+    assert info("torch.softmax").keeps_shape and info("torch.Tensor.sigmoid").keeps_shape
+    assert info("torch.Tensor.t").numel == "same" and not info("torch.Tensor.t").keeps_shape
+    assert not info("torch.Tensor.sum").keeps_shape
+
+
 def test_numel_counts_in_the_shipped_table():
     records = json.loads(SHIPPED_TABLE.read_text(encoding="utf-8"))["ops"]
     counts = {"same": 0, "scalar": 0}

@@ -19,7 +19,9 @@ For each op a small argument template is tried until one runs, then:
 - numel: "same" (the result has as many elements as the broadcast of the
   tensor operands) or "scalar" (one element), when both hold with the
   template's operands and again with every operand grown (GROWN_SHAPES);
-  absent otherwise.
+  absent otherwise;
+- keeps_shape: the result's shape is the broadcast of the tensor operands'
+  shapes, measured the same way (elementwise ops, softmax; not transposes).
 
 This is the only gradwatch module that imports torch. Output is JSON with
 sorted keys: the same torch gives byte-identical output.
@@ -358,9 +360,11 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
         and first.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
     )
     if record["returns"] == "tensor":
-        numel = numel_relation(plan)
+        numel, keeps_shape = size_relations(plan)
         if numel is not None:
             record["numel"] = numel
+        if keeps_shape:
+            record["keeps_shape"] = True
     record["grad"] = classify_gradient(run)
     if record["grad"].startswith("backward_error:"):
         # In the graph, but backward raises: a fact the analyser can report.
@@ -388,8 +392,13 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
 
 
 def numel_relation(plan: Plan) -> str | None:
-    """"same", "scalar" or None (see the module docstring). Operands do not
-    require grad here: only sizes are read."""
+    """"same", "scalar" or None (see the module docstring)."""
+    return size_relations(plan)[0]
+
+
+def size_relations(plan: Plan) -> tuple[str | None, bool]:
+    """The numel relation and whether the result keeps the broadcast shape (see the
+    module docstring). Operands do not require grad here: only sizes are read."""
     observed = []
     for grown in (False, True):
         env = {name: make_operand(name, i, grown) for i, name in enumerate(plan.operands)}
@@ -397,25 +406,53 @@ def numel_relation(plan: Plan) -> str | None:
             torch.manual_seed(0)
             result, _ = plan.run(env)
         except Exception:  # noqa: BLE001 - does not run at this size: no claim
-            return None
+            return None, False
         if result is None and plan.inplace and plan.operands:
             result = env[plan.operands[0]]
         if not isinstance(result, torch.Tensor):
-            return None
+            return None, False
         shapes = [env[name].shape for name in plan.operands]
         try:
-            broadcast = math.prod(torch.broadcast_shapes(*shapes))
+            broadcast_shape = tuple(torch.broadcast_shapes(*shapes))
+            broadcast = math.prod(broadcast_shape)
         except RuntimeError:
-            broadcast = None
-        observed.append((result.numel(), broadcast, sum(math.prod(shape) for shape in shapes)))
-    (small_out, small_broadcast, small_size), (big_out, big_broadcast, big_size) = observed
+            broadcast_shape = broadcast = None
+        kept = tuple(result.shape) == broadcast_shape
+        observed.append((result.numel(), broadcast, sum(math.prod(shape) for shape in shapes), kept))
+    (small_out, small_broadcast, small_size, small_kept), (big_out, big_broadcast, big_size, big_kept) = observed
     if small_size == big_size:
-        return None  # only 0-d or size-1 operands: the input size never changed
-    if small_out == small_broadcast and big_out == big_broadcast:
-        return "same"
+        return None, False  # only 0-d or size-1 operands: the input size never changed
     if small_out == 1 and big_out == 1:
-        return "scalar"
-    return None
+        return "scalar", False
+    if not _follows_every_operand(plan):
+        return None, False
+    keeps_shape = small_kept and big_kept
+    if small_out == small_broadcast and big_out == big_broadcast:
+        return "same", keeps_shape
+    return None, keeps_shape
+
+
+def _follows_every_operand(plan: Plan) -> bool:
+    """With one operand shrunk to size 1 in every dimension (and the others grown),
+    does the result still have the broadcast shape whenever the op runs? `a.type_as(b)`
+    has b's size only when b is as large as a: its result follows a alone."""
+    if len(plan.operands) < 2:
+        return True
+    for shrunk in range(len(plan.operands)):
+        env = {name: make_operand(name, i, grown=True) for i, name in enumerate(plan.operands)}
+        small = env[plan.operands[shrunk]]
+        env[plan.operands[shrunk]] = small[(slice(0, 1),) * small.dim()].clone()
+        try:
+            torch.manual_seed(0)
+            result, _ = plan.run(env)
+            expected = tuple(torch.broadcast_shapes(*(env[name].shape for name in plan.operands)))
+        except Exception:  # noqa: BLE001 - does not run with this operand shrunk: no evidence
+            continue
+        if result is None and plan.inplace:
+            result = env[plan.operands[0]]
+        if isinstance(result, torch.Tensor) and tuple(result.shape) != expected:
+            return False
+    return True
 
 
 def classify_gradient(run: Run) -> str:

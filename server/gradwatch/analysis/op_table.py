@@ -35,6 +35,9 @@ arguments look like the template (`info.args`): `torch.sum(x, 1)` is not
 `torch.sum(x)`, and a module constructed for 3 features that fails on
 other sizes is None. Python-number operands do not count towards the
 broadcast. `scalar_other` and `inplace_true` carry their own `numel`.
+`keeps_shape`, measured the same way, says the result's shape is the
+broadcast of the operands' shapes (elementwise ops, `softmax(x, dim)`; not
+`x.t()`, whose numel is "same").
 
 The JSON: {"torch_version", "format", "operand_kinds" (legend of the
 template operand names), "ops": {name: record}, "unmeasured": [names tried
@@ -109,6 +112,7 @@ class OpInfo:
     scalar_other: OpInfo | None = None  # measured with a Python number as the second operand
     inplace_true: OpInfo | None = None  # measured with inplace=True
     numel: str | None = None  # "same" | "scalar" | None: result size vs the operands' (module docstring)
+    keeps_shape: bool = False  # the result has the broadcast shape of the tensor operands (measured)
     parameter_names: tuple[str, ...] = ()  # a module's parameters (`weight`, `bias`, `out_proj.weight`)
     saves_parameters_configs: frozenset[Configuration] = frozenset()  # when its forward keeps them for backward
 
@@ -212,6 +216,7 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
         returns_self=bool(record.get("returns_self", False)),
         backward_error=record.get("backward_error"),
         numel=_numel(record.get("numel")),
+        keeps_shape=bool(record.get("keeps_shape", False)),
         differentiable_operands=frozenset(record.get("differentiable_operands", ())),
         saves_input_configs=tuple(
             sorted((int(i), _configs(configs)) for i, configs in record.get("saves_input", {}).items())

@@ -180,7 +180,9 @@ def _multi_element(info, present: list[Tensor], operands: list, node, module) ->
     (tensor arguments alone: `x.sum(0)` is no scalar); a loss asked not to reduce
     has its own count (losses.py)."""
     if info.numel == "same":
-        return Tri.any_of(t.multi_element for t in present) if present else UNKNOWN
+        # Only the operands the table measured: `x.sum().to(y)` is no bigger for its `y`.
+        measured = present[: info.arity] if info.arity else present
+        return Tri.any_of(t.multi_element for t in measured) if measured else UNKNOWN
     if info.numel == "scalar" and _unreduced_loss(node, module):
         return losses.multi_element(module.kind if module is not None else info.name, operands)
     if info.numel == "scalar":

@@ -225,6 +225,9 @@ y2 = x * 3
 y2.backward(gradient=torch.ones_like(y2))
 z = torch.randn(1, requires_grad=True) * 2
 z.backward()
+w = torch.randn(8, 10, requires_grad=True)
+w.sum().type_as(w).backward()
+w.mean().to(w).backward()
 """,
         """
 import torch
