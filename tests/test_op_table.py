@@ -259,6 +259,8 @@ def test_an_op_whose_result_follows_one_operand_does_not_keep_the_broadcast():
     assert info("torch.softmax").keeps_shape and info("torch.Tensor.sigmoid").keeps_shape
     assert info("torch.Tensor.t").numel == "same" and not info("torch.Tensor.t").keeps_shape
     assert not info("torch.Tensor.sum").keeps_shape
+    # squeeze() and nn.Flatten() keep a matrix's shape, not that of a (5, 1, 4) tensor
+    assert not info("torch.Tensor.squeeze").keeps_shape and not info("torch.nn.Flatten").keeps_shape
 
 
 def test_numel_counts_in_the_shipped_table():

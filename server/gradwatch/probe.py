@@ -426,10 +426,27 @@ def size_relations(plan: Plan) -> tuple[str | None, bool]:
         return "scalar", False
     if not _follows_every_operand(plan):
         return None, False
-    keeps_shape = small_kept and big_kept
+    keeps_shape = small_kept and big_kept and _keeps_shape_with_a_unit_dimension(plan)
     if small_out == small_broadcast and big_out == big_broadcast:
         return "same", keeps_shape
     return None, keeps_shape
+
+
+def _keeps_shape_with_a_unit_dimension(plan: Plan) -> bool:
+    """Does the result still have the broadcast shape when every operand of two or more
+    dimensions gets a size-1 dimension in the middle? `squeeze()` and `nn.Flatten()` keep
+    the shape of a matrix, not of (5, 1, 4)."""
+    env = {name: make_operand(name, i, grown=True) for i, name in enumerate(plan.operands)}
+    env = {name: t.unsqueeze(1).clone() if t.dim() >= 2 else t for name, t in env.items()}
+    try:
+        torch.manual_seed(0)
+        result, _ = plan.run(env)
+        expected = tuple(torch.broadcast_shapes(*(env[name].shape for name in plan.operands)))
+    except Exception:  # noqa: BLE001 - does not run at that rank: no claim
+        return False
+    if result is None and plan.inplace and plan.operands:
+        result = env[plan.operands[0]]
+    return isinstance(result, torch.Tensor) and tuple(result.shape) == expected
 
 
 def _follows_every_operand(plan: Plan) -> bool:
