@@ -541,6 +541,248 @@ penalty(features)
         [("GW106", 10)],
         TWICE,
     ),
+    "tensor_passed_for_an_optional_argument_runs_the_guarded_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+
+    def forward(self, x, mask=None):
+        probs = (x @ self.w).softmax(dim=-1)
+        if mask is not None:
+            probs *= mask
+        return probs.sum()
+
+
+gate = Gate()
+x = torch.randn(2, 4)
+gate(x).backward()
+gate(x, mask=(torch.rand(2, 3) > 0.5).float()).backward()
+""",
+        [("GW201", 14)],
+        MODIFIED,
+    ),
+    "grad_read_that_may_be_none_does_not_decide_its_guard": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+y = w.exp()
+g = w.grad
+if g is not None:
+    y *= 2
+y.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "dict_of_options_with_the_key_runs_the_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Loss(nn.Module):
+    def __init__(self, reg=dict(bias=0.1, scale=2.0)):
+        super().__init__()
+        self.reg = reg
+
+    def forward(self, logits):
+        if not self.reg:
+            return logits.mean()
+        if "bias" in self.reg:
+            logits += self.reg["bias"]
+        return logits.mean()
+
+
+head = nn.Linear(4, 3)
+criterion = Loss()
+criterion(torch.sigmoid(head(torch.randn(2, 4)))).backward()
+""",
+        [("GW201", 15)],
+        MODIFIED,
+    ),
+    "dict_of_options_without_the_key_stays_quiet": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Loss(nn.Module):
+    def __init__(self, reg=dict(bias=0.1, scale=2.0)):
+        super().__init__()
+        self.reg = reg
+
+    def forward(self, logits):
+        if "bias" in self.reg:
+            logits += self.reg["bias"]
+        return logits.mean()
+
+
+head = nn.Linear(4, 3)
+criterion = Loss(reg=dict(scale=2.0))
+criterion(torch.sigmoid(head(torch.randn(2, 4)))).backward()
+""",
+        [],
+        None,
+    ),
+    "lambda_handed_to_a_constructor_builds_the_submodule": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, n_in, n_out, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.body = nn.Sequential(nn.Linear(n_in, n_out), nn.ReLU())
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Coupling(nn.Module):
+    def __init__(self, make_net):
+        super().__init__()
+        self.net = make_net(4, 6)
+
+    def forward(self, x):
+        widths = self.net(x)[:, :3]
+        widths /= 8.0
+        return widths.sum()
+
+
+coupling = Coupling(lambda n_in, n_out: Net(n_in, n_out, hidden=8))
+coupling(torch.randn(2, 4)).backward()
+""",
+        [("GW201", 23)],
+        MODIFIED,
+    ),
+    "hasattr_of_an_attribute_the_constructor_set_runs_the_in_place": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.hidden = hidden
+        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Coupling(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        widths = self.net(x)[:, :3]
+        if hasattr(self.net, "hidden"):
+            widths /= self.net.hidden
+        return widths.sum()
+
+
+coupling = Coupling(Net(hidden=8))
+coupling(torch.randn(2, 4)).backward()
+""",
+        [("GW201", 24)],
+        MODIFIED,
+    ),
+    "hasattr_of_an_attribute_the_instance_lacks_stays_quiet": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Coupling(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        widths = self.net(x)[:, :3]
+        if hasattr(self.net, "hidden"):
+            widths /= self.net.hidden
+        return widths.sum()
+
+
+coupling = Coupling(nn.Sequential(nn.Linear(4, 6), nn.ReLU()))
+coupling(torch.randn(2, 4)).backward()
+""",
+        [],
+        None,
+    ),
+    "hasattr_of_an_attribute_set_on_one_branch_stays_quiet": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        if hidden:
+            self.hidden = hidden
+        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Coupling(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        widths = self.net(x)[:, :3]
+        if hasattr(self.net, "hidden"):
+            widths /= self.net.hidden
+        return widths.sum()
+
+
+coupling = Coupling(Net(hidden=int(torch.rand(1).item() > 2)))
+coupling(torch.randn(2, 4)).backward()
+""",
+        [],
+        None,
+    ),
+    "distribution_transform_call_runs_its_call_method": (
+        """
+import torch
+from torch.distributions import constraints
+from torch.distributions.transforms import Transform
+
+
+class Normalize(Transform):
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    def _call(self, x):
+        probs = x.exp()
+        probs /= probs.sum(-1, True)
+        return probs
+
+    def _inverse(self, y):
+        return y.log()
+
+
+logits = torch.randn(4, 3, requires_grad=True)
+Normalize()(logits).log().mean().backward()
+""",
+        [("GW201", 13)],
+        MODIFIED,
+    ),
     "indices_of_max_along_a_dimension_cannot_require_grad": (
         """
 import torch
@@ -563,5 +805,110 @@ ids = Variable(torch.LongTensor([1, 2]).long(), requires_grad=True)
 """,
         [("GW109", 6)],
         INTEGER,
+    ),
+    "value_cached_on_the_instance_by_a_helper_method_backpropagated_again": (
+        """
+import torch
+
+
+class Calculator:
+    def __init__(self):
+        self._cache = None
+
+    def _kernel(self, cell):
+        if self._cache is not None:
+            return self._cache
+        kernel = cell.exp()
+        self._cache = kernel
+        return kernel
+
+    def __call__(self, x, cell):
+        return (x * self._kernel(cell)).sum()
+
+
+calculator = Calculator()
+cell = torch.ones(3, requires_grad=True)
+out = calculator(torch.ones(3), cell)
+out.backward()
+out = calculator(torch.ones(3), torch.ones(3, requires_grad=True))
+out.backward()
+""",
+        [("GW106", 25)],
+        TWICE,
+    ),
+    "value_cached_on_the_instance_when_none_is_recomputed_per_instance": (
+        """
+import torch
+
+
+class Calculator:
+    def __init__(self):
+        self._cache = None
+
+    def kernel(self, cell):
+        if self._cache is None:
+            self._cache = cell.exp()
+        return self._cache
+
+
+cell = torch.ones(3, requires_grad=True)
+out = (Calculator().kernel(cell) * 2).sum()
+out.backward()
+out = (Calculator().kernel(cell) * 2).sum()
+out.backward()
+""",
+        [],
+        None,
+    ),
+    "builtin_sum_of_a_list_of_losses_backpropagated_twice": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+parts = [w.exp().sum(), (w * 3).sum()]
+total = sum(parts)
+total.backward()
+sum(parts, torch.zeros(())).backward()
+""",
+        [("GW106", 8)],
+        TWICE,
+    ),
+    "tensor_of_a_list_holding_a_parameter_built_by_a_helper": (
+        """
+import torch
+
+
+class Ramp:
+    def __init__(self, amplitude, rise):
+        self.amplitude, self.rise = amplitude, rise
+
+
+def waveform(ramp):
+    return torch.tensor([0.0, ramp.amplitude]), torch.tensor([0.0, ramp.rise])
+
+
+amplitude = torch.tensor(2.0, requires_grad=True)
+values, times = waveform(Ramp(amplitude * 3, 1e-5))
+loss = values.sum() + amplitude
+loss.backward()
+assert amplitude.grad == 1.0
+""",
+        [("GW113", 11)],
+        None,
+    ),
+    "as_tensor_of_a_list_of_loss_tensors_and_a_stacked_near_miss": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+losses = [w.sum(), (w * w).sum()]
+stacked = torch.stack(losses)
+stacked.sum().backward()
+weights = torch.as_tensor([0.5, 2.0])
+combined = torch.as_tensor(losses)
+assert not combined.requires_grad
+""",
+        [("GW113", 9)],
+        None,
     ),
 }

@@ -24,6 +24,8 @@ class Net(nn.Module):
 model = Net()
 """
 
+NUMPY = "Can't call numpy() on Tensor that requires grad"
+
 PROGRAMS = {
     "dtype_argument_is_no_tensor_operand": (
         """
@@ -246,6 +248,215 @@ assert w.grad is None
 loss = (x * w + b).sum()
 loss.backward()
 assert w.grad is not None and b.grad is not None
+""",
+        [],
+        None,
+    ),
+    "numpy_of_a_helper_result_followed_without_any_backward": (
+        """
+import torch
+import torch.nn as nn
+
+
+def rows(table, ids):
+    return table.weight[ids]
+
+
+def to_array(table, ids):
+    picked = rows(table, ids)
+    return picked.cpu().numpy()
+
+
+to_array(nn.Embedding(10, 4), [1, 2])
+""",
+        [("GW108", 12)],
+        NUMPY,
+    ),
+    "starred_list_of_tensors_fills_the_callees_star_args": (
+        """
+import torch
+
+
+def show(*arrays, title=None):
+    return [a.numpy() for a in arrays]
+
+
+w = torch.randn(3, requires_grad=True)
+maps = [torch.sigmoid(w * k) for k in range(2)]
+show(*maps, title="maps")
+""",
+        [("GW108", 6)],
+        NUMPY,
+    ),
+    "starred_list_of_detached_tensors_is_quiet": (
+        """
+import torch
+
+
+def show(first, *rest):
+    return [first.numpy()] + [a.numpy() for a in rest]
+
+
+w = torch.randn(3, requires_grad=True)
+maps = [torch.sigmoid(w * k).detach() for k in range(2)]
+show(*maps)
+show(maps[0], *maps)
+""",
+        [],
+        None,
+    ),
+    "view_sized_by_the_unpacked_shape_still_requires_grad": (
+        """
+import torch
+import torch.nn as nn
+
+conv = nn.Conv2d(1, 2, 1)
+y = conv(torch.randn(1, 1, 2, 2))
+bs, c, h, w = y.shape
+flat = y.view(bs, c * h * w)
+flat.numpy()
+""",
+        [("GW108", 9)],
+        NUMPY,
+    ),
+    "losses_of_targets_built_from_arrays_converted_by_numpy": (
+        """
+import numpy as np
+import torch
+import torch.nn as nn
+
+net = nn.Linear(2, 1)
+memory = np.zeros((4, 3), dtype=np.float32)
+history = []
+for step in range(2):
+    batch = memory[:, :2].astype(np.float32)
+    target = torch.Tensor(memory[:, 2:])
+    loss = ((net(torch.Tensor(batch)) - target) ** 2).mean()
+    loss.backward()
+    history.append(loss)
+costs = np.array(history)
+""",
+        [("GW108", 15)],
+        NUMPY,
+    ),
+    "legacy_constructor_of_a_tensor_keeps_its_graph": (
+        """
+import numpy as np
+import torch
+
+w = torch.randn(3, requires_grad=True)
+alias = torch.Tensor(w * 2)
+copy = torch.Tensor(np.ones(3))
+copy.numpy()
+alias.detach().numpy()
+""",
+        [],
+        None,
+    ),
+    "each_item_of_a_dict_logged_by_its_own_iteration": (
+        """
+import os
+
+import torch
+
+
+def to_float(value):
+    if isinstance(value, torch.Tensor):
+        return float(value.numpy())
+    return float(value)
+
+
+def log_all(values):
+    for name, value in values.items():
+        print(name, to_float(value))
+
+
+w = torch.randn(1, requires_grad=True)
+log_all({"loss": (w * 2).sum(), "pid": os.getpid()})
+""",
+        [("GW108", 9)],
+        NUMPY,
+    ),
+    "each_item_of_a_dict_of_detached_values_is_quiet": (
+        """
+import os
+
+import torch
+
+
+def to_float(value):
+    if isinstance(value, torch.Tensor):
+        return float(value.numpy())
+    return float(value)
+
+
+w = torch.randn(1, requires_grad=True)
+for name, value in {"loss": (w * 2).sum().detach(), "pid": os.getpid()}.items():
+    print(name, to_float(value))
+""",
+        [],
+        None,
+    ),
+    "freeze_helper_given_a_module_and_a_computed_tensor": (
+        """
+import torch
+import torch.nn as nn
+
+
+def freeze(*items):
+    for item in items:
+        params = item.parameters() if isinstance(item, nn.Module) else [item]
+        for param in params:
+            param.requires_grad_(False)
+
+
+model = nn.Linear(4, 3)
+raw = torch.randn(2, 4, requires_grad=True)
+freeze(model, 2 * raw)
+""",
+        [("GW110", 10)],
+        "you can only change requires_grad flags of leaf variables",
+    ),
+    "freeze_helper_given_a_module_and_a_leaf_is_quiet": (
+        """
+import torch
+import torch.nn as nn
+
+
+def freeze(*items):
+    for item in items:
+        params = item.parameters() if isinstance(item, nn.Module) else [item]
+        for param in params:
+            param.requires_grad_(False)
+
+
+model = nn.Linear(4, 3)
+raw = torch.randn(2, 4, requires_grad=True)
+freeze(model, raw)
+""",
+        [],
+        None,
+    ),
+    "grad_of_all_parameters_of_a_model_with_a_frozen_part_through_an_alias": (
+        ENCODER_AND_HEAD
+        + """
+trained = model.train()
+for p in model.encoder.parameters():
+    p.requires_grad = False
+loss = trained(torch.randn(2, 4)).sum()
+grads = torch.autograd.grad(loss, trained.parameters())
+""",
+        [("GW103", 22)],
+        "One of the differentiated Tensors does not require grad",
+    ),
+    "grad_of_the_parameters_of_the_unfrozen_part_is_quiet": (
+        ENCODER_AND_HEAD
+        + """
+trained = model.train()
+for p in model.encoder.parameters():
+    p.requires_grad = False
+loss = trained(torch.randn(2, 4)).sum()
+grads = torch.autograd.grad(loss, trained.head.parameters())
 """,
         [],
         None,

@@ -19,10 +19,12 @@ from dataclasses import dataclass, replace
 from gradwatch.analysis import generators
 from gradwatch.analysis.classes import has_parameters
 from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     Constant,
     Module,
+    Sequence,
     join_values,
 )
 
@@ -71,17 +73,23 @@ class Arguments:
     keywords: tuple[tuple[str, object], ...] = ()
     starred: bool = False  # `*args` at the call: later positions are unknown
     double_starred: bool = False  # `**kwargs` at the call
+    # The list or tuple of the call's one `*args`, last among its positional arguments:
+    # the positions it fills (see bind_arguments).
+    spread: Sequence | None = None
 
     @staticmethod
     def of(ev, node: ast.Call, state: State) -> Arguments:
         positional: list = []
         starred = False
+        spread = None
         for argument in node.args:
             if isinstance(argument, ast.Starred):
-                ev.eval(argument.value, state)
+                value = ev.eval(argument.value, state)
+                spread = value if isinstance(value, Sequence) and not starred else None
                 starred = True
             elif starred:
                 ev.eval(argument, state)
+                spread = None
             else:
                 positional.append(ev.eval(argument, state))
         keywords = []
@@ -92,7 +100,10 @@ class Arguments:
                 double_starred = True
             else:
                 keywords.append((keyword.arg, value))
-        return Arguments(tuple(positional), tuple(keywords), starred, double_starred)
+        if spread is not None and spread.each is None:
+            # `f(*[a, b])` is `f(a, b)`.
+            return Arguments((*positional, *spread.items), tuple(keywords), False, double_starred)
+        return Arguments(tuple(positional), tuple(keywords), starred, double_starred, spread)
 
 
 @dataclass(frozen=True)
@@ -220,10 +231,30 @@ def call_method(ev, method: ast.FunctionDef, node: ast.Call, state: State, recei
     call is not followed (nothing has been evaluated then)."""
     if not can_call(ev, method, receiver):
         return None
+    receiver = _with_assigned_attributes(state, target, receiver)
     result = enter(ev, method, node, state, Arguments.of(ev, node, state), receiver=receiver)
     if result.receiver is not receiver:
         state.bind_expression(target, result.receiver)
     return result
+
+
+def _with_assigned_attributes(state: State, target: ast.AST, receiver: Module) -> Module:
+    """The receiver as this scope sees it: `self.cache = t` earlier in a method is bound
+    as `self.cache`, and a method it calls next (`self.helper()`) sees that instance."""
+    path = dotted(target)
+    if path is None or not isinstance(state.bindings.get(path), Module):
+        return receiver
+    prefix = path + "."
+    assigned = {
+        key[len(prefix) :]: value
+        for key, value in state.bindings.items()
+        if key.startswith(prefix) and "." not in key[len(prefix) :]
+    }
+    attributes = dict(receiver.attributes)
+    if all(attributes.get(name) is value for name, value in assigned.items()):
+        return receiver
+    attributes.update(assigned)
+    return replace(receiver, attributes=tuple(attributes.items()), has_parameters=has_parameters(attributes))
 
 
 def _binds_receiver(method: ast.FunctionDef) -> bool:
@@ -246,11 +277,15 @@ def bind_arguments(ev, function: ast.FunctionDef, arguments: Arguments, receiver
     first_default = len(parameters) - len(defaults)
     module_state = State(outer=outer)  # defaults are evaluated where the function is defined
     bound: dict[str, object] = {}
+    spread = arguments.spread
     for index, parameter in enumerate(parameters):
         if index < len(values):
             bound[parameter.arg] = values[index]
         elif parameter.arg in keywords:
             bound[parameter.arg] = keywords[parameter.arg]
+        elif spread is not None and index < first_default:
+            # Filled from `*args` (or the call raises a TypeError).
+            bound[parameter.arg] = spread.item(index - len(values))
         elif arguments.starred or arguments.double_starred:
             bound[parameter.arg] = UNKNOWN_VALUE
         elif index >= first_default:
@@ -264,10 +299,26 @@ def bind_arguments(ev, function: ast.FunctionDef, arguments: Arguments, receiver
             bound[parameter.arg] = ev.eval(default, module_state)
         else:
             bound[parameter.arg] = UNKNOWN_VALUE
-    for rest in (function.args.vararg, function.args.kwarg):
-        if rest is not None:
-            bound[rest.arg] = UNKNOWN_VALUE
+    if function.args.vararg is not None:
+        bound[function.args.vararg.arg] = _extra_positionals(parameters, values, arguments)
+    if function.args.kwarg is not None:
+        bound[function.args.kwarg.arg] = UNKNOWN_VALUE
     return bound
+
+
+def _extra_positionals(parameters: list, values: tuple, arguments: Arguments):
+    """What a function's `*args` holds: the positional arguments its named parameters leave."""
+    if not arguments.starred:
+        return Sequence(tuple(values[len(parameters) :]))
+    spread = arguments.spread
+    if spread is None:
+        return UNKNOWN_VALUE
+    if len(values) == len(parameters):
+        return Sequence(spread.items, each=spread.each)
+    if len(values) > len(parameters):
+        return Sequence((*values[len(parameters) :], *spread.items), each=spread.each)
+    # Named parameters take the first items of a list of unknown length: which ones are left is not known.
+    return Sequence((), each=spread.any_item())
 
 
 def _take_effects(state: State, after: State) -> None:
@@ -278,8 +329,12 @@ def _take_effects(state: State, after: State) -> None:
 
 
 def _updated_receiver(receiver: Module, function: ast.FunctionDef, after: State) -> Module:
-    """The receiver with the attributes the method assigned (`self.hidden = h`)."""
+    """The receiver with the attributes the method assigned (`self.hidden = h`), and those
+    the methods it called on `self` assigned (`self` was rebound to their receiver)."""
     prefix = _parameters(function)[0].arg + "."
+    current = after.bindings.get(prefix[:-1])
+    if isinstance(current, Module) and current.kind == receiver.kind:
+        receiver = current
     assigned = {
         key[len(prefix) :]: value
         for key, value in after.bindings.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis import distribution_transforms
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import (
     NO,
@@ -27,15 +28,47 @@ def module_class(interpreter, node: ast.ClassDef):
         or (isinstance(b, ModuleClass) and b.is_module)
         for b in bases
     )
+    assigned = always_assigned(node, bases)
+    call_method = distribution_transforms.call_method(node, bases, interpreter.source.segment(node))
+    if call_method is not None:
+        attributes = _init_attributes(interpreter, node, [])
+        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, call_method, assigned)
     if not is_module and any(isinstance(b, TorchRef) for b in bases):
         return UNKNOWN_VALUE  # an autograd.Function, a Dataset, an optimizer: torch defines what it does
     if not is_module:
-        return ModuleClass(node.name, _init_attributes(interpreter, node, bases), NO, interpreter.span(node), False)
+        attributes = _init_attributes(interpreter, node, bases)
+        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, always_assigned=assigned)
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
             interpreter.forward_methods.add(id(item))
     attributes = _init_attributes(interpreter, node, bases)
-    return ModuleClass(node.name, attributes, has_parameters(dict(attributes)), interpreter.span(node))
+    return ModuleClass(
+        node.name, attributes, has_parameters(dict(attributes)), interpreter.span(node), always_assigned=assigned
+    )
+
+
+def always_assigned(node: ast.ClassDef, bases: list) -> frozenset:
+    """The attributes `__init__` assigns to `self` on every path that returns: plain
+    assignments among its first statements, up to the first statement that may return
+    early. A class without `__init__` has those of its first base of this file."""
+    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is None:
+        return next((b.always_assigned for b in bases if isinstance(b, ModuleClass)), frozenset())
+    if not init.args.args:
+        return frozenset()
+    self_name = init.args.args[0].arg
+    names = set()
+    for statement in init.body:
+        if any(isinstance(n, (ast.Return, ast.Yield, ast.Delete)) for n in ast.walk(statement)):
+            break
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name):
+                        if item.value.id == self_name:
+                            names.add(item.attr)
+    return frozenset(names)
 
 
 def has_parameters(attributes: dict) -> Tri:

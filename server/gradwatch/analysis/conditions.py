@@ -15,9 +15,10 @@ from __future__ import annotations
 import ast
 import operator
 
+from gradwatch.analysis import object_conditions, type_conditions
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, literal_true
-from gradwatch.analysis.values import UNKNOWN, Constant, Mapping, Tri
+from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Tensor, Tri
 
 _LITERALS = (bool, int, float, str)
 _COMPARISONS = {
@@ -58,6 +59,16 @@ def _literal(node: ast.AST, state: State):
         return _bool_op(node, state)
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARISONS:
         return _compare(node, state)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
+        return _identity_with_none(node, state)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+        present = object_conditions.contains(_literal(node.left, state), node.comparators[0], state)
+        return _UNKNOWN if present is None else present is isinstance(node.ops[0], ast.In)
+    if isinstance(node, ast.Call) and type_conditions.is_instance(node, state) is not None:
+        return type_conditions.is_instance(node, state)
+    if isinstance(node, ast.Call):
+        present = object_conditions.has_attribute(node, state)
+        return _UNKNOWN if present is None else present
     return _UNKNOWN
 
 
@@ -67,7 +78,9 @@ def _bound_literal(node: ast.AST, state: State):
     # Constant(value=None) also stands for "some number": None is never taken as known.
     if isinstance(value, Constant) and isinstance(value.value, _LITERALS):
         return value.value
-    return _UNKNOWN
+    # A dict with a key is true (its value is no literal: comparisons stay unknown).
+    truth = object_conditions.truth(node, state)
+    return _UNKNOWN if truth is None else truth
 
 
 def _bool_op(node: ast.BoolOp, state: State):
@@ -82,11 +95,35 @@ def _bool_op(node: ast.BoolOp, state: State):
     return value
 
 
+def _identity_with_none(node: ast.Compare, state: State):
+    """`x is None` / `x is not None` for a name or attribute path of this scope bound to
+    the literal None (`self.cache = None`, a `state=None` default) or to a value that
+    provably is an object: a tensor an op made (not a `.grad` read, which may be None),
+    a module instance."""
+    other = node.comparators[0]
+    if not (isinstance(other, ast.Constant) and other.value is None):
+        return _UNKNOWN
+    path = dotted(node.left)
+    value = state.bindings.get(path) if path is not None else None
+    if isinstance(value, Constant) and value.none:
+        is_none = True
+    elif isinstance(value, Module) or (
+        isinstance(value, Tensor)
+        and (value.never_none or (value.known and (value.requires_grad is YES or value.is_leaf is NO)))
+    ):
+        is_none = False
+    else:
+        return _UNKNOWN
+    return is_none if isinstance(node.ops[0], ast.Is) else not is_none
+
+
 def _compare(node: ast.Compare, state: State):
     left = _literal(node.left, state)
     right = _literal(node.comparators[0], state)
     if left is _UNKNOWN or right is _UNKNOWN:
         return _UNKNOWN
+    if not isinstance(left, _LITERALS) or not isinstance(right, _LITERALS):
+        return _UNKNOWN  # an object known only to be true (object_conditions.NON_EMPTY)
     if isinstance(left, str) != isinstance(right, str):
         # Python compares a string and a number as unequal, and cannot order them.
         return _UNKNOWN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis import shapes, tensor_items
 from gradwatch.analysis.conditions import known_flag
 from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
@@ -16,11 +17,16 @@ from gradwatch.analysis.values import (
     Constant,
     Cut,
     GradSource,
+    Sequence,
     Tensor,
     TorchRef,
     Tri,
     union_deps,
 )
+
+
+# The legacy constructors of floating point tensors: `torch.Tensor(array)`, `torch.FloatTensor([1.0, 2.0])`.
+FLOAT_TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor"})
 
 
 def factory(ev, qualname: str, node: ast.Call, state: State):
@@ -43,6 +49,8 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
             )
         elif isinstance(first, (Constant, Tensor)):
             cuts = first.cuts
+    if qualname in ("torch.tensor", "torch.as_tensor") and args and isinstance(args[0], Sequence):
+        cuts = tensor_items.converted(ev, node, args[0])
     if requires is YES:
         integer, where = integer_dtype(ev, qualname, node, state)
         ev.emit(node, Creation(ev.span(node), node, integer, where))
@@ -74,6 +82,7 @@ def integer_dtype(ev, qualname: str, node: ast.Call, state: State) -> tuple[Tri,
 
 def leaf(ev, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
     storage = ev.storage_for(node)
+    shape = shapes.of_factory(node, list(deps))
     source = GradSource(f"`{ev.text(node)}`", ev.span(node), explicit=explicit)
     # A factory with requires_grad=True makes a leaf that requires grad even under no_grad.
     return Tensor(
@@ -84,7 +93,9 @@ def leaf(ev, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
         deps=union_deps([frozenset([storage])] + [d.deps for d in deps if isinstance(d, Tensor)]),
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         factory=ev.span(node),
-        multi_element=_multi_element(node),
+        multi_element=shapes.multi_element(shape) if shape is not None else _multi_element(node),
+        shape=shape,
+        never_none=True,
     )
 
 
@@ -137,6 +148,7 @@ def variable(ev, node: ast.Call, state: State):
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         integer=data.integer,
         multi_element=data.multi_element,
+        shape=data.shape,
         known=data.known,
     )
     if requires is NO:

@@ -9,13 +9,18 @@ from gradwatch.source import SourceText
 MAX_LISTED_OPS = 3
 
 
+def shape_text(shape: tuple) -> str:
+    """`(8, ?, 16)`: the sizes, `?` where one is not known."""
+    return "(" + ", ".join("?" if size is None else str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def name_state(source: SourceText, node, name: str, tensor: Tensor, saved_by) -> NameState:
     return NameState(source.span(node), name, f"`{name}`: {describe(tensor, saved_by)}")
 
 
 def describe(tensor: Tensor, saved_by=()) -> str:
     grad = {YES: "requires grad", NO: "does not require grad"}.get(tensor.requires_grad, "may require grad")
-    parts = ["Tensor", grad]
+    parts = ["Tensor" if tensor.shape is None else f"Tensor of shape {shape_text(tensor.shape)}", grad]
     if tensor.is_leaf is YES:
         parts.append("a leaf")
     elif tensor.is_leaf is NO:

@@ -14,13 +14,16 @@ from gradwatch.analysis import (
     creation,
     generators,
     integer_dtypes,
+    lambdas,
     modules,
     numpy_interop,
     op_table,
+    plain_values,
     python_builtins,
     summaries,
     tensor_ops,
 )
+from gradwatch.analysis.conditions import known_truth
 from gradwatch.analysis.events import GradRead, OptimizerStep
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, keyword, literal_true
@@ -105,6 +108,9 @@ class Evaluator(TensorMethods):
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
         self.calls = calls.CallContext()
+        # (loop, item) for each loop run once per item around here (unrolled.py): each
+        # iteration's events and tensors are its own, as those of two calls are.
+        self.unrolled: tuple = ()
         self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
 
     # -- bookkeeping ---------------------------------------------------------
@@ -114,11 +120,11 @@ class Evaluator(TensorMethods):
         # events of its last (most general) run are the ones that count.
         # `part` tells apart the events of one call's parts (the children of an
         # nn.Sequential, each run by the same call).
-        self.events[(type(event).__name__, id(node), part, self.calls.call_string)] = event
+        self.events[(type(event).__name__, id(node), part, self.calls.call_string + self.unrolled)] = event
 
     def storage_for(self, node: ast.AST, part: tuple = ()) -> int:
         """One identity per creating expression (and `part` of it), stable across loop iterations."""
-        key = (id(node), part, self.calls.call_string)
+        key = (id(node), part, self.calls.call_string + self.unrolled)
         if key not in self._storages:
             self._storages[key] = new_storage()
         return self._storages[key]
@@ -150,7 +156,7 @@ class Evaluator(TensorMethods):
         return UNKNOWN_VALUE
 
     def eval_Constant(self, node: ast.Constant, state: State):
-        return Constant(value=node.value)
+        return Constant(value=node.value, none=node.value is None)
 
     def eval_Name(self, node: ast.Name, state: State):
         value = state.lookup(node.id)
@@ -176,6 +182,8 @@ class Evaluator(TensorMethods):
             if base.parameter_storages:
                 return modules.parameter(self, base, node.attr, node)
             return base.attribute(node.attr)
+        if isinstance(base, Constant):
+            return CONSTANT  # `arr.shape`, `arr.T`: never a tensor (plain_values.py)
         return UNKNOWN_VALUE
 
     def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
@@ -222,7 +230,9 @@ class Evaluator(TensorMethods):
         if isinstance(base, Tensor):
             # Ints, slices and tuples of them are no operands; an index tensor is one.
             index = index_value if isinstance(index_value, Tensor) else CONSTANT
-            return self.apply_op("torch.Tensor.__getitem__", [base, index], node, state)
+            return self.apply_op("torch.Tensor.__getitem__", [base, index], node, state, index=index_value)
+        if isinstance(base, Constant):
+            return CONSTANT  # an item or slice of an array or a string (plain_values.py)
         return UNKNOWN_VALUE
 
     def eval_BinOp(self, node: ast.BinOp, state: State):
@@ -239,7 +249,7 @@ class Evaluator(TensorMethods):
         if isinstance(right, Tensor):
             return self.apply_op(f"torch.Tensor.__r{name}__", [right, left], node, state)
         if isinstance(left, Constant) and isinstance(right, Constant):
-            return Constant(cuts=left.cuts + right.cuts)
+            return Constant(cuts=left.cuts + right.cuts, value=_folded_binary(name, left.value, right.value))
         return UNKNOWN_VALUE
 
     def eval_UnaryOp(self, node: ast.UnaryOp, state: State):
@@ -249,7 +259,7 @@ class Evaluator(TensorMethods):
             if dunder:
                 return self.apply_op(f"torch.Tensor.{dunder}", [operand], node, state)
         if isinstance(operand, Constant):
-            return operand
+            return Constant(cuts=operand.cuts, value=_folded_unary(node.op, operand.value))
         return UNKNOWN_VALUE
 
     def eval_Compare(self, node: ast.Compare, state: State):
@@ -261,6 +271,9 @@ class Evaluator(TensorMethods):
 
     def eval_IfExp(self, node: ast.IfExp, state: State):
         self.eval(node.test, state)
+        truth = known_truth(node.test, state)
+        if truth is not None:  # only the branch Python takes (`x if isinstance(x, nn.Module) else [x]`)
+            return self.eval(node.body if truth else node.orelse, state)
         return join_values(self.eval(node.body, state), self.eval(node.orelse, state))
 
     def eval_NamedExpr(self, node: ast.NamedExpr, state: State):
@@ -269,7 +282,7 @@ class Evaluator(TensorMethods):
         return value
 
     def eval_Lambda(self, node, state):
-        return UNKNOWN_VALUE
+        return lambdas.value(self, node, state)
 
     def eval_Yield(self, node, state):
         return generators.yield_value(self, node, state)
@@ -325,6 +338,8 @@ class Evaluator(TensorMethods):
                     return UNKNOWN_VALUE
                 elif isinstance(receiver, Imported):
                     callee = Imported(f"{receiver.qualname}.{func.attr}")
+                elif isinstance(receiver, Constant) and func.attr != "backward":
+                    return plain_values.method_call(self, node, state)
                 elif isinstance(receiver, Unknown) and func.attr == "backward":
                     return self.tensor_method(UNKNOWN_TENSOR, func.attr, node, state)
                 else:
@@ -351,6 +366,10 @@ class Evaluator(TensorMethods):
                 if not isinstance(resolved, (ModuleClass, TorchRef)):
                     return resolved
                 callee = resolved
+        if isinstance(callee, lambdas.Lambda) and self.backprop_scope:
+            result = lambdas.call(self, callee, node, state)
+            if result is not None:
+                return result
         if isinstance(callee, UserFunction) and callee.nested is not None and self.backprop_scope:
             result = calls.call_nested(self, callee.nested, node, state)
             if result is not None:
@@ -424,6 +443,12 @@ class Evaluator(TensorMethods):
     def torch_call(self, qualname: str, node: ast.Call, state: State):
         if qualname in FACTORIES:
             return creation.factory(self, qualname, node, state)
+        if qualname in creation.FLOAT_TENSOR_TYPES:
+            args, plain = plain_values.evaluate_arguments(self, node, state)
+            # `torch.Tensor(t)` of a tensor shares it, graph and all; of data, it is a new leaf.
+            if not plain:
+                return self.unknown_op(args)
+            return creation.leaf(self, node, NO, explicit=False).but(factory=None)  # takes no requires_grad=
         if qualname in integer_dtypes.INTEGER_TENSOR_TYPES:
             return creation.leaf(self, node, NO, explicit=False, deps=self.eval_arguments(node, state)).but(
                 integer=True
@@ -472,3 +497,45 @@ class Evaluator(TensorMethods):
             flag = self.span(keyword(node, "inplace"))
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name, flag=flag)
         return self.apply_op(qualname, args, node, state)
+
+
+def _folded_unary(op: ast.unaryop, value):
+    """`-1`, `not flag`, `~3`: the value, or None when it is not known or not a plain number or bool."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        if isinstance(op, ast.Not):
+            return not value
+        if isinstance(op, ast.USub):
+            return -value
+        if isinstance(op, ast.UAdd):
+            return +value
+        return ~value
+    except TypeError:
+        return None
+
+
+_FOLDED_ARITHMETIC = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "truediv": lambda a, b: a / b,
+    "floordiv": lambda a, b: a // b,
+    "mod": lambda a, b: a % b,
+}
+_FOLDED_LIMIT = 2**63
+
+
+def _folded_binary(name: str, left, right):
+    """`max_length + 1`, `dim * 2`: the number, when both are known numbers and it stays
+    small; None otherwise (strings, huge or failing arithmetic)."""
+    operation = _FOLDED_ARITHMETIC.get(name)
+    if operation is None or not all(type(v) in (int, float, bool) for v in (left, right)):
+        return None
+    if any(abs(v) >= _FOLDED_LIMIT for v in (left, right)):
+        return None
+    try:
+        value = operation(left, right)
+    except (ArithmeticError, ValueError):
+        return None
+    return value if abs(value) < _FOLDED_LIMIT else None

@@ -105,6 +105,20 @@ def parameters_flag(module: Module) -> Tri:
     return flag
 
 
+def frozen_part(module: Module) -> str | None:
+    """The attribute path (`backbone`, `encoder.layer`; "" for the module itself) of a
+    part of `module` whose parameters provably exist and all had requires_grad set
+    False: some of what `module.parameters()` yields then does not require grad."""
+    if module.has_parameters is YES and parameters_flag(module) is NO:
+        return ""
+    for name, value in module.attributes:
+        if isinstance(value, Module):
+            inner = frozen_part(value)
+            if inner is not None:
+                return f"{name}.{inner}" if inner else name
+    return None
+
+
 def bind_module(state, node: ast.AST, module: Module) -> None:
     """Bind the changed `module` where `node` names it (`self.model.encoder`), and keep the
     module that holds it as an attribute in step (`self.model`'s attribute `encoder`), so
@@ -112,12 +126,26 @@ def bind_module(state, node: ast.AST, module: Module) -> None:
     path = dotted(node)
     if path is None:
         return
+    root = path.split(".", 1)[0]
+    before = state.bindings.get(root)
     state.bind(path, module)
     value = module
     while "." in path:
         path, attribute = path.rsplit(".", 1)
         owner = state.bindings.get(path)
         if not isinstance(owner, Module) or not any(name == attribute for name, _ in owner.attributes):
-            return
+            break
         value = replace(owner, attributes=tuple((n, value if n == attribute else v) for n, v in owner.attributes))
         state.bindings[path] = value
+    _update_aliases(state, root, before)
+
+
+def _update_aliases(state, root: str, before) -> None:
+    """Other names of the same instance (`model_train = model.train()`) see the change: a
+    module value stands for the one instance its constructor call built."""
+    after = state.bindings.get(root)
+    if not isinstance(before, Module) or not isinstance(after, Module) or after is before:
+        return
+    for name, value in list(state.bindings.items()):
+        if name != root and "." not in name and value == before:
+            state.bindings[name] = after

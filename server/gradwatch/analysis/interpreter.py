@@ -53,6 +53,10 @@ _RELEVANT = re.compile(
 )
 
 _BACKPROPAGATES = re.compile(r"backward|autograd|forward")
+# `.numpy()` raises on a tensor that requires grad, and a changed requires_grad flag
+# on a non-leaf, with no backward in sight: such a scope is worth following into the
+# calls that make (or change) those tensors.
+_RAISES_WITHOUT_BACKWARD = re.compile(r"\.numpy\(|\.requires_grad_\(|\.requires_grad\s*=[^=]")
 
 _INPLACE_OPERATORS = {
     ast.Add: "__iadd__",
@@ -128,8 +132,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         segment = self.source.segment(node) if not isinstance(node, ast.Module) else self.source.text
         # Following calls into other files costs a jedi look-up each: worth it only
         # where a backward can turn what they return into a finding.
-        self.backprop_scope = bool(_BACKPROPAGATES.search(segment))
-        self.follow_other_files = self.resolver is not None and self.backprop_scope
+        backpropagates = bool(_BACKPROPAGATES.search(segment))
+        self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
+        self.follow_other_files = self.resolver is not None and backpropagates
         return bool(_RELEVANT.search(segment))
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
@@ -280,6 +285,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                     item = items[index]
                 elif isinstance(value, Sequence) and value.each is not None:
                     item = value.item(index)
+                elif isinstance(value, Constant) and value.value is None:
+                    item = Constant()  # `bs, c, h, w = x.shape`: numbers, never tensors
                 else:
                     item = UNKNOWN_VALUE
                 self.assign(element.value if isinstance(element, ast.Starred) else element, item, state)
@@ -378,6 +385,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         orelse = self.exec_block(node.orelse, state.copy())
         self._merge_into(state, body, orelse)
 
+    def end_path(self) -> None:
+        """No path goes on from here (every one returned or raised)."""
+        raise _PathEnded
+
     def _merge_into(self, state: State, first: State | None, second: State | None) -> None:
         ends = [s for s in (first, second) if s is not None]
         if not ends:
@@ -474,8 +485,10 @@ def _as_assumed(value):
     """An attribute as a method analysed on its own sees it: what `__init__` assigned,
     but another method may have changed a flag since (`self.use_cache = True`), so a
     literal is only known to be some constant, never which (conditions.py)."""
-    if isinstance(value, Constant) and value.value is not None:
-        return Constant(cuts=value.cuts)
+    if isinstance(value, Constant) and (value.value is not None or value.none):
+        return Constant(cuts=value.cuts)  # a None may have been replaced too (`self.cache = ...`)
+    if isinstance(value, Tensor) and value.never_none:
+        return value.but(never_none=False)  # another method may have set it to None
     return value
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import freezing, python_builtins
+from gradwatch.analysis import freezing, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations
 from gradwatch.analysis.iterations import known_ops
 from gradwatch.analysis.state import State
@@ -20,6 +20,9 @@ MAX_LOOP_ROUNDS = 4
 class Loops:
     def exec_For(self, node: ast.For, state: State) -> None:
         iterable = self.eval(node.iter, state)
+        if unrolled.can_unroll(self, node, iterable):
+            unrolled.run(self, node, state, iterable.items)
+            return
         element = UNKNOWN_VALUE
         if isinstance(iterable, Sequence):
             element = python_builtins.element_of(iterable)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis import shapes
 from gradwatch.analysis.syntax import keyword
 from gradwatch.analysis.values import UNKNOWN, Tensor, Tri
 
@@ -56,3 +57,19 @@ def multi_element(qualname: str, operands: list) -> Tri:
     if name in _PER_TARGET or (name in _PER_INDEX_TARGET and target.integer):
         return target.multi_element
     return UNKNOWN
+
+
+def shape(qualname: str, operands: list) -> tuple | None:
+    """The shape of the unreduced loss: the broadcast of input and target for the
+    elementwise losses; for NLL and cross-entropy, the input's shape without its class
+    dimension (`(N, C, d1)` -> `(N, d1)`, `(C,)` -> `()`), whatever the target's kind."""
+    name = qualname.rsplit(".", 1)[-1]
+    pair = operands[:2]
+    if len(pair) < 2 or not all(isinstance(o, Tensor) for o in pair):
+        return None
+    if name in _ELEMENTWISE:
+        return shapes.broadcast([o.shape for o in pair])
+    scores = pair[0].shape
+    if name in _PER_TARGET | _PER_INDEX_TARGET and scores is not None:
+        return (scores[0], *scores[2:]) if len(scores) >= 2 else ()
+    return None

@@ -205,12 +205,34 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
         # Only a literal `True` is turned off by the fix: a name may serve other instances.
         inplace_flag=ev.span(flag) if literal_true(flag) is YES else None,
+        config=_literal_arguments(node, args),
         parameter_storages=tuple(
             (name, ev.fresh_storage(node, state, ("parameter", name)))
             for name in info.parameter_names
             if "." not in name
         ),
     )
+
+
+def _literal_arguments(node: ast.Call, args: list) -> tuple:
+    """(position or keyword, value) of a constructor's arguments whose values are known numbers,
+    strings, or tuples of them."""
+    known = [(i, value) for i, a in enumerate(args) if (value := _literal(a)) is not None]
+    for item in node.keywords:
+        try:
+            known.append((item.arg, ast.literal_eval(item.value)))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return tuple((key, value) for key, value in known if key is not None)
+
+
+def _literal(value):
+    if isinstance(value, Constant):
+        return value.value
+    if isinstance(value, Sequence) and value.each is None:
+        items = [_literal(item) for item in value.items]
+        return None if None in items else tuple(items)
+    return None
 
 
 def sequential(ev, node: ast.Call, state: State) -> Module:
@@ -304,7 +326,8 @@ def _forward_method(ev, instance: Module):
     object's `__call__`), when calls are followed here."""
     if instance.user_class is None or not ev.backprop_scope:
         return None
-    return calls.method_of(ev, instance.kind, "forward" if instance.user_class.is_module else "__call__")
+    cls = instance.user_class
+    return calls.method_of(ev, instance.kind, "forward" if cls.is_module else cls.call_method)
 
 
 def _last_leaf(module: Module) -> Module:

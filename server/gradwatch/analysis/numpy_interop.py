@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis import plain_values
 from gradwatch.analysis.events import TensorCall
-from gradwatch.analysis.values import UNKNOWN_VALUE, YES, Sequence, Tensor
+from gradwatch.analysis.values import CONSTANT, UNKNOWN_VALUE, YES, Sequence, Tensor
 
 CONVERTS_A_TENSOR = frozenset(
     "array asarray asanyarray ascontiguousarray concatenate stack vstack hstack column_stack".split()
@@ -22,15 +23,16 @@ CONVERTS_A_TENSOR = frozenset(
 
 
 def numpy_call(ev, qualname: str, node: ast.Call, state):
-    """`np.<name>(...)`: reports the first argument numpy would call `.numpy()` on."""
-    args = ev.eval_arguments(node, state)
+    """`np.<name>(...)`: reports the first argument numpy would call `.numpy()` on. Given
+    no tensor, numpy gives no tensor (an array or a number: plain_values.py)."""
+    args, plain = plain_values.evaluate_arguments(ev, node, state)
     name = qualname.rsplit(".", 1)[-1]
     for value, argument in zip(args, node.args):
         tensor = _converted(value, name)
         if tensor is not None:
             ev.emit(node, TensorCall(ev.span(node), tensor, ev.text(argument), qualname, node))
             break
-    return UNKNOWN_VALUE
+    return CONSTANT if plain else UNKNOWN_VALUE
 
 
 def _converted(value, name: str) -> Tensor | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis.values import CONSTANT, UNKNOWN_VALUE, Constant, Imported, Sequence
+from gradwatch.analysis.values import CONSTANT, UNKNOWN_VALUE, Constant, Imported, Mapping, Sequence, Tensor
 
 NUMBER_BUILTINS = frozenset("len int float bool round abs min max sum pow hash ord id".split())
 # These give a tensor when given one: a number only from numbers.
@@ -34,15 +34,44 @@ def call(ev, name: str, node: ast.Call, state):
         if name == "enumerate":
             elements = [CONSTANT, *elements[:1]]
         return Sequence((), each=Sequence(tuple(elements)))
+    if name == "dict" and not node.args and all(kw.arg is not None for kw in node.keywords):
+        # `dict(alpha=10.0, beta=0.2)` is the dict literal `{"alpha": 10.0, "beta": 0.2}`.
+        return Mapping(tuple((kw.arg, ev.eval(kw.value, state)) for kw in node.keywords))
     if name in ("list", "tuple") and len(node.args) == 1 and not node.keywords:
         value = ev.eval(node.args[0], state)
         return value if isinstance(value, Sequence) else UNKNOWN_VALUE
     if name in NUMBER_BUILTINS:
         args = ev.eval_arguments(node, state)
+        if name == "sum" and args and not any(isinstance(a, ast.Starred) for a in node.args):
+            total = _sum(ev, args, node, state)
+            if total is not None:
+                return total
         if name in NUMERIC_ON_NUMBERS and not all(isinstance(a, Constant) for a in args):
             return UNKNOWN_VALUE
         return CONSTANT
     return None
+
+
+def _sum(ev, args: list, node: ast.Call, state):
+    """`sum(items, start)` of a list or tuple of known length that holds tensors: Python
+    adds them one by one (`start + items[0] + items[1] ...`), each `+` a tensor add."""
+    items = args[0]
+    if not isinstance(items, Sequence) or items.each is not None or len(args) > 2:
+        return None
+    if not any(isinstance(item, Tensor) for item in items.items):
+        return None
+    if any(k.arg != "start" or not isinstance(k.value, (ast.Constant, ast.Name)) for k in node.keywords):
+        return None  # (evaluated once already: only a value read again without effects)
+    start = next((ev.eval(k.value, state) for k in node.keywords), None)
+    total = args[1] if len(args) > 1 else start if start is not None else CONSTANT
+    for index, item in enumerate(items.items):
+        if isinstance(total, Tensor):
+            total = ev.apply_op("torch.Tensor.__add__", [total, item], node, state, part=("sum", index))
+        elif isinstance(item, Tensor) and isinstance(total, Constant):
+            total = ev.apply_op("torch.Tensor.__radd__", [item, total], node, state, part=("sum", index))
+        else:
+            return UNKNOWN_VALUE
+    return total
 
 
 def math_call(ev, qualname: str, node: ast.Call, state):

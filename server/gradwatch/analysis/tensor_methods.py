@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import integer_dtypes, op_table, tensor_ops
+from gradwatch.analysis import freezing, integer_dtypes, op_table, tensor_ops
 from gradwatch.analysis.events import Backward, GradCall, TensorCall
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -21,6 +21,7 @@ from gradwatch.analysis.values import (
     YES,
     GradSource,
     Module,
+    Parameters,
     Reason,
     Sequence,
     Tensor,
@@ -60,6 +61,8 @@ class TensorMethods:
                 input_entries.append((tensor, self.span(inputs_node), f"{self.text(inputs_node)}[{index}]"))
         elif isinstance(inputs, Tensor) and inputs_node is not None:
             input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
+        elif isinstance(inputs, Parameters) and inputs_node is not None:
+            input_entries.extend(_frozen_parameters(self, inputs, inputs_node))
         clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.history])
         allow_unused = literal_true(keyword(node, "allow_unused"))
         if keyword(node, "materialize_grads") is not None:
@@ -135,6 +138,7 @@ class TensorMethods:
             return CONSTANT
         if name == "numpy":
             self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node))
+            return CONSTANT  # an array: never a tensor (plain_values.py)
         if name in integer_dtypes.INTEGER_CASTS or (
             name in ("to", "type") and any(integer_dtypes.is_integer_dtype(a) for a in args)
         ):
@@ -149,7 +153,8 @@ class TensorMethods:
             if isinstance(result, Tensor) and not copies and result.requires_grad is not NO:
                 return result.but(is_leaf=UNKNOWN)
             return result
-        qualname = f"torch.Tensor.{name}"
+        # A non-leaf's `.cpu()` is itself or a differentiable copy: either way it is `.to()`.
+        qualname = _CONVERSION_OPS.get(name, f"torch.Tensor.{name}")
         info = op_table.lookup(qualname)
         if name.endswith("_") and not name.endswith("__"):
             out_of_place = info.out_of_place if info is not None and info.out_of_place else name[:-1]
@@ -210,6 +215,18 @@ class TensorMethods:
         if rejected:
             raise InPlaceRejected
         return result
+
+
+def _frozen_parameters(ev, parameters: Parameters, node: ast.AST) -> list:
+    """`autograd.grad(loss, model.parameters())` where a part of the model was frozen: one
+    input entry standing for that part's parameters, which do not require grad."""
+    part = freezing.frozen_part(parameters.module)
+    if part is None:
+        return []
+    text = ev.text(node)
+    if part and text.endswith(".parameters()"):
+        text = f"{text[: -len('.parameters()')]}.{part}.parameters()"
+    return [(Tensor(requires_grad=NO, is_leaf=YES), ev.span(node), text)]
 
 
 class InPlaceRejected(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis import integer_dtypes, losses, op_table
+from gradwatch.analysis import integer_dtypes, losses, op_table, shapes
 from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
@@ -71,6 +71,7 @@ def apply_op(
     storage: int | None = None,
     part: tuple = (),
     inplace_true: bool = False,
+    index=None,
 ):
     """The value of `qualname(*operands)`; records what the op saves for backward in `state`.
 
@@ -138,6 +139,9 @@ def apply_op(
         saved = _record_saved(ev, info, present, flags, storage, node, state, module, part)
         if saved is not None:
             history = history | {saved}
+    shape = shapes.of_result(info, operands, node, module, index)
+    if info.numel == "scalar" and _unreduced_loss(node, module):
+        shape = losses.shape(module.kind if module is not None else info.name, operands)
     result = Tensor(
         requires_grad=requires,
         is_leaf=NO if requires is YES else (YES if requires is NO else UNKNOWN),
@@ -149,8 +153,10 @@ def apply_op(
         deps=union_deps((deps, {storage})),
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         view_of_leaf=bool(info.view and first is not None and _is_leaf_requiring_grad(first)),
-        multi_element=_multi_element(info, present, operands, node, module),
+        multi_element=_multi_element(info, present, operands, node, module, shape),
+        shape=shape,
         known=all(t.known for t in present) or _new_without_graph(info, state),
+        never_none=True,
     )
     if info.returns == "tuple":
         return Sequence((), each=result)
@@ -174,11 +180,13 @@ def _new_without_graph(info, state) -> bool:
     return state.grad_enabled is NO and info.numel == "scalar" and info.returns == "tensor"
 
 
-def _multi_element(info, present: list[Tensor], operands: list, node, module) -> Tri:
+def _multi_element(info, present: list[Tensor], operands: list, node, module, shape) -> Tri:
     """Element count from the measured `numel` fact: "same" keeps the operands' broadcast
     size; "scalar" gives one element, trusted only for a call shaped like the measured one
     (tensor arguments alone: `x.sum(0)` is no scalar); a loss asked not to reduce
-    has its own count (losses.py)."""
+    has its own count (losses.py). A shape proved by shapes.py decides first."""
+    if shapes.multi_element(shape) is not UNKNOWN:
+        return shapes.multi_element(shape)
     if info.numel == "same":
         # Only the operands the table measured: `x.sum().to(y)` is no bigger for its `y`.
         measured = present[: info.arity] if info.arity else present
@@ -306,6 +314,8 @@ def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
         cuts=cuts,
         deps=tensor.deps,
         origin=ev.reason(node, f"`{ev.text(node)}`"),
+        multi_element=tensor.multi_element,
+        shape=tensor.shape,
         known=tensor.known,
     )
 
@@ -383,6 +393,9 @@ def inplace(
     result = result.but(
         view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=union_deps((tensor.deps, result.deps))
     )
+    if not op_name.rsplit(".", 1)[-1].startswith(("resize", "set")):
+        # Writing in place never changes a tensor's size (resizing ops aside).
+        result = result.but(shape=tensor.shape, multi_element=tensor.multi_element)
     ev.update_aliases(tensor, result, target, state)
     return result
 

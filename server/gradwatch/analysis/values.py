@@ -123,9 +123,12 @@ class Tensor:
     through_data: bool = False  # obtained through `.data`
     retains_grad: bool = False  # `.retain_grad()` was called: a non-leaf that gets .grad
     multi_element: Tri = UNKNOWN  # more than one element (backward() then needs a gradient argument)
+    shape: tuple | None = None  # sizes (int, or None when not known); None when the rank is not known (shapes.py)
     # Provably an integer or bool dtype (indices, `.long()`): it can never require grad.
     integer: bool = False
     known: bool = True  # False when it stands for a value the analysis could not follow
+    # Made by an op or a factory call: an object, never None (a `.grad` read may be None).
+    never_none: bool = False
 
     def depends_on(self, storage: int) -> Tri:
         """Whether this value was computed from `storage` (UNKNOWN once its dependencies are not tracked)."""
@@ -151,8 +154,10 @@ class Tensor:
             through_data=self.through_data and other.through_data,
             retains_grad=self.retains_grad or other.retains_grad,
             multi_element=self.multi_element.join(other.multi_element),
+            shape=_join_shapes(self.shape, other.shape),
             integer=self.integer and other.integer,
             known=self.known and other.known,
+            never_none=self.never_none and other.never_none,
         )
 
     def but(self, **changes) -> Tensor:
@@ -175,6 +180,14 @@ def union_deps(sets) -> frozenset[int] | None:
             return None
         result |= deps
     return result if len(result) <= MAX_TRACKED_DEPENDENCIES else None
+
+
+def _join_shapes(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a == b:
+        return a
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
 
 
 def _merge(a: tuple, b: tuple) -> tuple:
@@ -204,6 +217,8 @@ class Constant:
     # Set when the number came out of a tensor that required grad (`.item()`).
     cuts: tuple = ()
     value: object = None  # the literal, when it is one
+    # The literal `None` itself (`value` None alone also stands for "some number").
+    none: bool = False
 
 
 CONSTANT = Constant()
@@ -226,6 +241,11 @@ class ModuleClass:
     has_parameters: Tri = UNKNOWN
     span: Span | None = None
     is_module: bool = True  # an nn.Module subclass; else a plain class (a trainer, a loss helper)
+    # What calling an instance of a plain class runs: its `__call__`, or the method a torch
+    # base class routes the call to (distribution_transforms.py: a Transform's `_call`).
+    call_method: str = "__call__"
+    # Attributes every instance has once its constructor returned (classes.always_assigned).
+    always_assigned: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -250,6 +270,8 @@ class Module:
     # A user class's instance: its attributes (`self.fc`, `self.hidden`), from the
     # constructor call that built it and the methods that ran since.
     attributes: tuple[tuple[str, object], ...] = ()
+    # Its constructor's literal arguments (position or keyword -> value): `Linear(32, 4)` has ((0, 32), (1, 4)).
+    config: tuple = ()
     # A torch module's own parameters (`weight`, `bias`): name -> storage.
     parameter_storages: tuple[tuple[str, int], ...] = ()
 

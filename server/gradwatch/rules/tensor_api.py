@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
+from gradwatch.analysis import tensor_items
 from gradwatch.analysis.events import Facts
 from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Fix, Related, Severity, TextEdit
@@ -229,6 +230,7 @@ x.requires_grad_(False)
 
 
 COPY_CONSTRUCT = "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone()"
+TO_SCALAR = "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior"
 
 
 @register
@@ -246,6 +248,13 @@ sends gradient back, and torch warns:
 
 To keep the graph, use the tensor itself (or `t.clone()`); to copy without it, say
 so with `t.detach().clone()`.
+
+`torch.tensor([a, b])` and `torch.as_tensor([a, b])` of a list that holds tensors
+read each as a number, so the new tensor has no graph either:
+
+    UserWarning: {TO_SCALAR}
+
+To keep the graph, use `torch.stack([a, b])`.
 """
     fix_summary = "Say what it does: `t.detach().clone()` (the same values, no graph, no warning)."
     examples = (
@@ -259,6 +268,16 @@ scores = torch.tensor(x * 2)
             warns(COPY_CONSTRUCT),
             line=5,
         ),
+        Example(
+            """
+import torch
+
+amplitude = torch.tensor(2.0, requires_grad=True)
+ramp = torch.tensor([0.0, amplitude * 3])
+""",
+            warns(TO_SCALAR),
+            line=5,
+        ),
     )
     near_misses = (
         """
@@ -268,10 +287,20 @@ x = torch.randn(3, requires_grad=True)
 scores = (x * 2).detach().clone()
 labels = torch.tensor([1.0, 2.0])
 """,
+        """
+import torch
+
+amplitude = torch.tensor(2.0, requires_grad=True)
+ramp = torch.stack([torch.zeros(()), amplitude * 3])
+limits = torch.tensor([0.0, amplitude.item()])
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
         for call in facts.tensor_calls:
+            if call.method == tensor_items.OF_ITEMS:
+                yield self._of_items(call, facts)
+                continue
             if call.method != "torch.tensor" or not call.target.known or call.target.requires_grad is not YES:
                 continue
             message = (
@@ -280,6 +309,16 @@ labels = torch.tensor([1.0, 2.0])
             )
             fix = self._detach_clone(call)
             yield self.finding(message, call.span, [], [fix] if fix else [])
+
+    def _of_items(self, call, facts) -> Finding:
+        whole_list = call.node.args and facts.source.text_of(facts.source.span(call.node.args[0])) == call.target_text
+        read = f"the tensors in `{call.target_text}` as numbers" if whole_list else f"`{call.target_text}` as a number"
+        message = (
+            f"`{facts.source.text_of(call.span)}` reads {read}: the new tensor has no graph, so no gradient "
+            f"flows back through it (UserWarning: {TO_SCALAR}); `torch.stack` keeps the graph"
+        )
+        related = [Related(call.target.origin.span, "requires grad")] if call.target.origin else []
+        return self.finding(message, call.span, related)
 
     @staticmethod
     def _detach_clone(call) -> Fix | None:
