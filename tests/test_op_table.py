@@ -111,6 +111,29 @@ def test_syntax_operators_with_a_python_number():
     assert info("torch.Tensor.__matmul__").saved_operands([True, "scalar"]) == (frozenset(), frozenset())
 
 
+def test_a_second_backward_raises_through_ops_that_keep_state_for_backward():
+    # `x * 3` and `x / 3` save no operand a write could reach, but keep the number as a
+    # tensor that backward frees; `x + 3` and `sum` keep nothing.
+    for name in ("torch.Tensor.__mul__", "torch.Tensor.__rmul__", "torch.Tensor.__truediv__", "torch.mul"):
+        assert info(name).frees_on_backward([True, "scalar"]) == (True, True), name
+    for name in ("torch.Tensor.__add__", "torch.Tensor.__sub__", "torch.Tensor.__radd__"):
+        assert info(name).frees_on_backward([True, "scalar"]) == (False, False), name
+        assert info(name).frees_on_backward([True, True]) == (False, False), name
+    assert info("torch.Tensor.sum").frees_on_backward([True]) == (False, False)
+    # ops that save a tensor free it too
+    assert info("torch.Tensor.__mul__").frees_on_backward([True, False]) == (True, True)
+    assert info("torch.sigmoid").frees_on_backward([True]) == (True, True)
+    # not in the graph: nothing to free
+    assert info("torch.sigmoid").frees_on_backward([False]) == (False, False)
+
+
+def test_linalg_functions_are_measured():
+    inv = info("torch.linalg.inv")
+    assert inv.args == "(m)" and inv.saves_output([True]) == (True, True)
+    assert inv.frees_on_backward([True]) == (True, True)
+    assert info("torch.linalg.vector_norm").grad == "differentiable"
+
+
 def test_in_place_mul_keeps_its_own_copy_of_self():
     # y.mul_(w) with w requiring grad needs y's old value; torch saves a copy,
     # so only w is saved (for self's gradient).

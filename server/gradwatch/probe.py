@@ -21,7 +21,12 @@ For each op a small argument template is tried until one runs, then:
   template's operands and again with every operand grown (GROWN_SHAPES);
   absent otherwise;
 - keeps_shape: the result's shape is the broadcast of the tensor operands'
-  shapes, measured the same way (elementwise ops, softmax; not transposes).
+  shapes, measured the same way (elementwise ops, softmax; not transposes);
+- second_backward: the configurations in which a second backward through the
+  graph of the op alone raises "backward through the graph a second time": the
+  op keeps state for backward that the first backward frees. That holds for
+  ops that save a tensor, and also for ops that save none the version counter
+  can reach (`x * 3` and `x / 3` keep the Python number as a tensor).
 
 This is the only gradwatch module that imports torch. Output is JSON with
 sorted keys: the same torch gives byte-identical output.
@@ -66,6 +71,7 @@ from gradwatch.probe_templates import (
 FORMAT_VERSION = 1
 PER_OP_BUDGET_SECONDS = 20.0
 INPLACE_ERROR = "modified by an inplace operation"
+SECOND_BACKWARD_ERROR = "backward through the graph a second time"
 
 
 # ---------------------------------------------------------------- operands
@@ -320,6 +326,19 @@ def breaks_backward(plan: Plan, config: frozenset[int], target: int | str | None
     return False
 
 
+def second_backward_raises(plan: Plan, config: frozenset[int]) -> bool:
+    """After one backward (which frees the graph), does a second backward through the
+    same outputs raise? The operands' own graph (a clone of a leaf) keeps nothing."""
+    try:
+        run = execute(plan, config)
+        if not backward(run.outputs):
+            return False
+        backward(run.outputs)
+    except Exception as error:  # noqa: BLE001 - only the second-backward error counts
+        return SECOND_BACKWARD_ERROR in str(error)
+    return False
+
+
 def graph_runs(plan: Plan, config: frozenset[int]) -> bool:
     try:
         return backward(execute(plan, config).outputs)
@@ -373,9 +392,12 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
     saves_input: dict[str, list[list[int]]] = {}
     saves_output: list[list[int]] = []
     saves_parameters: list[list[int]] = []
+    second_backward: list[list[int]] = []
     for config in configs:
         if not graph_runs(plan, config):
             continue
+        if second_backward_raises(plan, config):
+            second_backward.append(sorted(config))
         for position in range(len(plan.operands)):
             if breaks_backward(plan, config, position):
                 saves_input.setdefault(str(position), []).append(sorted(config))
@@ -385,6 +407,7 @@ def measure(plan: Plan, always_in_graph: bool) -> dict:
             saves_parameters.append(sorted(config))
     record["saves_input"] = saves_input
     record["saves_output"] = saves_output
+    record["second_backward"] = second_backward
     if plan.parameter_names:
         record["parameters"] = list(plan.parameter_names)
         record["saves_parameters"] = saves_parameters
@@ -517,7 +540,7 @@ def enumerate_targets() -> list[Target]:
             targets.append(Target(f"torch.Tensor.{name}", name, "method", obj))
     for name in TENSOR_PROPERTIES:
         targets.append(Target(f"torch.Tensor.{name}", name, "property", operator.attrgetter(name)))
-    for prefix, namespace in (("torch", torch), ("torch.nn.functional", F)):
+    for prefix, namespace in (("torch", torch), ("torch.nn.functional", F), ("torch.linalg", torch.linalg)):
         for name in sorted(dir(namespace)):
             obj = getattr(namespace, name, None)
             if (name.startswith("_") or skipped(name) or not callable(obj) or inspect.isclass(obj)
@@ -552,7 +575,8 @@ def naming_links(target: Target) -> dict:
     torch.Tensor method; out_of_place lives in the op's own namespace."""
     home = {"method": torch.Tensor, "function": None}.get(target.namespace)
     if target.namespace == "function":
-        home = F if target.qualname.startswith("torch.nn.functional.") else torch
+        namespace = target.qualname.rsplit(".", 1)[0]
+        home = {"torch.nn.functional": F, "torch.linalg": torch.linalg}.get(namespace, torch)
     links: dict = {"inplace": is_inplace_name(target), "out_of_place": None, "inplace_twin": None}
     if home is None:
         return links

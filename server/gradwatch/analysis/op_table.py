@@ -44,7 +44,8 @@ template operand names), "ops": {name: record}, "unmeasured": [names tried
 without a working template]}. A record holds the OpInfo fields (`numel`
 only when not None) plus
 "saves_input" {"<operand>": [[operands requiring grad], ...]},
-"saves_output" [[...], ...], for modules with parameters "parameters" (their
+"saves_output" [[...], ...], "second_backward" [[...], ...] (a second backward
+through the op raises), for modules with parameters "parameters" (their
 names) and "saves_parameters" [[...], ...], and the nested "scalar_other" /
 "inplace_true" records. A configuration is the sorted list of operands that required grad;
 for modules the empty configuration counts (their parameters require grad).
@@ -115,6 +116,9 @@ class OpInfo:
     keeps_shape: bool = False  # the result has the broadcast shape of the tensor operands (measured)
     parameter_names: tuple[str, ...] = ()  # a module's parameters (`weight`, `bias`, `out_proj.weight`)
     saves_parameters_configs: frozenset[Configuration] = frozenset()  # when its forward keeps them for backward
+    # When a second backward through the op's graph raises: the first freed what it kept
+    # (saved operands, and also a Python number kept as a tensor: `x * 3`).
+    second_backward_configs: frozenset[Configuration] = frozenset()
 
     @property
     def aliases_input(self) -> bool:
@@ -147,6 +151,15 @@ class OpInfo:
         if variant is None:
             return False, False
         hits = [config in variant.saves_output_configs for config in variant._configurations(flags)]
+        return (bool(hits) and all(hits)), any(hits)
+
+    def frees_on_backward(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
+        """(definitely, possibly) backward frees state the op kept for it, so a second
+        backward through the op raises. Same conventions as saved_operands."""
+        variant, flags = self._variant(requires_grad)
+        if variant is None:
+            return False, False
+        hits = [config in variant.second_backward_configs for config in variant._configurations(flags)]
         return (bool(hits) and all(hits)), any(hits)
 
     def saves_parameters(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
@@ -224,6 +237,7 @@ def op_info_from_record(name: str, record: Mapping, kind: str | None = None) -> 
         saves_output_configs=_configs(record.get("saves_output", ())),
         parameter_names=tuple(record.get("parameters", ())),
         saves_parameters_configs=_configs(record.get("saves_parameters", ())),
+        second_backward_configs=_configs(record.get("second_backward", ())),
         scalar_other=op_info_from_record(name, {**scalar, "inplace": record.get("inplace")}, record.get("kind"))
         if scalar
         else None,
