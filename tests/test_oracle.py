@@ -22,13 +22,19 @@ from rule_examples import EXAMPLES, NEAR_MISSES  # noqa: E402
 def run(code: str) -> tuple[dict, Exception | None, list[str]]:
     """Execute `code`; return its namespace, the exception it raised (if any), and warnings."""
     namespace: dict = {"__name__": "__main__"}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            exec(compile(code, "<example>", "exec"), namespace)
-        except Exception as error:  # the outcome under test
-            return namespace, error, [str(w.message) for w in caught]
-    return namespace, None, [str(w.message) for w in caught]
+    # torch warns some things once per process (TORCH_WARN_ONCE): an earlier test would hide them.
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                exec(compile(code, "<example>", "exec"), namespace)
+            except Exception as error:  # the outcome under test
+                return namespace, error, [str(w.message) for w in caught]
+        return namespace, None, [str(w.message) for w in caught]
+    finally:
+        torch.set_warn_always(warn_always)
 
 
 def assert_outcome(code: str, outcome) -> None:
