@@ -24,6 +24,7 @@ x = torch.randn(4, 5, 6, requires_grad=True)
 m = torch.randn(6, 3)
 i = torch.tensor([0, 2])
 images = torch.randn(2, 4, 9, 9)
+unit = 2
 """
 
 CASES = [
@@ -40,6 +41,9 @@ CASES = [
     "torch.relu(x).sigmoid()",
     "x.detach()",
     # reductions
+    "x.sum()",
+    "x.norm()",
+    "nn.MSELoss()(x, torch.randn(4, 5, 6))",
     "x.sum(1)",
     "x.sum(dim=(0, 2))",
     "x.mean(-1, keepdim=True)",
@@ -72,6 +76,12 @@ CASES = [
     "torch.matmul(x, m)",
     "torch.randn(6) @ m",
     "torch.bmm(x, torch.randn(4, 6, 2))",
+    "torch.stack([m, m, m])",
+    "torch.stack([m, m], dim=1)",
+    "torch.cat([x, x], dim=2)",
+    "torch.cat([m, torch.randn(2, 3)])",
+    "F.interpolate(images, size=(12, 14))",
+    "F.interpolate(images, scale_factor=2)",
     # indexing
     "x[0]",
     "x[:, 1]",
@@ -80,6 +90,9 @@ CASES = [
     "x[:, None, :]",
     "x[:, i]",
     "x[1:3]",
+    "x[-1]",
+    "x[:, unit]",
+    "x[:, len('ab') - 1]",
     # modules
     "nn.Linear(6, 3)(x)",
     "nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))(x)",

@@ -911,4 +911,92 @@ assert not combined.requires_grad
         [("GW113", 9)],
         None,
     ),
+    "number_times_leaf_built_once_then_backpropagated_twice": (
+        """
+import torch
+
+x = torch.rand(4, 1, requires_grad=True)
+t = 1 + 3 * x
+first = t.sum()
+first.backward()
+second = (t * t).sum()
+second.backward()
+""",
+        [("GW106", 9)],
+        TWICE,
+    ),
+    "number_added_to_leaf_built_once_keeps_nothing_to_free": (
+        """
+import torch
+
+x = torch.rand(4, 1, requires_grad=True)
+t = 1 + x - 3
+first = t.sum()
+first.backward()
+second = (t * t).sum()
+second.backward()
+""",
+        [],
+        None,
+    ),
+    "leaf_over_a_number_kept_with_retain_graph": (
+        """
+import torch
+
+x = torch.rand(4, 1, requires_grad=True)
+t = x / 3
+t.sum().backward(retain_graph=True)
+(t * t).sum().backward()
+""",
+        [],
+        None,
+    ),
+    "linalg_inverse_computed_once_then_backpropagated_twice": (
+        """
+import torch
+
+cell = torch.eye(3, requires_grad=True)
+reciprocal = torch.linalg.inv(cell).T
+first = reciprocal.sum()
+first.backward()
+second = (reciprocal ** 2).sum()
+second.backward()
+""",
+        [("GW106", 9)],
+        TWICE,
+    ),
+    "batch_loop_over_scaled_weights_that_runs_once": (
+        """
+import math
+
+import torch
+
+weights = torch.randn(20, 10, requires_grad=True) / math.sqrt(20)
+x_train = torch.randn(8, 20)
+bs = 8
+for i in range(len(x_train) // bs):
+    xb = x_train[i * bs:(i + 1) * bs]
+    loss = (xb @ weights).sum()
+    loss.backward()
+""",
+        [],
+        None,
+    ),
+    "batch_loop_over_scaled_weights_that_runs_twice": (
+        """
+import math
+
+import torch
+
+weights = torch.randn(20, 10, requires_grad=True) / math.sqrt(20)
+x_train = torch.randn(8, 20)
+bs = 4
+for i in range(len(x_train) // bs):
+    xb = x_train[i * bs:(i + 1) * bs]
+    loss = (xb @ weights).sum()
+    loss.backward()
+""",
+        [("GW106", 12)],
+        TWICE,
+    ),
 }

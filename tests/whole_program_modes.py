@@ -461,4 +461,81 @@ grads = torch.autograd.grad(loss, trained.head.parameters())
         [],
         None,
     ),
+    "freezing_a_module_cloned_through_its_attribute_dicts": (
+        """
+import torch
+import torch.nn as nn
+
+
+def clone_module(module, copy_parameter):
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = module._parameters.copy()
+    clone._modules = module._modules.copy()
+    for key, param in module._parameters.items():
+        if param is not None:
+            clone._parameters[key] = copy_parameter(param)
+    for key, child in module._modules.items():
+        clone._modules[key] = clone_module(child, copy_parameter)
+    return clone
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.block = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    def forward(self, x):
+        return self.block(self.stem(x))
+
+
+
+fast = clone_module(Net(), lambda p: p.clone())
+for p in fast.block.parameters():
+    p.requires_grad = False
+loss = fast(torch.randn(2, 4)).sum()
+loss.backward()
+""",
+        [("GW110", 32)],
+        "you can only change requires_grad flags of leaf variables",
+    ),
+    "freezing_a_module_cloned_with_detached_copies_is_quiet": (
+        """
+import torch
+import torch.nn as nn
+
+
+def clone_module(module, copy_parameter):
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = module._parameters.copy()
+    clone._modules = module._modules.copy()
+    for key, param in module._parameters.items():
+        if param is not None:
+            clone._parameters[key] = copy_parameter(param)
+    for key, child in module._modules.items():
+        clone._modules[key] = clone_module(child, copy_parameter)
+    return clone
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.block = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    def forward(self, x):
+        return self.block(self.stem(x))
+
+
+
+fast = clone_module(Net(), lambda p: p.detach().clone())
+for p in fast.block.parameters():
+    p.requires_grad = False
+loss = fast(torch.randn(2, 4)).sum()
+""",
+        [],
+        None,
+    ),
 }

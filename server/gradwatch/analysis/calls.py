@@ -42,6 +42,7 @@ class CallContext:
         self.call_string: tuple[tuple[int, tuple], ...] = ()
         self.sites: tuple = ()  # the Spans of those calls, for messages
         self.running: list[ast.AST] = []  # the functions being run, to cut recursion
+        self.running_arguments: list = []  # the Arguments each of them was called with (recursion.py)
         self.budget = CALL_BUDGET
         self.module_state: State | None = None  # the module body's state, for module-level names
         self._tracking: list[set] = []  # for each scope being cached: the functions its calls ran
@@ -143,10 +144,12 @@ def enter(
     entry = _entry_state(ev, function, state, arguments, receiver, enclosing)
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
+    floor, ev.unrolled_floor = ev.unrolled_floor, len(ev.unrolled)
     ev.yielded = [] if generators.is_generator(function) else None
     calls.call_string += ((id(node), part),)
     calls.sites += (ev.span(node),)
     calls.running.append(function)
+    calls.running_arguments.append(arguments)
     calls.note_followed(function)
     try:
         end = ev.exec_block(function.body, entry)
@@ -154,9 +157,11 @@ def enter(
         yielded = ev.yielded
     finally:
         calls.running.pop()
+        calls.running_arguments.pop()
         calls.call_string = calls.call_string[:-1]
         calls.sites = calls.sites[:-1]
         ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded = saved
+        ev.unrolled_floor = floor
     if end is not None:
         exits.append((Constant(value=None), end))
     if not exits:
@@ -229,6 +234,9 @@ def call_method(ev, method: ast.FunctionDef, node: ast.Call, state: State, recei
     """`receiver.method(...)` (or `receiver(...)` running `forward`): the call's value, the
     receiver rebound at `target` with the attributes the method assigned; None when the
     call is not followed (nothing has been evaluated then)."""
+    if _decorators(method) & {"staticmethod"}:
+        # `self.compute_loss(a, b)` of a static method: no instance is passed.
+        return call_through_class(ev, method, node, state)
     if not can_call(ev, method, receiver):
         return None
     receiver = _with_assigned_attributes(state, target, receiver)
@@ -257,10 +265,21 @@ def _with_assigned_attributes(state: State, target: ast.AST, receiver: Module) -
     return replace(receiver, attributes=tuple(attributes.items()), has_parameters=has_parameters(attributes))
 
 
+def call_through_class(ev, method: ast.FunctionDef, node: ast.Call, state: State):
+    """`Class.method(obj, x)` or a static method: the arguments are bound as written (no
+    instance is added); None when it is not followed (a class method, a property)."""
+    if _decorators(method) & {"classmethod", "property"} or not ev.calls.can_enter(method):
+        return None
+    return enter(ev, method, node, state, Arguments.of(ev, node, state))
+
+
 def _binds_receiver(method: ast.FunctionDef) -> bool:
     """An ordinary method: its first parameter is the instance (not a static or class method)."""
-    decorators = {d.id for d in method.decorator_list if isinstance(d, ast.Name)}
-    return bool(_parameters(method)) and not decorators & {"staticmethod", "classmethod", "property"}
+    return bool(_parameters(method)) and not _decorators(method) & {"staticmethod", "classmethod", "property"}
+
+
+def _decorators(function: ast.FunctionDef) -> set[str]:
+    return {d.id for d in function.decorator_list if isinstance(d, ast.Name)}
 
 
 def _parameters(function: ast.FunctionDef) -> list[ast.arg]:

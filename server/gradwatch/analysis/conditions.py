@@ -18,7 +18,7 @@ import operator
 from gradwatch.analysis import object_conditions, type_conditions
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, literal_true
-from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Tensor, Tri
+from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Sequence, Tensor, Tri
 
 _LITERALS = (bool, int, float, str)
 _COMPARISONS = {
@@ -107,7 +107,7 @@ def _identity_with_none(node: ast.Compare, state: State):
     value = state.bindings.get(path) if path is not None else None
     if isinstance(value, Constant) and value.none:
         is_none = True
-    elif isinstance(value, Module) or (
+    elif isinstance(value, (Module, Sequence)) or (isinstance(value, Constant) and value.value is not None) or (
         isinstance(value, Tensor)
         and (value.never_none or (value.known and (value.requires_grad is YES or value.is_leaf is NO)))
     ):

@@ -15,11 +15,13 @@ from gradwatch.analysis import (
     generators,
     integer_dtypes,
     lambdas,
+    module_dicts,
     modules,
     numpy_interop,
     op_table,
     plain_values,
     python_builtins,
+    recursion,
     summaries,
     tensor_ops,
 )
@@ -111,6 +113,7 @@ class Evaluator(TensorMethods):
         # (loop, item) for each loop run once per item around here (unrolled.py): each
         # iteration's events and tensors are its own, as those of two calls are.
         self.unrolled: tuple = ()
+        self.unrolled_floor = 0  # how many of those lie outside the function being run
         self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
 
     # -- bookkeeping ---------------------------------------------------------
@@ -179,6 +182,8 @@ class Evaluator(TensorMethods):
         if isinstance(base, Imported):
             return Imported(f"{base.qualname}.{node.attr}")
         if isinstance(base, Module):
+            if node.attr in ("__dict__", *module_dicts.DICTS):
+                return module_dicts.read(self, base, node.attr)
             if base.parameter_storages:
                 return modules.parameter(self, base, node.attr, node)
             return base.attribute(node.attr)
@@ -220,12 +225,14 @@ class Evaluator(TensorMethods):
         base = self.eval(node.value, state)
         index_value = self.eval(node.slice, state)
         if isinstance(base, Mapping):
-            key = node.slice
-            return base.get(key.value) if isinstance(key, ast.Constant) else base.any_value()
+            if isinstance(node.slice, ast.Constant):
+                return base.get(node.slice.value)
+            if isinstance(index_value, Constant) and isinstance(index_value.value, (str, int)):
+                return base.get(index_value.value)  # `d[key]` with the key known
+            return base.any_value()
         if isinstance(base, Sequence):
-            index = node.slice
-            if isinstance(index, ast.Constant) and isinstance(index.value, int):
-                return base.item(index.value)
+            if isinstance(index_value, Constant) and type(index_value.value) is int:
+                return base.item(index_value.value)  # `pair[0]`, `outs[-1]`, `outs[n - 1]` with n known
             return base.any_item() if base.each is not None else UNKNOWN_VALUE
         if isinstance(base, Tensor):
             # Ints, slices and tuples of them are no operands; an index tensor is one.
@@ -322,8 +329,13 @@ class Evaluator(TensorMethods):
                     return self.tensor_method(receiver, func.attr, node, state)
                 elif isinstance(receiver, Module):
                     return modules.module_method(self, receiver, func, node, state)
+                elif isinstance(receiver, ModuleClass) and (method := calls.method_of(self, receiver.name, func.attr)):
+                    result = calls.call_through_class(self, method, node, state)
+                    return result.value if result is not None else self.unknown_call(node, state)
                 elif isinstance(receiver, Sequence) and func.attr in ("append", "extend"):
                     return self.grow_list(receiver, func, node, state)
+                elif isinstance(receiver, (Mapping, module_dicts.InstanceDict)) and func.attr == "copy":
+                    return module_dicts.copy(receiver) if not node.args else self.unknown_call(node, state)
                 elif isinstance(receiver, Mapping) and func.attr in ("values", "items", "get"):
                     return self.read_dict(receiver, func.attr, node, state)
                 elif isinstance(receiver, Mapping) and func.attr in DICT_REMOVALS:
@@ -378,6 +390,9 @@ class Evaluator(TensorMethods):
             function = self.functions[callee.name]
             if calls.can_call(self, function):
                 return calls.enter(self, function, node, state, calls.Arguments.of(self, node, state)).value
+            descended = recursion.descend(self, function, node, state)
+            if descended is not None:
+                return descended.value
             summary = self.local_summary(callee.name)
             if summary is not None:
                 self.used_other_files = True  # its result depends on another function's text
@@ -413,7 +428,7 @@ class Evaluator(TensorMethods):
         values = tuple(value for _, value in mapping.entries)
         if method == "values":
             return Sequence(values)
-        return Sequence(tuple(Sequence((CONSTANT, value)) for value in values))
+        return Sequence(tuple(Sequence((Constant(value=key), value)) for key, value in mapping.entries))
 
     def unknown_call(self, node: ast.Call, state: State):
         """A call the analysis cannot follow. Under a provable no_grad, whatever tensor it

@@ -39,6 +39,8 @@ def indices_of(ev, qualname: str, operands: list, node: ast.AST, state, result):
             storage=ev.fresh_storage(node, state, ("indices",)),
             origin=ev.reason(node, f"the indices of `{ev.text(node)}`"),
             integer=True,
+            shape=result.shape,  # one index per value
+            multi_element=result.multi_element,
         )
         return Sequence((result, indices))
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from gradwatch.analysis import describe, summaries
+from gradwatch.analysis import describe, module_dicts, summaries
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
@@ -294,15 +294,23 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             self.assign_attribute(target, value, state)
         elif isinstance(target, ast.Subscript):
             base = self.eval(target.value, state)
-            self.eval(target.slice, state)
+            key = self.eval(target.slice, state)
             path = dotted(target.value)
+            if module_dicts.write(self, target.value, key, value, state):
+                return  # `clone._parameters[name] = w`
             if isinstance(base, Mapping) and path is not None:
-                key = target.slice
-                state.bind(path, base.with_entry(key.value, value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE)
+                if isinstance(target.slice, ast.Constant):
+                    key = Constant(value=target.slice.value)
+                known = isinstance(target.slice, ast.Constant) or (
+                    isinstance(key, Constant) and isinstance(key.value, (str, int))
+                )
+                state.bind(path, base.with_entry(key.value, value) if known else UNKNOWN_VALUE)
             elif isinstance(base, Tensor):
                 self.inplace(base, target.value, "[...] =", target, state, [value], "torch.Tensor.__setitem__")
 
     def assign_attribute(self, target: ast.Attribute, value, state: State) -> None:
+        if module_dicts.write(self, target, None, value, state):
+            return  # `clone.__dict__ = module.__dict__.copy()`, `clone._modules = ...`
         if target.attr == "requires_grad":
             owner = self.eval(target.value, state)
             flag = value.value if isinstance(value, Constant) and isinstance(value.value, bool) else None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import freezing, python_builtins, unrolled
+from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations
 from gradwatch.analysis.iterations import known_ops
 from gradwatch.analysis.state import State
-from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor
+from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor, join_all
 
 MAX_LOOP_ROUNDS = 4
 
@@ -20,6 +20,10 @@ MAX_LOOP_ROUNDS = 4
 class Loops:
     def exec_For(self, node: ast.For, state: State) -> None:
         iterable = self.eval(node.iter, state)
+        if module_dicts.runs_no_iteration(self, node, state):
+            if node.orelse and self.exec_block(node.orelse, state) is None:
+                self.end_path()
+            return
         if unrolled.can_unroll(self, node, iterable):
             unrolled.run(self, node, state, iterable.items)
             return
@@ -30,11 +34,18 @@ class Loops:
             parameter = Tensor(
                 requires_grad=freezing.parameters_flag(iterable.module), is_leaf=YES, storage=self.storage_for(node)
             )
+            written = module_dicts.parameter_values(self, iterable.module)
+            if written and any(value.is_leaf is not YES for value in written):
+                # Tensors written into `_parameters` (a hand-made clone): each what it is.
+                parameter = join_all(written)
             named = _iterates_named_parameters(node)
             element = Sequence((CONSTANT, parameter)) if named else parameter
             self._note_parameter_freezing(node, iterable, freezing.loop_parameter(node.target, named), state)
         fewest = fewest_iterations(node, state)
-        self.run_loop(node, state, lambda s: self.assign(node.target, element, s), fewest)
+        most = _most_iterations(node, iterable)
+        if most is not None and not any(isinstance(child, ast.Continue) for child in ast.walk(node)):
+            fewest = max(fewest, most)
+        self.run_loop(node, state, lambda s: self.assign(node.target, element, s), fewest, most)
 
     exec_AsyncFor = exec_For
 
@@ -50,20 +61,21 @@ class Loops:
         self.eval(node.test, state)
         self.run_loop(node, state, lambda s: self.eval(node.test, s))
 
-    def run_loop(self, node, state: State, enter, fewest: int = 0) -> None:
+    def run_loop(self, node, state: State, enter, fewest: int = 0, most: int | None = None) -> None:
         self.loops.append(node)
         try:
-            self._run_loop(node, state, enter, fewest)
+            self._run_loop(node, state, enter, fewest, most)
         finally:
             self.loops.pop()
 
-    def _run_loop(self, node, state: State, enter, fewest: int) -> None:
-        """`fewest`: how many iterations provably run (0: maybe none)."""
+    def _run_loop(self, node, state: State, enter, fewest: int, most: int | None = None) -> None:
+        """`fewest`: how many iterations provably run (0: maybe none); `most`: how many
+        at most, when known and below MAX_LOOP_ROUNDS (a single iteration has no back edge)."""
         entry = state.copy()
         head = state.copy()
         exits: list[State] = []
         ends: list[State] = []  # the end of the body in each round, before the back edge
-        for _ in range(MAX_LOOP_ROUNDS):
+        for _ in range(MAX_LOOP_ROUNDS if most is None else min(most, MAX_LOOP_ROUNDS)):
             self.loop_exits.append([])
             body_state = head.copy()
             enter(body_state)
@@ -114,6 +126,17 @@ def _after_iterations(ends: list[State], fewest: int) -> State | None:
     for end in proved[1:]:
         after = after.join(end)
     return after
+
+
+def _most_iterations(node: ast.For, iterable) -> int | None:
+    """At most how many times the body runs, when that is 0 or 1: a `range(...)` or a
+    tuple literal of at most one number or item (python_builtins). Else None."""
+    fixed = isinstance(node.iter, ast.Tuple) or (
+        isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name) and node.iter.func.id == "range"
+    )
+    if fixed and isinstance(iterable, Sequence) and iterable.each is None and len(iterable.items) <= 1:
+        return len(iterable.items)
+    return None
 
 
 def _iterates_named_parameters(node: ast.For) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import calls, freezing, losses, op_table, tensor_ops
+from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -87,7 +87,11 @@ def _parameters(module: Module):
 
 
 def parameter(ev, module: Module, name: str, node: ast.AST):
-    """`linear.weight`: a leaf that requires grad as long as the module's parameters do."""
+    """`linear.weight`: a leaf that requires grad as long as the module's parameters do
+    (or the tensor written into its `_parameters`, module_dicts.py)."""
+    written = module.attribute(name)
+    if isinstance(written, Tensor):
+        return written
     storage = dict(module.parameter_storages).get(name)
     if storage is None:
         return UNKNOWN_VALUE
@@ -136,9 +140,11 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
     if isinstance(submodule, Module):
         # `mlp.fc1(x)` from outside the instance: its submodule runs.
         return call_instance(ev, submodule, node, state)
-    ev.eval_arguments(node, state)
+    args = ev.eval_arguments(node, state)
     if func.attr in ("parameters", "named_parameters"):
         return Parameters(module)
+    if func.attr == "__new__" and method is None and len(args) == 1 and not node.keywords:
+        return module_dicts.blank_instance(ev, args[0], node)
     if func.attr in ("to", "cuda", "cpu", "train", "eval", "double", "float", "half", "type"):
         return module
     if func.attr == "requires_grad_":
@@ -206,6 +212,7 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         # Only a literal `True` is turned off by the fix: a name may serve other instances.
         inplace_flag=ev.span(flag) if literal_true(flag) is YES else None,
         config=_literal_arguments(node, args),
+        arguments_known=len(_literal_arguments(node, args)) == len(node.args) + len(node.keywords),
         parameter_storages=tuple(
             (name, ev.fresh_storage(node, state, ("parameter", name)))
             for name in info.parameter_names

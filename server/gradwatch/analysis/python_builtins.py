@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from gradwatch.analysis import module_dicts
 from gradwatch.analysis.values import CONSTANT, UNKNOWN_VALUE, Constant, Imported, Mapping, Sequence, Tensor
 
 NUMBER_BUILTINS = frozenset("len int float bool round abs min max sum pow hash ord id".split())
@@ -26,8 +27,8 @@ def builtin_name(func: ast.AST, state) -> str | None:
 def call(ev, name: str, node: ast.Call, state):
     """The value of a builtin call, or None when it is not one of those known here."""
     if name == "range":
-        ev.eval_arguments(node, state)
-        return Sequence((), each=CONSTANT)
+        args = ev.eval_arguments(node, state)
+        return _range(args, node)
     if name in ("enumerate", "zip"):
         args = ev.eval_arguments(node, state)
         elements = [element_of(a) for a in args]
@@ -40,6 +41,10 @@ def call(ev, name: str, node: ast.Call, state):
     if name in ("list", "tuple") and len(node.args) == 1 and not node.keywords:
         value = ev.eval(node.args[0], state)
         return value if isinstance(value, Sequence) else UNKNOWN_VALUE
+    if name == "type" and len(node.args) == 1 and not node.keywords:
+        cls = module_dicts.class_of(ev.eval(node.args[0], state))  # `type(module)`: its class
+        if cls is not None:
+            return cls
     if name in NUMBER_BUILTINS:
         args = ev.eval_arguments(node, state)
         if name == "sum" and args and not any(isinstance(a, ast.Starred) for a in node.args):
@@ -48,7 +53,33 @@ def call(ev, name: str, node: ast.Call, state):
                 return total
         if name in NUMERIC_ON_NUMBERS and not all(isinstance(a, Constant) for a in args):
             return UNKNOWN_VALUE
+        if name == "len" and len(args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred):
+            return Constant(value=_length(args[0]))
         return CONSTANT
+    return None
+
+
+def _range(args: list, node: ast.Call) -> Sequence:
+    """`range(...)`: numbers. With known int bounds and at most one number, the numbers
+    themselves (a loop over it then runs at most once: loops.py); else numbers of
+    unknown count."""
+    bounds = [a.value for a in args if isinstance(a, Constant) and type(a.value) is int]
+    plain = not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
+    if plain and 1 <= len(args) <= 3 and len(bounds) == len(args) and (len(bounds) < 3 or bounds[2] != 0):
+        numbers = range(*bounds)
+        if len(numbers) <= 1:
+            return Sequence(tuple(Constant(value=number) for number in numbers))
+    return Sequence((), each=CONSTANT)
+
+
+def _length(value) -> int | None:
+    """`len(value)` when known: a literal string, a tuple or list of known items, a tensor's first size."""
+    if isinstance(value, Constant) and isinstance(value.value, (str, bytes, tuple)):
+        return len(value.value)
+    if isinstance(value, Sequence) and value.each is None:
+        return len(value.items)
+    if isinstance(value, Tensor) and value.shape and type(value.shape[0]) is int:
+        return value.shape[0]
     return None
 
 

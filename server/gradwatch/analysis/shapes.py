@@ -96,8 +96,16 @@ def of_result(info, operands: list, node: ast.AST, module=None, index=None) -> S
     if info.keeps_shape:
         measured = tensors[: info.arity] if info.arity else tensors
         return broadcast([t.shape for t in measured]) if measured else None
+    if info.numel == "scalar" and (module is None or module.default_reduction) and _shaped_like_template(operands, node):
+        return ()  # measured: one element (`x.sum()`, `x.norm()`, `nn.MSELoss()(a, b)`)
     if module is not None:
         return _module_result(module, tensors)
+    if name in ("stack", "cat", "concat", "concatenate") and operands and isinstance(operands[0], Sequence):
+        items = operands[0]
+        if items.each is not None or not items.items:
+            return None
+        arguments = _Arguments(operands[1:], node)
+        return of_stack(list(items.items), arguments) if name == "stack" else _joined(list(items.items), arguments)
     if not tensors or tensors[0].shape is None:
         return None
     shape = tensors[0].shape
@@ -114,7 +122,53 @@ def of_result(info, operands: list, node: ast.AST, module=None, index=None) -> S
         return _permuted(shape, name, arguments)
     if name in ("matmul", "__matmul__", "mm", "bmm") and len(tensors) == 2 and tensors[1].shape is not None:
         return _matmul(shape, tensors[1].shape)
+    if name in ("interpolate", "upsample"):
+        return _resized(shape, arguments)
     return None
+
+
+def of_stack(items: list, arguments) -> Shape | None:
+    """`torch.stack(items, dim)`: the items' common shape with their count inserted at `dim`."""
+    shapes = {item.shape if isinstance(item, Tensor) else None for item in items}
+    if len(shapes) != 1 or None in shapes:
+        return None
+    shape = shapes.pop()
+    axis = _axis(arguments.get(0, "dim", 0), len(shape) + 1)
+    return None if axis is None else (*shape[:axis], len(items), *shape[axis:])
+
+
+def _joined(items: list, arguments) -> Shape | None:
+    """`torch.cat(items, dim)`: the sizes along `dim` add up; the others are the items' own."""
+    shapes = [item.shape if isinstance(item, Tensor) else None for item in items]
+    if None in shapes or len({len(shape) for shape in shapes}) != 1 or not shapes[0]:
+        return None
+    axis = _axis(arguments.get(0, "dim", 0), len(shapes[0]))
+    if axis is None:
+        return None
+    sizes = [shape[axis] for shape in shapes]
+    result = list(broadcast([(*shape[:axis], 1, *shape[axis + 1 :]) for shape in shapes]) or [])
+    if not result:
+        return None
+    result[axis] = None if None in sizes else sum(sizes)
+    return tuple(result)
+
+
+def _resized(shape: Shape, arguments: _Arguments) -> Shape | None:
+    """`F.interpolate(x, size=...)`: batch and channels, then the sizes asked for."""
+    size = arguments.get(0, "size", None)
+    spatial = len(shape) - 2
+    if spatial < 1 or size is None or size is _UNKNOWN:
+        return (*shape[:2], *[None] * spatial) if spatial >= 1 else None
+    sizes = (size,) * spatial if type(size) is int else size
+    if not isinstance(sizes, tuple) or len(sizes) != spatial or not all(type(s) is int for s in sizes):
+        return (*shape[:2], *[None] * spatial)
+    return (*shape[:2], *sizes)
+
+
+def _shaped_like_template(operands: list, node: ast.AST) -> bool:
+    """Tensors alone, no keyword: the call looks like the measured one (`x.sum(0)` does not)."""
+    keywords = node.keywords if isinstance(node, ast.Call) else ()
+    return not keywords and all(isinstance(o, Tensor) for o in operands)
 
 
 def broadcast(shapes: list) -> Shape | None:
@@ -297,8 +351,10 @@ def _indexed(shape: Shape, node: ast.AST, index) -> Shape | None:
         elif isinstance(part, ast.Slice):
             result.append(shape[position] if part.lower is None and part.upper is None and part.step is None else None)
             position += 1
-        elif isinstance(part, ast.Constant) and type(part.value) is int:
-            position += 1
+        elif (isinstance(part, ast.Constant) and type(part.value) is int) or (
+            isinstance(value, Constant) and type(value.value) is int
+        ):
+            position += 1  # `x[0]`, `x[:, self.unit]`: the dimension goes
         elif isinstance(value, Tensor) and value.shape is not None and len(value.shape) == 1 and not tensor_indices:
             # n integer indices give n items; a boolean mask as many as it has True (not known here)
             result.append(None)
@@ -333,7 +389,7 @@ def _module_result(module, tensors: list) -> Shape | None:
         return shape
     if kind == "Linear":
         out = config.get(1, config.get("out_features"))
-        return (*shape[:-1], out) if shape and type(out) is int else None
+        return (*shape[:-1], out if type(out) is int else None) if shape else None
     if kind in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d") and len(shape) in (3, 4):
         size = config.get(0, config.get("output_size"))
         size = (size, size) if type(size) is int else size

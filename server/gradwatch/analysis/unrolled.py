@@ -16,7 +16,7 @@ import ast
 from gradwatch.analysis.values import Sequence
 
 MAX_ITEMS = 6
-MAX_NESTING = 2  # unrolled loops inside unrolled loops: the body runs items ** nesting times
+MAX_NESTING = 2  # unrolled loops inside unrolled loops of one function: the body runs items ** nesting times
 
 
 def can_unroll(ev, node: ast.For, iterable) -> bool:
@@ -27,7 +27,7 @@ def can_unroll(ev, node: ast.For, iterable) -> bool:
     items = iterable.items
     if not 1 < len(items) <= MAX_ITEMS or all(item == items[0] for item in items[1:]):
         return False
-    if len(ev.unrolled) >= MAX_NESTING:
+    if len(ev.unrolled) - ev.unrolled_floor >= MAX_NESTING:  # nesting within one function
         return False
     return not any(isinstance(child, (ast.Break, ast.Continue)) for child in _statements(node))
 

@@ -274,6 +274,11 @@ class Module:
     config: tuple = ()
     # A torch module's own parameters (`weight`, `bias`): name -> storage.
     parameter_storages: tuple[tuple[str, int], ...] = ()
+    # Every constructor argument is a literal (in `config`): which parameters it has is then known.
+    arguments_known: bool = False
+    # Its `_parameters` / `_modules` dicts are another instance's own objects (`__dict__` copied,
+    # module_dicts.py): writing into one changes that instance too.
+    shared_dicts: frozenset = frozenset()
 
     def attribute(self, name: str):
         return next((value for key, value in self.attributes if key == name), UNKNOWN_VALUE)

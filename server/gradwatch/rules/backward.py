@@ -213,6 +213,29 @@ loss.backward()
             raises(IMPLICIT_SCALAR),
             line=7,
         ),
+        Example(
+            """
+import torch
+
+x = torch.randn(5, 3, requires_grad=True)
+y = (x * x).sum(dim=1)
+(dx,) = torch.autograd.grad(y, x)
+""",
+            raises(IMPLICIT_SCALAR),
+            line=6,
+        ),
+        Example(
+            """
+import torch
+import torch.nn as nn
+
+head = nn.Linear(32, 4)
+scores = head(torch.randn(8, 32)).mean(dim=0)
+scores.backward(retain_graph=True)
+""",
+            raises(IMPLICIT_SCALAR),
+            line=7,
+        ),
     )
     near_misses = (
         """
@@ -234,6 +257,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+x = torch.randn(5, 3, requires_grad=True)
+y = (x * x).sum(dim=1)
+(dx,) = torch.autograd.grad(y, x, grad_outputs=torch.ones_like(y), retain_graph=True)
+(dx,) = torch.autograd.grad(y.sum(), x)
 logits = torch.randn(1, 3, requires_grad=True)
 soft_targets = torch.softmax(torch.randn(1, 3), dim=1)
 F.cross_entropy(logits, soft_targets, reduction="none").backward()
@@ -244,7 +271,7 @@ nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
     def check(self, facts: Facts) -> Iterator[Finding]:
         for event in facts.backwards:
             node = event.node
-            if event.implicit or not isinstance(node, ast.Call) or node.args or node.keywords:
+            if event.implicit or not isinstance(node, ast.Call) or _passes_gradient(node):
                 continue
             if not isinstance(node.func, ast.Attribute) or node.func.attr != "backward":
                 continue
@@ -267,3 +294,32 @@ nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
             if gradient is not None and event.target_text.isidentifier():
                 fixes.append(gradient)
             yield self.finding(message, event.span, [], fixes)
+        yield from self._grad_calls(facts)
+
+    def _grad_calls(self, facts: Facts) -> Iterator[Finding]:
+        """`torch.autograd.grad(y, x)` of a `y` with more than one element needs `grad_outputs`."""
+        for event in facts.grad_calls:
+            node = event.node
+            if len(node.args) > 2 or any(k.arg in ("grad_outputs", None) for k in node.keywords) or not node.args:
+                continue
+            written = node.args[0]
+            items = written.elts if isinstance(written, (ast.List, ast.Tuple)) else [written]
+            if len(items) != len(event.outputs) or any(isinstance(item, ast.Starred) for item in items):
+                continue
+            for output, item in zip(event.outputs, items):
+                if output.multi_element is not YES or output.requires_grad is not YES:
+                    continue
+                text = facts.source.text_of(facts.source.span(item))
+                message = (
+                    f"`{facts.source.text_of(event.span)}` will raise: `{text}` has more than one element and "
+                    f"no `grad_outputs` is given (RuntimeError: {IMPLICIT_SCALAR})"
+                )
+                fix = add_argument(node, facts.source, f"grad_outputs=torch.ones_like({text})", "Pass `grad_outputs`")
+                yield self.finding(message, event.span, [], [fix] if fix is not None and text.isidentifier() else [])
+                break
+
+
+def _passes_gradient(node: ast.Call) -> bool:
+    """`y.backward(g)` / `y.backward(gradient=g)` (or arguments that may hold one): only a
+    gradient lifts the one-element requirement, `retain_graph=` and `inputs=` do not."""
+    return bool(node.args) or any(k.arg in ("gradient", None) for k in node.keywords)
