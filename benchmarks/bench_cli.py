@@ -84,7 +84,7 @@ def time_check(sources: list[tuple[Path, str]], project_root: Path | None = None
         from gradwatch.analysis.cross_module import CrossModule
         from gradwatch.analysis.project import ProjectIndex
 
-        project = CrossModule(ProjectIndex(project_root))
+        project = CrossModule(ProjectIndex(project_root), files_stay_unchanged=True)  # as the CLI does
     findings = 0
     for path, text in sources:
         findings += len(check_source(text, str(path), project=project).findings)

@@ -114,3 +114,24 @@ def test_names_from_a_star_import_are_followed(project) -> None:
     findings = check_source(path.read_text(), str(path), project=project).findings
     assert [(f.span.line, f.code) for f in findings] == [(11, "GW101")]
     assert Path(next(r.path for r in findings[0].related if r.path)).name == "helpers.py"
+
+
+def test_a_run_over_unchanging_files_asks_jedi_once_per_imported_name_and_folder(tmp_path, monkeypatch) -> None:
+    (tmp_path / "util.py").write_text("def cut(x):\n    return x.detach()\n")
+    step = "import torch\nfrom util import cut\n\nw = torch.randn(3, requires_grad=True)\nloss = cut(w * 2).sum()\nloss.backward()\n"
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(step)
+
+    def run(files_stay_unchanged: bool) -> tuple[int, list]:
+        index = ProjectIndex(tmp_path)
+        asked = []
+        original = index.definition
+        monkeypatch.setattr(index, "definition", lambda *a, **k: asked.append(a[0]) or original(*a, **k))
+        project = CrossModule(index, files_stay_unchanged=files_stay_unchanged)
+        found = [check_source(step, str(tmp_path / name), project=project).findings for name in ("a.py", "b.py")]
+        return len(asked), [[(f.span.line, f.code) for f in findings] for findings in found]
+
+    asked_each_time, found = run(False)
+    asked_once, found_once = run(True)
+    assert found == found_once == [[(6, "GW101")], [(6, "GW101")]]
+    assert (asked_each_time, asked_once) == (2, 1)

@@ -220,7 +220,7 @@ def _cross_module(task: _CheckTask):
         from gradwatch.analysis.cross_module import CrossModule
         from gradwatch.analysis.project import ProjectIndex
 
-        _PROJECTS[key] = CrossModule(ProjectIndex(task.project_root, task.python))
+        _PROJECTS[key] = CrossModule(ProjectIndex(task.project_root, task.python), files_stay_unchanged=True)
     return _PROJECTS[key]
 
 
