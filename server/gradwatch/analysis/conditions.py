@@ -13,6 +13,7 @@ Anything else is unknown and both branches run.
 from __future__ import annotations
 
 import ast
+import weakref
 import operator
 
 from gradwatch.analysis import object_conditions, type_conditions
@@ -130,12 +131,22 @@ def _compare(node: ast.Compare, state: State):
     return _COMPARISONS[type(node.ops[0])](left, right)
 
 
+_CONTINUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _has_continue(loop: ast.For) -> bool:
+    """Whether the loop holds a `continue` (walked once per loop: its body runs many times)."""
+    if loop not in _CONTINUES:
+        _CONTINUES[loop] = any(isinstance(node, ast.Continue) for node in ast.walk(loop))
+    return _CONTINUES[loop]
+
+
 def fewest_iterations(loop: ast.For, state: State) -> int:
     """How many times a `for` loop's body provably runs at least: n for `range(n)` with
     a known n (b - a for `range(a, b)`), the length of a list or tuple written out; 0
     when unknown. A body with a `continue` is not claimed: that path never reaches the
     end of the body."""
-    if any(isinstance(node, ast.Continue) for node in ast.walk(loop)):
+    if _has_continue(loop):
         return 0
     call = loop.iter
     if isinstance(call, (ast.List, ast.Tuple)):

@@ -12,13 +12,25 @@ what iterating its operand gives.
 from __future__ import annotations
 
 import ast
+import weakref
 
 from gradwatch.analysis.python_builtins import element_of
 from gradwatch.analysis.values import UNKNOWN_VALUE, Constant, Sequence, join_all
 
 
+# Asked at every call of a function: each body is walked once (weak keys: trees of old
+# versions of a file go away with them).
+_GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def is_generator(function: ast.AST) -> bool:
     """Whether `function`'s own body yields (a nested def's or lambda's yield is its own)."""
+    if function not in _GENERATORS:
+        _GENERATORS[function] = _yields(function)
+    return _GENERATORS[function]
+
+
+def _yields(function: ast.AST) -> bool:
     stack = list(ast.iter_child_nodes(function))
     while stack:
         node = stack.pop()
