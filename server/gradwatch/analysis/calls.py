@@ -252,17 +252,7 @@ def _with_assigned_attributes(state: State, target: ast.AST, receiver: Module) -
     path = dotted(target)
     if path is None or not isinstance(state.bindings.get(path), Module):
         return receiver
-    prefix = path + "."
-    assigned = {
-        key[len(prefix) :]: value
-        for key, value in state.bindings.items()
-        if key.startswith(prefix) and "." not in key[len(prefix) :]
-    }
-    attributes = dict(receiver.attributes)
-    if all(attributes.get(name) is value for name, value in assigned.items()):
-        return receiver
-    attributes.update(assigned)
-    return replace(receiver, attributes=tuple(attributes.items()), has_parameters=has_parameters(attributes))
+    return _with_bound_attributes(receiver, state, path + ".")
 
 
 def call_through_class(ev, method: ast.FunctionDef, node: ast.Call, state: State):
@@ -354,9 +344,14 @@ def _updated_receiver(receiver: Module, function: ast.FunctionDef, after: State)
     current = after.bindings.get(prefix[:-1])
     if isinstance(current, Module) and current.kind == receiver.kind:
         receiver = current
+    return _with_bound_attributes(receiver, after, prefix)
+
+
+def _with_bound_attributes(receiver: Module, state: State, prefix: str) -> Module:
+    """The receiver with the attributes `state` binds under `prefix` (`self.`)."""
     assigned = {
         key[len(prefix) :]: value
-        for key, value in after.bindings.items()
+        for key, value in state.bindings.items()
         if key.startswith(prefix) and "." not in key[len(prefix) :]
     }
     attributes = dict(receiver.attributes)

@@ -12,6 +12,7 @@ import ast
 from gradwatch.analysis import (
     calls,
     creation,
+    folding,
     generators,
     integer_dtypes,
     lambdas,
@@ -256,7 +257,7 @@ class Evaluator(TensorMethods):
         if isinstance(right, Tensor):
             return self.apply_op(f"torch.Tensor.__r{name}__", [right, left], node, state)
         if isinstance(left, Constant) and isinstance(right, Constant):
-            return Constant(cuts=left.cuts + right.cuts, value=_folded_binary(name, left.value, right.value))
+            return Constant(cuts=left.cuts + right.cuts, value=folding.binary(name, left.value, right.value))
         return UNKNOWN_VALUE
 
     def eval_UnaryOp(self, node: ast.UnaryOp, state: State):
@@ -266,7 +267,7 @@ class Evaluator(TensorMethods):
             if dunder:
                 return self.apply_op(f"torch.Tensor.{dunder}", [operand], node, state)
         if isinstance(operand, Constant):
-            return Constant(cuts=operand.cuts, value=_folded_unary(node.op, operand.value))
+            return Constant(cuts=operand.cuts, value=folding.unary(node.op, operand.value))
         return UNKNOWN_VALUE
 
     def eval_Compare(self, node: ast.Compare, state: State):
@@ -513,44 +514,3 @@ class Evaluator(TensorMethods):
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name, flag=flag)
         return self.apply_op(qualname, args, node, state)
 
-
-def _folded_unary(op: ast.unaryop, value):
-    """`-1`, `not flag`, `~3`: the value, or None when it is not known or not a plain number or bool."""
-    if value is None or isinstance(value, (str, bytes)):
-        return None
-    try:
-        if isinstance(op, ast.Not):
-            return not value
-        if isinstance(op, ast.USub):
-            return -value
-        if isinstance(op, ast.UAdd):
-            return +value
-        return ~value
-    except TypeError:
-        return None
-
-
-_FOLDED_ARITHMETIC = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "truediv": lambda a, b: a / b,
-    "floordiv": lambda a, b: a // b,
-    "mod": lambda a, b: a % b,
-}
-_FOLDED_LIMIT = 2**63
-
-
-def _folded_binary(name: str, left, right):
-    """`max_length + 1`, `dim * 2`: the number, when both are known numbers and it stays
-    small; None otherwise (strings, huge or failing arithmetic)."""
-    operation = _FOLDED_ARITHMETIC.get(name)
-    if operation is None or not all(type(v) in (int, float, bool) for v in (left, right)):
-        return None
-    if any(abs(v) >= _FOLDED_LIMIT for v in (left, right)):
-        return None
-    try:
-        value = operation(left, right)
-    except (ArithmeticError, ValueError):
-        return None
-    return value if abs(value) < _FOLDED_LIMIT else None

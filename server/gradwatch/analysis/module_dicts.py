@@ -181,7 +181,7 @@ def parameters_of(ev, module: Module) -> Mapping | None:
         names = _torch_parameter_names(module)
         if names is None:
             return None
-        return Mapping(tuple((name, _parameter(ev, module, name)) for name in names))
+        return Mapping(tuple((name, parameter_value(module, name)) for name in names))
     if not _attributes_known(ev, module) or any(isinstance(v, Tensor) for _, v in module.attributes):
         return None
     return Mapping(())
@@ -221,17 +221,22 @@ def parameter_values(ev, module: Module, depth: int = 0) -> list | None:
     return values
 
 
-def _parameter(ev, module: Module, name: str):
+def parameter_value(module: Module, name: str, origin=None):
+    """`module.<name>` of a torch module: the tensor written into its `_parameters`, else its
+    own parameter (a leaf that requires grad as long as the module's parameters do)."""
     value = module.attribute(name)
     if isinstance(value, Tensor):
         return value
-    storage = dict(module.parameter_storages)[name]
+    storage = dict(module.parameter_storages).get(name)
+    if storage is None:
+        return UNKNOWN_VALUE
     return Tensor(
         requires_grad=module.params_require_grad,
         is_leaf=YES,
         storage=storage,
         sources=frozenset([module.source]) if module.source else frozenset(),
         deps=frozenset([storage]),
+        origin=origin,
         never_none=True,
     )
 

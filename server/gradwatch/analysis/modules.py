@@ -89,20 +89,7 @@ def _parameters(module: Module):
 def parameter(ev, module: Module, name: str, node: ast.AST):
     """`linear.weight`: a leaf that requires grad as long as the module's parameters do
     (or the tensor written into its `_parameters`, module_dicts.py)."""
-    written = module.attribute(name)
-    if isinstance(written, Tensor):
-        return written
-    storage = dict(module.parameter_storages).get(name)
-    if storage is None:
-        return UNKNOWN_VALUE
-    return Tensor(
-        requires_grad=module.params_require_grad,
-        is_leaf=YES,
-        storage=storage,
-        sources=frozenset([module.source]) if module.source else frozenset(),
-        deps=frozenset([storage]),
-        origin=ev.reason(node, f"`{ev.text(node)}`"),
-    )
+    return module_dicts.parameter_value(module, name, origin=ev.reason(node, f"`{ev.text(node)}`"))
 
 
 def optimizer_step(ev, optimizer: Optimizer, node: ast.Call, state: State) -> None:

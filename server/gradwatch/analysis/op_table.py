@@ -147,19 +147,19 @@ class OpInfo:
     def saves_output(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
         """(definitely, possibly) saves its output: writing to the result in
         place then makes backward raise. Same conventions as saved_operands."""
-        variant, flags = self._variant(requires_grad)
-        if variant is None:
-            return False, False
-        hits = [config in variant.saves_output_configs for config in variant._configurations(flags)]
-        return (bool(hits) and all(hits)), any(hits)
+        return self._measured_in(requires_grad, lambda variant: variant.saves_output_configs)
 
     def frees_on_backward(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
         """(definitely, possibly) backward frees state the op kept for it, so a second
         backward through the op raises. Same conventions as saved_operands."""
+        return self._measured_in(requires_grad, lambda variant: variant.second_backward_configs)
+
+    def _measured_in(self, requires_grad: Sequence[RequiresGrad], configs) -> tuple[bool, bool]:
+        """(in all, in any) of the configurations `requires_grad` may be, of the variant's `configs`."""
         variant, flags = self._variant(requires_grad)
         if variant is None:
             return False, False
-        hits = [config in variant.second_backward_configs for config in variant._configurations(flags)]
+        hits = [config in configs(variant) for config in variant._configurations(flags)]
         return (bool(hits) and all(hits)), any(hits)
 
     def saves_parameters(self, requires_grad: Sequence[RequiresGrad]) -> tuple[bool, bool]:
