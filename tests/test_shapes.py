@@ -33,6 +33,11 @@ CASES = [
     "torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])",
     "torch.full((2, 3), 1.5)",
     "torch.randint(0, 5, (3, 4))",
+    "torch.randint(0, 5, size=(3, 4))",
+    "torch.randint(7, (2,))",
+    "torch.ones(size=(2, 3))",
+    "torch.tensor(-1.5)",
+    "torch.empty(0)",
     # kept by the measured ops
     "F.softmax(x, dim=1)",
     "x * 2",
@@ -50,6 +55,8 @@ CASES = [
     "x.amax(dim=1)",
     "x.argmax(1)",
     "x.logsumexp(2)",
+    "x.std(1, True)",  # the second argument is `unbiased`, not `keepdim`
+    "x.norm(2, 1)",  # the first argument is `p`
     # losses asked not to reduce
     "F.cross_entropy(x, torch.randint(0, 5, (4, 6)), reduction='none')",
     "F.cross_entropy(x, torch.softmax(torch.randn(4, 5, 6), dim=1), reduction='none')",
@@ -90,6 +97,8 @@ CASES = [
     "x[:, None, :]",
     "x[:, i]",
     "x[1:3]",
+    "x[0, :, i]",
+    "x[i, 0]",
     "x[-1]",
     "x[:, unit]",
     "x[:, len('ab') - 1]",
@@ -131,6 +140,7 @@ def test_the_proved_shape_is_the_one_torch_gives(expression):
         "x.sum().type_as(x)",  # the result follows the scalar, not the broadcast with x
         "x[torch.randn(4, 5) > 0]",  # a boolean mask of rank 2: its count is not known
         "x.reshape(x.size(0), -1)",  # a size read at run time
+        "x.norm(2)",  # p=2 over the whole tensor: one element, but not written like the measured call
     ],
 )
 def test_what_is_not_proved_shows_no_shape(expression):

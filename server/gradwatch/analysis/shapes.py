@@ -32,6 +32,9 @@ _REDUCTIONS = {
     "sum", "mean", "prod", "amax", "amin", "logsumexp", "nansum", "nanmean", "std", "var", "all", "any",
     "argmax", "argmin", "max", "min", "median", "norm", "count_nonzero",
 }  # fmt: skip
+# Where `dim` and `keepdim` are among the positional arguments: `x.norm(p, dim, keepdim)`,
+# `x.std(dim, unbiased, keepdim)`; the others take `(dim, keepdim)`.
+_REDUCTION_POSITIONS = {"norm": (1, 2), "std": (0, 2), "var": (0, 2)}
 
 
 def multi_element(shape: Shape | None) -> Tri:
@@ -57,7 +60,8 @@ def of_factory(node: ast.Call, args: list) -> Shape | None:
         return None
     sizes = node.args
     if name == "randint":
-        sizes = node.args[-1:]  # randint(low, high, size) / randint(high, size)
+        # randint(low, high, size) / randint(high, size); randint(low, high, size=...) has none here
+        sizes = node.args[-1:] if node.args and isinstance(node.args[-1], (ast.Tuple, ast.List)) else []
     elif name == "full":
         sizes = node.args[:1]
     if len(sizes) == 1 and isinstance(sizes[0], (ast.Tuple, ast.List)):
@@ -113,7 +117,7 @@ def of_result(info, operands: list, node: ast.AST, module=None, index=None) -> S
     if name == "__getitem__":
         return _indexed(shape, node, index)
     if name in _REDUCTIONS:
-        return _reduced(shape, arguments)
+        return _reduced(shape, name, arguments)
     if name in ("unsqueeze", "squeeze"):
         return _squeezed(shape, name, arguments)
     if name in ("flatten", "view", "reshape"):
@@ -235,9 +239,10 @@ def _axis(dim, rank: int) -> int | None:
     return dim % rank if rank else 0
 
 
-def _reduced(shape: Shape, arguments: _Arguments) -> Shape | None:
-    dim = arguments.get(0, "dim", None)
-    keepdim = arguments.get(1, "keepdim", False)
+def _reduced(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
+    dim_at, keepdim_at = _REDUCTION_POSITIONS.get(name, (0, 1))
+    dim = arguments.get(dim_at, "dim", None)
+    keepdim = arguments.get(keepdim_at, "keepdim", False)
     if dim is _UNKNOWN or keepdim not in (True, False):
         return None
     if dim is None:

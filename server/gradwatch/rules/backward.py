@@ -174,19 +174,29 @@ class BackwardOnNonScalar(Rule):
     code = "GW112"
     name = "backward-on-non-scalar"
     severity = Severity.ERROR
-    summary = "`backward()` without a `gradient` on a tensor that provably has more than one element."
+    summary = (
+        "`backward()` without a `gradient`, or `torch.autograd.grad` without `grad_outputs`, "
+        "of a tensor that provably has more than one element."
+    )
     explanation = f"""
-`backward()` with no argument starts from a gradient of 1, which only makes sense
-for a single number. On a tensor with several elements torch raises:
+`backward()` with no gradient argument starts from a gradient of 1, which only
+makes sense for a single number; so does `torch.autograd.grad(y, x)` without
+`grad_outputs`. On a tensor with several elements torch raises:
 
     RuntimeError: {IMPLICIT_SCALAR}
 
-How many elements a result has is measured per op (elementwise ops keep their
-inputs' size, `sum()` and the default-reduction losses give one). A loss asked
-not to reduce (`reduction='none'`, the legacy `reduce=False`) gives one value
-per element: of the broadcast of its input and target (`mse_loss`, `l1_loss`,
-`binary_cross_entropy`...), or of its class-index target (`nll_loss`,
-`cross_entropy`).
+`retain_graph=` or `inputs=` do not change that; only a gradient does.
+
+How many elements a result has comes from its shape where the code proves one
+(hover a tensor name to see it): literal factory sizes (`torch.randn(8, 32)`),
+torch modules' configuration (`nn.Linear(32, 4)`, `Conv2d`, adaptive pools,
+`Flatten`), and the ops between: those the probe measured as keeping the
+broadcast shape, reductions with `dim`/`keepdim`, `squeeze`/`unsqueeze`,
+`view`/`reshape`, `permute`/`transpose`, `matmul`, `stack`/`cat`, indexing, and
+losses asked not to reduce (`reduction='none'`, the legacy `reduce=False`). One
+known size other than 1 is enough: the tensor then has 0 or at least 2
+elements. Elsewhere the measured element counts of the ops decide (elementwise
+ops keep their inputs' size, `sum()` and the default-reduction losses give one).
 """
     fix_summary = "Reduce first (`y.sum().backward()` or `.mean()`), or pass `gradient=torch.ones_like(y)`."
     examples = (
