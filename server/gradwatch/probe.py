@@ -459,17 +459,8 @@ def _keeps_shape_with_a_unit_dimension(plan: Plan) -> bool:
     """Does the result still have the broadcast shape when every operand of two or more
     dimensions gets a size-1 dimension in the middle? `squeeze()` and `nn.Flatten()` keep
     the shape of a matrix, not of (5, 1, 4)."""
-    env = {name: make_operand(name, i, grown=True) for i, name in enumerate(plan.operands)}
-    env = {name: t.unsqueeze(1).clone() if t.dim() >= 2 else t for name, t in env.items()}
-    try:
-        torch.manual_seed(0)
-        result, _ = plan.run(env)
-        expected = tuple(torch.broadcast_shapes(*(env[name].shape for name in plan.operands)))
-    except Exception:  # noqa: BLE001 - does not run at that rank: no claim
-        return False
-    if result is None and plan.inplace and plan.operands:
-        result = env[plan.operands[0]]
-    return isinstance(result, torch.Tensor) and tuple(result.shape) == expected
+    env = {name: t.unsqueeze(1).clone() if t.dim() >= 2 else t for name, t in _grown(plan).items()}
+    return _has_broadcast_shape(plan, env) is True
 
 
 def _follows_every_operand(plan: Plan) -> bool:
@@ -478,6 +469,30 @@ def _follows_every_operand(plan: Plan) -> bool:
     has b's size only when b is as large as a: its result follows a alone."""
     if len(plan.operands) < 2:
         return True
+    for shrunk in plan.operands:
+        env = _grown(plan)
+        env[shrunk] = env[shrunk][(slice(0, 1),) * env[shrunk].dim()].clone()
+        if _has_broadcast_shape(plan, env) is False:
+            return False
+    return True
+
+
+def _grown(plan: Plan) -> dict:
+    return {name: make_operand(name, i, grown=True) for i, name in enumerate(plan.operands)}
+
+
+def _has_broadcast_shape(plan: Plan, env: dict) -> bool | None:
+    """Whether the op's tensor result on `env` has the broadcast shape of the operands;
+    None when it does not run there or gives no tensor (no evidence either way)."""
+    try:
+        torch.manual_seed(0)
+        result, _ = plan.run(env)
+        expected = tuple(torch.broadcast_shapes(*(env[name].shape for name in plan.operands)))
+    except Exception:  # noqa: BLE001 - does not run on these operands
+        return None
+    if result is None and plan.inplace and plan.operands:
+        result = env[plan.operands[0]]
+    return tuple(result.shape) == expected if isinstance(result, torch.Tensor) else None
     for shrunk in range(len(plan.operands)):
         env = {name: make_operand(name, i, grown=True) for i, name in enumerate(plan.operands)}
         small = env[plan.operands[shrunk]]

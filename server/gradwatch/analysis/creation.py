@@ -99,11 +99,9 @@ def leaf(ev, node: ast.Call, requires: Tri, explicit: bool, deps=()) -> Tensor:
     )
 
 
-_SIZED = {"randn", "rand", "zeros", "ones", "empty", "randint"}
-
-
 def _multi_element(node: ast.Call) -> Tri:
-    """Does a factory call provably make more than one element (YES) or exactly one (NO)?"""
+    """For a factory whose shape is not known (shapes.of_factory): `torch.tensor([a, b])` of
+    items that are not literals still has more than one element."""
     name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
     if name == "tensor" and node.args:
         data = node.args[0]
@@ -115,20 +113,7 @@ def _multi_element(node: ast.Call) -> Tri:
                 if len(data.elts) != 1 or not isinstance(data.elts[0], (ast.List, ast.Tuple))
                 else UNKNOWN
             )
-        return UNKNOWN
-    sizes = node.args
-    if name == "randint":
-        sizes = node.args[-1:]  # randint(low, high, size) / randint(high, size)
-    elif name not in _SIZED:
-        return UNKNOWN
-    if len(sizes) == 1 and isinstance(sizes[0], (ast.Tuple, ast.List)):
-        sizes = sizes[0].elts
-    if not sizes or not all(isinstance(s, ast.Constant) and type(s.value) is int for s in sizes):
-        return UNKNOWN
-    count = 1
-    for size in sizes:
-        count *= size.value
-    return Tri.of(count > 1)
+    return UNKNOWN
 
 
 def variable(ev, node: ast.Call, state: State):

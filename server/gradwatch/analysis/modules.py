@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, tensor_ops
+from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, shapes, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -211,22 +211,8 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
 def _literal_arguments(node: ast.Call, args: list) -> tuple:
     """(position or keyword, value) of a constructor's arguments whose values are known numbers,
     strings, or tuples of them."""
-    known = [(i, value) for i, a in enumerate(args) if (value := _literal(a)) is not None]
-    for item in node.keywords:
-        try:
-            known.append((item.arg, ast.literal_eval(item.value)))
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-    return tuple((key, value) for key, value in known if key is not None)
-
-
-def _literal(value):
-    if isinstance(value, Constant):
-        return value.value
-    if isinstance(value, Sequence) and value.each is None:
-        items = [_literal(item) for item in value.items]
-        return None if None in items else tuple(items)
-    return None
+    known = [(i, value) for i, a in enumerate(args) if (value := shapes.literal(a)) is not None]
+    return tuple(known + list(shapes.literal_keywords(node).items()))
 
 
 def sequential(ev, node: ast.Call, state: State) -> Module:

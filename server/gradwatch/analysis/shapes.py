@@ -201,12 +201,8 @@ class _Arguments:
         self.positional = positional
         self.keywords: dict = {}
         if isinstance(node, ast.Call):
-            for keyword in node.keywords:
-                if keyword.arg is not None:
-                    try:
-                        self.keywords[keyword.arg] = ast.literal_eval(keyword.value)
-                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                        self.keywords[keyword.arg] = _UNKNOWN
+            known = literal_keywords(node)
+            self.keywords = {k.arg: known.get(k.arg, _UNKNOWN) for k in node.keywords if k.arg is not None}
             self.starred = any(isinstance(arg, ast.Starred) for arg in node.args)
         else:
             self.starred = False
@@ -216,13 +212,8 @@ class _Arguments:
         if self.starred:
             return _UNKNOWN
         if position < len(self.positional):
-            value = self.positional[position]
-            if isinstance(value, Constant) and value.value is not None:
-                return value.value
-            if isinstance(value, Sequence) and value.each is None:
-                items = [item.value if isinstance(item, Constant) else _UNKNOWN for item in value.items]
-                return _UNKNOWN if _UNKNOWN in items else tuple(items)
-            return _UNKNOWN
+            value = literal(self.positional[position])
+            return _UNKNOWN if value is None else value
         return self.keywords.get(name, default)
 
     def all_positional(self) -> list | None:
@@ -231,6 +222,29 @@ class _Arguments:
 
 
 _UNKNOWN = object()
+
+
+def literal_keywords(node: ast.Call) -> dict:
+    """The keyword arguments written as literals (`dim=-1`, `size=(12, 12)`), by name."""
+    known = {}
+    for keyword in node.keywords:
+        if keyword.arg is not None:
+            try:
+                known[keyword.arg] = ast.literal_eval(keyword.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+    return known
+
+
+def literal(value):
+    """The Python value of an abstract one known to be a number, string or bool, or a tuple or
+    list of them (as a tuple); None when not known."""
+    if isinstance(value, Constant):
+        return value.value
+    if isinstance(value, Sequence) and value.each is None:
+        items = [literal(item) for item in value.items]
+        return None if None in items else tuple(items)
+    return None
 
 
 def _axis(dim, rank: int) -> int | None:

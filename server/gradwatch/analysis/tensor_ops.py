@@ -185,8 +185,9 @@ def _multi_element(info, present: list[Tensor], operands: list, node, module, sh
     size; "scalar" gives one element, trusted only for a call shaped like the measured one
     (tensor arguments alone: `x.sum(0)` is no scalar); a loss asked not to reduce
     has its own count (losses.py). A shape proved by shapes.py decides first."""
-    if shapes.multi_element(shape) is not UNKNOWN:
-        return shapes.multi_element(shape)
+    proved = shapes.multi_element(shape)
+    if proved is not UNKNOWN:
+        return proved
     if info.numel == "same":
         # Only the operands the table measured: `x.sum().to(y)` is no bigger for its `y`.
         measured = present[: info.arity] if info.arity else present
