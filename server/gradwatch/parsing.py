@@ -58,7 +58,7 @@ class ParseResult:
 def parse(text: str) -> ParseResult:
     recovery = _Recovery(text)
     tree = recovery.run()
-    return ParseResult(elide_deep_nesting(tree), recovery.first_error)
+    return ParseResult(elide_deep_nesting(tree, recovery.lines), recovery.first_error)
 
 
 def recovery_budget(size: int) -> int:
@@ -261,13 +261,15 @@ def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
     return _blank(lines, start, max(end, index + 1))
 
 
-def elide_deep_nesting(tree: ast.Module, limit: int = MAX_NESTING) -> ast.Module:
+def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NESTING) -> ast.Module:
     """Replace each expression or statement nested deeper than `limit` by a stand-in.
 
     An expression becomes a name bound nowhere (an unknown value), a statement a
     `pass`, a pattern a wildcard; each keeps the position of what it replaces.
+    `lines` are the lines that were parsed (they give each node's length).
     The walk keeps its own stack, so no depth can overflow it.
     """
+    length = _Lengths(lines)
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
@@ -277,7 +279,9 @@ def elide_deep_nesting(tree: ast.Module, limit: int = MAX_NESTING) -> ast.Module
             children = value if isinstance(value, list) else (value,)
             for index, child in enumerate(children):
                 # Nodes without fields (`Load`, `Add`, `pass`) are leaves: nothing to walk.
-                if not isinstance(child, ast.AST) or not child._fields or _shallow(child, limit - depth):
+                # Each level of nesting takes at least one character, so a node shorter
+                # than the room left cannot reach the limit (this skips almost all code).
+                if not isinstance(child, ast.AST) or not child._fields or length.of(child) < limit - depth:
                     continue
                 stand_in = _stand_in(child) if depth > limit else None
                 if stand_in is None:
@@ -289,12 +293,19 @@ def elide_deep_nesting(tree: ast.Module, limit: int = MAX_NESTING) -> ast.Module
     return tree
 
 
-def _shallow(node: ast.AST, room: int) -> bool:
-    """True when an expression on one line is too short to nest deeper than `room`: every
-    level of nesting takes at least one character (this skips walking almost all code)."""
-    if not isinstance(node, ast.expr) or node.end_lineno != node.lineno:
-        return False
-    return node.end_col_offset - node.col_offset < room
+class _Lengths:
+    """A node's length in UTF-8 bytes (ast's columns are byte offsets), from its position."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.starts = [0]
+        for line in lines:
+            self.starts.append(self.starts[-1] + (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))))
+
+    def of(self, node: ast.AST) -> int | float:
+        end_line = getattr(node, "end_lineno", None)
+        if end_line is None:  # `arguments`, `comprehension`, ...: no position to go by
+            return float("inf")
+        return self.starts[end_line - 1] + node.end_col_offset - self.starts[node.lineno - 1] - node.col_offset
 
 
 def _stand_in(node: ast.AST) -> ast.AST | None:

@@ -20,6 +20,8 @@ class SourceText:
         self.text = text
         self.lines = split_lines(text) or [""]
         self._starts = [0, *itertools.accumulate(len(line) for line in self.lines)]
+        # ast's byte columns are character columns in an ASCII text (most code): no conversion.
+        self._ascii = text.isascii()
 
     def line(self, number: int) -> str:
         """Line `number` (1-based) without its line ending; "" past the end."""
@@ -28,6 +30,8 @@ class SourceText:
         return ""
 
     def char_column(self, line: int, byte_column: int) -> int:
+        if self._ascii:
+            return byte_column
         text = self.line(line)
         if text.isascii():
             return byte_column

@@ -145,7 +145,7 @@ def enter(
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
     floor, ev.unrolled_floor = ev.unrolled_floor, len(ev.unrolled)
-    ev.yielded = [] if generators.is_generator(function) else None
+    ev.yielded = [] if generators.is_generator(function, ev.source) else None
     calls.call_string += ((id(node), part),)
     calls.sites += (ev.span(node),)
     calls.running.append(function)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import distribution_transforms
+from gradwatch.analysis import distribution_transforms, generators
 from gradwatch.analysis.state import State
+from gradwatch.analysis.syntax import inner_statements
+from gradwatch.source import SourceText
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
@@ -28,7 +30,7 @@ def module_class(interpreter, node: ast.ClassDef):
         or (isinstance(b, ModuleClass) and b.is_module)
         for b in bases
     )
-    assigned = always_assigned(node, bases)
+    assigned = always_assigned(node, bases, interpreter.source)
     call_method = distribution_transforms.call_method(node, bases, interpreter.source.segment(node))
     if call_method is not None:
         attributes = _init_attributes(interpreter, node, [])
@@ -47,19 +49,20 @@ def module_class(interpreter, node: ast.ClassDef):
     )
 
 
-def always_assigned(node: ast.ClassDef, bases: list) -> frozenset:
+def always_assigned(node: ast.ClassDef, bases: list, source: SourceText) -> frozenset:
     """The attributes `__init__` assigns to `self` on every path that returns: plain
     assignments among its first statements, up to the first statement that may return
     early. A class without `__init__` has those of its first base of this file."""
     init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is None:
         return next((b.always_assigned for b in bases if isinstance(b, ModuleClass)), frozenset())
-    if not init.args.args:
-        return frozenset()
+    if not init.args.args or generators.is_generator(init, source):
+        return frozenset()  # a generator `__init__` never runs: instantiating it raises
     self_name = init.args.args[0].arg
     names = set()
     for statement in init.body:
-        if any(isinstance(n, (ast.Return, ast.Yield, ast.Delete)) for n in ast.walk(statement)):
+        # A `del` may drop an attribute again.
+        if any(isinstance(n, (ast.Return, ast.Delete)) for n in inner_statements(statement)):
             break
         if isinstance(statement, (ast.Assign, ast.AnnAssign)):
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]

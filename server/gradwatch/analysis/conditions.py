@@ -18,7 +18,7 @@ import operator
 
 from gradwatch.analysis import object_conditions, type_conditions
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted, literal_true
+from gradwatch.analysis.syntax import dotted, inner_statements, literal_true
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Sequence, Tensor, Tri
 
 _LITERALS = (bool, int, float, str)
@@ -134,10 +134,10 @@ def _compare(node: ast.Compare, state: State):
 _CONTINUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _has_continue(loop: ast.For) -> bool:
+def has_continue(loop: ast.For) -> bool:
     """Whether the loop holds a `continue` (walked once per loop: its body runs many times)."""
     if loop not in _CONTINUES:
-        _CONTINUES[loop] = any(isinstance(node, ast.Continue) for node in ast.walk(loop))
+        _CONTINUES[loop] = any(isinstance(node, ast.Continue) for node in inner_statements(loop))
     return _CONTINUES[loop]
 
 
@@ -146,7 +146,7 @@ def fewest_iterations(loop: ast.For, state: State) -> int:
     a known n (b - a for `range(a, b)`), the length of a list or tuple written out; 0
     when unknown. A body with a `continue` is not claimed: that path never reaches the
     end of the body."""
-    if _has_continue(loop):
+    if has_continue(loop):
         return 0
     call = loop.iter
     if isinstance(call, (ast.List, ast.Tuple)):

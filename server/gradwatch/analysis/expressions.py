@@ -94,6 +94,10 @@ COMPARE_DUNDERS = {
 }
 
 
+_NO_HANDLER = object()
+_HANDLERS: dict[tuple[type, str, type], object] = {}
+
+
 class Evaluator(TensorMethods):
     """Expression evaluation; `Interpreter` adds statements, scopes and classes."""
 
@@ -150,10 +154,20 @@ class Evaluator(TensorMethods):
 
     # -- expressions ---------------------------------------------------------
 
+    def handler(self, prefix: str, node: ast.AST):
+        """The function `eval_X` (prefix "eval_") or `exec_X` of this interpreter's class for a
+        node of type X, or None. Looked up once per class and type, not once per node; kept
+        unbound (a bound method held by its own instance would keep the instance alive)."""
+        key = (type(self), prefix, type(node))
+        function = _HANDLERS.get(key, _NO_HANDLER)
+        if function is _NO_HANDLER:
+            function = _HANDLERS[key] = getattr(type(self), prefix + type(node).__name__, None)
+        return function
+
     def eval(self, node: ast.AST, state: State):
-        method = getattr(self, "eval_" + type(node).__name__, None)
-        if method is not None:
-            return method(node, state)
+        function = self.handler("eval_", node)
+        if function is not None:
+            return function(self, node, state)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
                 self.eval(child, state)

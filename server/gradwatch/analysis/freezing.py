@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis.syntax import dotted, literal_true
+from gradwatch.analysis.syntax import dotted, inner_statements, literal_true
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Module, Tensor, Tri
 
 _ENDS_PATH = (ast.Continue, ast.Break, ast.Return, ast.Raise)
@@ -63,7 +63,7 @@ def _flag_on_every_path(body: list[ast.stmt], parameter: str | None) -> Tri | No
             first = _flag_on_every_path(statement.body, parameter)
             if first is not None and first is _flag_on_every_path(statement.orelse, parameter):
                 return first
-        if any(isinstance(node, _ENDS_PATH) for node in ast.walk(statement)):
+        if any(isinstance(node, _ENDS_PATH) for node in inner_statements(statement)):
             return None
     return None
 

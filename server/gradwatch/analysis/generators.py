@@ -16,6 +16,7 @@ import weakref
 
 from gradwatch.analysis.python_builtins import element_of
 from gradwatch.analysis.values import UNKNOWN_VALUE, Constant, Sequence, join_all
+from gradwatch.source import SourceText
 
 
 # Asked at every call of a function: each body is walked once (weak keys: trees of old
@@ -23,10 +24,11 @@ from gradwatch.analysis.values import UNKNOWN_VALUE, Constant, Sequence, join_al
 _GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def is_generator(function: ast.AST) -> bool:
-    """Whether `function`'s own body yields (a nested def's or lambda's yield is its own)."""
+def is_generator(function: ast.AST, source: SourceText) -> bool:
+    """Whether `function`'s own body yields (a nested def's or lambda's yield is its own).
+    Most functions are not generators: their text says so without a walk of their tree."""
     if function not in _GENERATORS:
-        _GENERATORS[function] = _yields(function)
+        _GENERATORS[function] = "yield" in source.segment(function) and _yields(function)
     return _GENERATORS[function]
 
 

@@ -188,13 +188,20 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             self._summaries[name] = None  # a recursive call sees "unknown"
             node = self.functions.get(name)
             if node is not None:
-                helper = Interpreter(self.source, collect_names=False, path=self.facts.path)
-                helper.globals = self.globals
-                helper.functions = self.functions
-                helper.class_nodes = self.class_nodes
-                helper._summaries = self._summaries
-                self._summaries[name] = summaries.function_summary(helper, node, None)
+                self._summaries[name] = summaries.function_summary(self.sharing_module(), node, None)
         return self._summaries[name]
+
+    def sharing_module(self) -> Interpreter:
+        """A fresh interpreter for this file that shares its module-level names (imports,
+        classes, functions, summaries): to run one of its functions on its own."""
+        helper = Interpreter(self.source, collect_names=False, path=self.facts.path)
+        helper.globals = self.globals
+        helper.functions = self.functions
+        helper.class_nodes = self.class_nodes
+        helper.star_imports = self.star_imports
+        helper.forward_methods = self.forward_methods
+        helper._summaries = self._summaries
+        return helper
 
     def class_value(self, node: ast.ClassDef):
         return module_class(self, node)
@@ -220,9 +227,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def exec_statement(self, node: ast.stmt, state: State) -> None:
         self.steps.take(1)
-        method = getattr(self, "exec_" + type(node).__name__, None)
-        if method is not None:
-            method(node, state)
+        function = self.handler("exec_", node)
+        if function is not None:
+            function(self, node, state)
         else:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 
 from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
-from gradwatch.analysis.conditions import fewest_iterations
+from gradwatch.analysis.conditions import fewest_iterations, has_continue
 from gradwatch.analysis.iterations import known_ops
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor, join_all
@@ -43,7 +43,7 @@ class Loops:
             self._note_parameter_freezing(node, iterable, freezing.loop_parameter(node.target, named), state)
         fewest = fewest_iterations(node, state)
         most = _most_iterations(node, iterable)
-        if most is not None and not any(isinstance(child, ast.Continue) for child in ast.walk(node)):
+        if most is not None and not has_continue(node):
             fewest = max(fewest, most)
         self.run_loop(node, state, lambda s: self.assign(node.target, element, s), fewest, most)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from gradwatch.analysis.syntax import dotted
 
@@ -45,14 +45,20 @@ class State:
     outer: dict[str, object] = field(default_factory=dict)
 
     def copy(self) -> State:
-        return replace(
-            self,
+        return self._with(
             bindings=dict(self.bindings),
             saved_by=dict(self.saved_by),
             clobbered=dict(self.clobbered),
             freed=dict(self.freed),
             dotted_roots=set(self.dotted_roots),
         )
+
+    def _with(self, **changes) -> State:
+        """A state like this one with `changes` (what dataclasses.replace does, without its
+        per-call field checks: states are copied at every branch and call)."""
+        state = object.__new__(State)
+        state.__dict__ = {**self.__dict__, **changes}
+        return state
 
     def lookup(self, name: str):
         value = self.bindings.get(name, _MISSING)
@@ -88,8 +94,7 @@ class State:
         saved_by = dict(self.saved_by)
         for storage, ops in other.saved_by.items():
             saved_by[storage] = saved_by.get(storage, frozenset()) | ops
-        return replace(
-            self,
+        return self._with(
             bindings=bindings,
             saved_by=saved_by,
             clobbered={op: why for op, why in self.clobbered.items() if op in other.clobbered},

@@ -24,6 +24,22 @@ def keyword(node: ast.Call, name: str) -> ast.AST | None:
     return None
 
 
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def inner_statements(statement: ast.AST):
+    """`statement` and every statement inside its blocks, however deep. Expressions hold
+    no statements: walking only blocks skips most of a function's nodes."""
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        yield node
+        for block in _BLOCKS:
+            inner = getattr(node, block, None)
+            if isinstance(inner, list):
+                stack.extend(inner)
+
+
 def dotted(node: ast.AST) -> str | None:
     """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
     parts = []
