@@ -1,8 +1,8 @@
-"""The `gradwatch` command: check, rules, explain, serve, probe.
+"""The `gradwatch` command: check, rules, explain, serve, probe, run.
 
 Start-up cost matters (pre-commit runs this on every commit), so this module
 imports only the standard library at the top; each subcommand imports what it
-needs, and `serve`/`probe` are the only ones that touch pygls or torch.
+needs, and `serve`/`probe`/`run` are the only ones that touch pygls or torch.
 """
 
 from __future__ import annotations
@@ -81,12 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands their arguments over untouched.
     commands.add_parser("serve", help="run the language server (--stdio, --tcp HOST:PORT)", add_help=False)
     commands.add_parser("probe", help="measure which torch ops save what for backward", add_help=False)
+    commands.add_parser("run", help="run a script under the autograd sentinel ([--stop] [--output PATH] [--] script.py [args...])", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("serve", "probe"):
+    if argv and argv[0] in ("serve", "probe", "run"):
         return _delegate(argv[0], argv[1:])
     from gradwatch.config import ConfigError
 
@@ -132,6 +133,8 @@ def _delegate(command: str, rest: list[str]) -> int:
     try:
         if command == "serve":
             from gradwatch.lsp.server import main as entry
+        elif command == "run":
+            from gradwatch.runtime.main import main as entry
         else:
             from gradwatch.probe import main as entry
     except ImportError as error:
