@@ -117,7 +117,8 @@ def test_names_from_a_star_import_are_followed(project) -> None:
 
 
 def test_a_run_over_unchanging_files_asks_jedi_once_per_imported_name_and_folder(tmp_path, monkeypatch) -> None:
-    (tmp_path / "util.py").write_text("def cut(x):\n    return x.detach()\n")
+    # Defined in a branch: finding it by path cannot decide, jedi is asked.
+    (tmp_path / "util.py").write_text("import sys\nif sys.platform:\n    def cut(x):\n        return x.detach()\n")
     step = "import torch\nfrom util import cut\n\nw = torch.randn(3, requires_grad=True)\nloss = cut(w * 2).sum()\nloss.backward()\n"
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text(step)
@@ -135,3 +136,14 @@ def test_a_run_over_unchanging_files_asks_jedi_once_per_imported_name_and_folder
     asked_once, found_once = run(True)
     assert found == found_once == [[(6, "GW101")], [(6, "GW101")]]
     assert (asked_each_time, asked_once) == (2, 1)
+
+
+def test_a_function_found_by_path_needs_no_jedi(tmp_path, monkeypatch) -> None:
+    (tmp_path / "util.py").write_text("def cut(x):\n    return x.detach()\n")
+    step = "import torch\nfrom util import cut\n\nw = torch.randn(3, requires_grad=True)\nloss = cut(w * 2).sum()\nloss.backward()\n"
+    index = ProjectIndex(tmp_path)
+    asked = []
+    monkeypatch.setattr(index, "definition", lambda *a, **k: asked.append(a))
+    findings = check_source(step, str(tmp_path / "a.py"), project=CrossModule(index)).findings
+    assert [(f.span.line, f.code) for f in findings] == [(6, "GW101")]
+    assert asked == []

@@ -15,8 +15,11 @@ from __future__ import annotations
 import ast
 import os
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
+from gradwatch.analysis.import_paths import UNDECIDED, ImportPaths
 from gradwatch.analysis.imports import canonical
 from gradwatch.analysis.project import Definition, ProjectIndex
 from gradwatch.analysis.summaries import (
@@ -24,11 +27,14 @@ from gradwatch.analysis.summaries import (
     apply_summary,
     function_summary,
 )
+from gradwatch.analysis.syntax import inner_statements
 from gradwatch.analysis.values import (
     ModuleClass,
     TorchRef,
 )
 from gradwatch.source import SourceText
+
+MAX_MODULES = 32
 
 
 class CrossModule:
@@ -36,9 +42,10 @@ class CrossModule:
         """`files_stay_unchanged` (one CLI run, not an editor session): each imported name
         is looked up once per importing folder."""
         self.index = index
+        self.paths = ImportPaths(index.root)
         self._summaries: dict = {}
-        self._local_modules: dict = {}
-        self._answers: dict[tuple[str, str], Definition | None] | None = {} if files_stay_unchanged else None
+        self._modules: OrderedDict[tuple[str, int], _Module] = OrderedDict()
+        self._answers: dict[tuple[str, str], tuple] | None = {} if files_stay_unchanged else None
         self._lock = threading.Lock()
 
     # -- at a call site --------------------------------------------------------
@@ -47,9 +54,11 @@ class CrossModule:
         """A ModuleClass, a value, or None (unknown) for a call of `imported`, a name imported
         from another module (its dotted import path, relative ones with leading dots)."""
         path = ev.facts.path
-        if path is None or not self._may_be_in_project(imported, path):
+        if path is None:
             return None
-        definition = self._asked_jedi(ev, node, path, imported)
+        if not self.index.is_user_file(path):
+            return None
+        definition, consulted = self._definition(ev, node, path, imported)
         if definition is None:
             return None
         if definition.kind == "torch":  # a project module re-exporting a torch API
@@ -61,44 +70,38 @@ class CrossModule:
             return apply_summary(ev, summary, node, state)
         return None
 
-    def _may_be_in_project(self, imported: str, path: str) -> bool:
-        """Cheap checks before asking jedi: is the calling file the user's, and can the
-        imported module be one of theirs (a relative import, or a top-level module or
-        package that sits in the project folder, the file's folder or `src/`)?"""
-        if not self.index.is_user_file(path):
-            return False
-        if imported.startswith("."):
-            return True
-        top = imported.split(".", 1)[0]
-        folders = {Path(path).resolve().parent}
-        if self.index.root is not None:
-            folders |= {self.index.root, self.index.root / "src"}
-        key = (top, frozenset(folders))
-        if key not in self._local_modules:
-            self._local_modules[key] = any(
-                (folder / f"{top}.py").is_file() or (folder / top).is_dir() for folder in folders
-            )
-        return self._local_modules[key]
-
-    def _asked_jedi(self, ev, node: ast.Call, path: str, imported: str) -> Definition | None:
-        """jedi's answer; while files stay unchanged, asked once per imported name and importing
-        folder: every call of `timm.layers.to_2tuple` there names the same definition (or none).
-        (Asking costs jedi a parse of the calling file: 0.1-0.3 s.)"""
+    def _definition(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
+        """Where `imported` is defined, found by path (import_paths.py) or, when that cannot
+        decide, by jedi (None for this file's own definitions: the local pass handles those),
+        and the files the answer depends on. While files stay unchanged, asked once per
+        imported name and importing folder: every call of `timm.layers.to_2tuple` there names
+        the same definition (or none)."""
         if self._answers is None:
-            return self._definition(ev, node, path, same_file_too=False)
-        key = (imported, os.path.dirname(os.path.abspath(path)))
-        with self._lock:
-            known = key in self._answers
-        if not known:
-            definition = self._definition(ev, node, path, same_file_too=True)
+            definition, consulted = self._looked_up(ev, node, path, imported)
+        else:
+            key = (imported, os.path.dirname(os.path.abspath(path)))
             with self._lock:
-                self._answers[key] = definition
-        definition = self._answers[key]
+                known = key in self._answers
+            if not known:
+                answer = self._looked_up(ev, node, path, imported)
+                with self._lock:
+                    self._answers[key] = answer
+            definition, consulted = self._answers[key]
         if definition is not None and os.path.abspath(definition.path) == os.path.abspath(path):
-            return None  # the local pass handles this file's own definitions
-        return definition
+            return None, consulted
+        return definition, consulted
 
-    def _definition(self, ev, node: ast.Call, path: str, same_file_too: bool) -> Definition | None:
+    def _looked_up(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
+        definition, consulted = self.paths.definition(path, imported)
+        if definition is UNDECIDED:
+            # jedi does not say which files it went through: those the search by path read
+            # before it gave up are the best guess.
+            definition = self._asked_jedi(ev, node, path)  # costs jedi a parse of the calling file
+        if definition is not None and definition.kind != "torch" and not self.index.is_user_file(definition.path):
+            definition = None
+        return definition, consulted
+
+    def _asked_jedi(self, ev, node: ast.Call, path: str) -> Definition | None:
         func = node.func
         if isinstance(func, ast.Name):
             line, column = func.lineno, ev.source.char_column(func.lineno, func.col_offset)
@@ -107,14 +110,7 @@ class CrossModule:
             column = ev.source.char_column(line, func.end_col_offset) - len(func.attr)
         else:
             return None
-        definition = self.index.definition(path, ev.source.text, line, column, torch_names=True)
-        if definition is not None and definition.kind == "torch":
-            return definition
-        if definition is None or not self.index.is_user_file(definition.path):
-            return None
-        if not same_file_too and os.path.abspath(definition.path) == os.path.abspath(path):
-            return None  # the local pass handles this file's own definitions
-        return definition
+        return self.index.definition(path, ev.source.text, line, column, torch_names=True)
 
     # -- summaries of definitions ----------------------------------------------
 
@@ -127,38 +123,55 @@ class CrossModule:
         with self._lock:
             if key not in self._summaries:
                 try:
-                    self._summaries[key] = _summarise(definition)
+                    self._summaries[key] = self._summarise(definition, stamp)
                 except Exception:  # a file we cannot analyse tells us nothing
                     self._summaries[key] = None
             return self._summaries[key]
 
+    def _summarise(self, definition: Definition, stamp: int):
+        module = self._module(definition.path, stamp)
+        target = module.definitions.get((definition.line, definition.name))
+        if isinstance(target, ast.ClassDef):
+            value = module.interpreter.globals.get(target.name)
+            if value is None:
+                value = module.interpreter.class_value(target)
+            return value if isinstance(value, ModuleClass) else None
+        if target is None:
+            return None
+        return function_summary(module.interpreter.sharing_module(), target, definition.path)
 
-def _summarise(definition: Definition):
-    from gradwatch.analysis.interpreter import Interpreter
-    from gradwatch.checker import read_python_file
-    from gradwatch.parsing import parse
+    def _module(self, path: str, stamp: int) -> _Module:
+        """The file parsed, with its imports and classes collected: once per version of the
+        file while it is among the last MAX_MODULES used (a file often defines several of
+        the names a project imports)."""
+        key = (path, stamp)
+        module = self._modules.get(key)
+        if module is None:
+            module = self._modules[key] = _Module.read(path)
+            if len(self._modules) > MAX_MODULES:
+                self._modules.popitem(last=False)
+        self._modules.move_to_end(key)
+        return module
 
-    text = read_python_file(Path(definition.path))
-    parsed = parse(text)
-    target = next(
-        (
-            n
-            for n in ast.walk(parsed.tree)
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and n.lineno == definition.line
-            and n.name == definition.name
-        ),
-        None,
-    )
-    if target is None:
-        return None
-    source = SourceText(text)
-    interpreter = Interpreter(source, collect_names=False)
-    interpreter.facts.path = definition.path
-    interpreter.collect_globals(parsed.tree)
-    if isinstance(target, ast.ClassDef):
-        value = interpreter.globals.get(target.name)
-        if value is None:
-            value = interpreter.class_value(target)
-        return value if isinstance(value, ModuleClass) else None
-    return function_summary(interpreter, target, definition.path)
+
+@dataclass
+class _Module:
+    interpreter: object  # an Interpreter whose globals are the file's
+    definitions: dict  # (line, name) -> the def or class there
+
+    @staticmethod
+    def read(path: str) -> _Module:
+        from gradwatch.analysis.interpreter import Interpreter
+        from gradwatch.checker import read_python_file
+        from gradwatch.parsing import parse
+
+        text = read_python_file(Path(path))
+        tree = parse(text).tree
+        interpreter = Interpreter(SourceText(text), collect_names=False, path=path)
+        interpreter.collect_globals(tree)
+        definitions = {
+            (node.lineno, node.name): node
+            for node in inner_statements(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        }
+        return _Module(interpreter, definitions)

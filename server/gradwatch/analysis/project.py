@@ -71,6 +71,7 @@ class ProjectIndex:
         self._scripts: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._answers: OrderedDict[tuple[str, str, int, int], _Answer] = OrderedDict()
         self._excluded_roots = _interpreter_library_folders()
+        self._user_files: dict[str, bool] = {}
         if python is not None:
             self._environment = self._open_environment(python)
 
@@ -109,14 +110,19 @@ class ProjectIndex:
             return answer.definition
 
     def is_user_file(self, path: str) -> bool:
-        """Inside `root` (when set) and not part of an installed package, a virtualenv or the stdlib."""
-        return self._is_user_file(Path(path), self.root)
+        """Inside `root` (when set) and not part of an installed package, a virtualenv or the stdlib.
+        Asked at every call into another file: each path's answer is kept (it resolves symlinks)."""
+        answer = self._user_files.get(path)
+        if answer is None:
+            answer = self._user_files[path] = self._is_user_file(Path(path), self.root)
+        return answer
 
     def clear(self) -> None:
         """Forget every answer, e.g. after the editor reports files created or deleted."""
         with self._lock:
             self._answers.clear()
             self._scripts.clear()
+            self._user_files.clear()
 
     # -- jedi ---------------------------------------------------------------------
 

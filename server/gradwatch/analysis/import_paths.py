@@ -1,0 +1,296 @@
+"""Where is an imported name defined? The project's own modules, found by path.
+
+Most calls into other files name a function or class of the same project:
+`from .layers import Mlp`, `from timm.layers import Mlp`, `timm.create_model`.
+Python finds those by walking folders from the importing file (relative
+imports) or from the project's top folders, then reading the module's
+top-level statements, following `from x import name` re-exports (a package's
+`__init__.py`) and star imports. Doing the same here costs a parse of small
+files; asking jedi costs a parse of the importing file with its own, slower
+parser.
+
+A name bound by an assignment (`to_2tuple = _ntuple(2)`) is no function or
+class to follow: None, as jedi's answer (a statement) would give. What this
+cannot decide the way Python would (a name bound in a branch or a `try`, a
+module that is no plain file, a star import of a module it cannot read) comes
+back UNDECIDED, for jedi to answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gradwatch.analysis.project import Definition
+from gradwatch.analysis.syntax import inner_statements
+
+UNDECIDED = object()
+MAX_HOPS = 8  # re-exports and star imports followed before giving up (cycles included)
+
+
+@dataclass(frozen=True)
+class _Binding:
+    kind: str  # "function" | "class" | "imported" (from another module) | "other" (assigned)
+    line: int
+    column: int
+    target: str = ""  # for "imported": the dotted import path it names
+
+
+@dataclass(frozen=True)
+class _ModuleNames:
+    # Names bound exactly once, unconditionally, at the top level, and not rebound by a later
+    # star import.
+    bindings: dict
+    # Names bound anywhere at the top level (in branches too).
+    bound: frozenset
+    # The dotted import paths of the module's star imports, last first.
+    stars: tuple
+    all_names: frozenset | None  # a literal `__all__`
+    depends: frozenset = frozenset()  # the files its star imports were read from
+
+
+class ImportPaths:
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self._modules: dict[str, tuple[int, _ModuleNames | None]] = {}  # path -> (mtime, names)
+        self._lock = threading.Lock()
+
+    def definition(self, importing_file: str, imported: str) -> tuple[object, frozenset[str]]:
+        """The Definition of `imported` (a dotted import path, relative ones with leading dots)
+        as seen from `importing_file`: None when it is no function or class of the project
+        (nor torch's), UNDECIDED when only jedi can tell; and the files the answer depends on
+        (those read, and those looked for: creating one may change it)."""
+        seen: set[str] = set()
+        answer = self._resolve(os.path.dirname(os.path.abspath(importing_file)), imported, MAX_HOPS, seen)
+        return answer, frozenset(seen)
+
+    def _resolve(self, folder: str, imported: str, hops: int, seen: set):
+        if hops <= 0:
+            return UNDECIDED
+        level, parts = _split(imported)
+        if level == 0 and parts[:1] == ["torch"]:
+            return Definition(folder, 1, 0, "torch", ".".join(parts))
+        located = self._locate(folder, level, parts, seen)
+        if located is None:
+            return None  # not the project's, or a module Python would not find either
+        module_file, rest = located
+        if not rest or module_file is None:
+            return None  # a module: calling it is not a call of a function or class
+        return self._name_in(module_file, rest, hops, seen)
+
+    def _locate(self, folder: str, level: int, parts: list[str], seen: set) -> tuple[str | None, list[str]] | None:
+        """The deepest module file the path names and the names after it, or None."""
+        for base in self._bases(folder, level):
+            located = _module_path(base, parts, seen)
+            if located is not None:
+                return located
+        return None
+
+    def _bases(self, folder: str, level: int) -> list[str]:
+        """The folders Python would look in for the first part of the path: for an absolute
+        import, the project's top folders, and the importing file's own folder when that
+        is not a package (a script next to its modules)."""
+        if level:
+            for _ in range(level - 1):
+                folder = os.path.dirname(folder)
+            return [folder]
+        bases = [] if os.path.isfile(os.path.join(folder, "__init__.py")) else [folder]
+        if self.root is not None:
+            bases += [str(self.root), str(self.root / "src")]
+        return list(dict.fromkeys(bases))
+
+    def _name_in(self, module_file: str, rest: list[str], hops: int, seen: set):
+        names = self._names(module_file, seen)
+        if names is None:
+            return UNDECIDED
+        folder = os.path.dirname(module_file)
+        binding = names.bindings.get(rest[0])
+        if binding is None:
+            if rest[0] in names.bound:
+                return UNDECIDED  # bound in a branch, or more than once
+            return self._from_star_imports(folder, names.stars, rest, hops, seen)
+        if binding.kind == "imported":
+            return self._resolve(folder, ".".join([binding.target, *rest[1:]]), hops - 1, seen)
+        if len(rest) > 1:
+            return UNDECIDED  # a method of a class, an attribute of a value: jedi infers those
+        if binding.kind == "other":
+            return None
+        return Definition(module_file, binding.line, binding.column, binding.kind, rest[0])
+
+    def _from_star_imports(self, folder: str, stars: tuple, rest: list[str], hops: int, seen: set):
+        """A name no statement of the module binds: the last star import that exports it."""
+        for star in stars:
+            exported = self._exported(folder, star, hops - 1, seen)
+            if exported is None:
+                return UNDECIDED
+            if rest[0] in exported:
+                return self._resolve(folder, ".".join([star, *rest]), hops - 1, seen)
+        return UNDECIDED  # perhaps `globals()` or a module `__getattr__`
+
+    def _exported(self, folder: str, star: str, hops: int, seen: set) -> frozenset | None:
+        """The names `from <star> import *` binds, or None when that is not known."""
+        if hops <= 0:
+            return None
+        level, parts = _split(star)
+        if level == 0 and parts[:1] == ["torch"]:
+            return None
+        located = self._locate(folder, level, parts, seen)
+        if located is None or located[1] or located[0] is None:
+            return None
+        names = self._names(located[0], seen)
+        if names is None:
+            return None
+        if names.all_names is not None:
+            return names.all_names
+        exported = {name for name in names.bound if not name.startswith("_")}
+        for inner in names.stars:
+            more = self._exported(os.path.dirname(located[0]), inner, hops - 1, seen)
+            if more is None:
+                return None
+            exported |= more
+        return frozenset(exported)
+
+    def _names(self, module_file: str, seen: set) -> _ModuleNames | None:
+        """What the module binds (None when it cannot be read or parsed), once per version."""
+        seen.add(module_file)
+        names = self._read_once(module_file)
+        if names is not None:
+            seen.update(names.depends)
+        return names
+
+    def _read_once(self, module_file: str) -> _ModuleNames | None:
+        try:
+            stamp = os.stat(module_file).st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            cached = self._modules.get(module_file)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            # Star imports that lead back here, while it is read, see "unknown".
+            self._modules[module_file] = (stamp, None)
+        folder, depends = os.path.dirname(module_file), set()
+        names = _read_names(module_file, lambda star: self._exported(folder, star, MAX_HOPS, depends))
+        if names is not None:
+            names = replace(names, depends=frozenset(depends))
+        with self._lock:
+            self._modules[module_file] = (stamp, names)
+        return names
+
+
+def _split(imported: str) -> tuple[int, list[str]]:
+    level = len(imported) - len(imported.lstrip("."))
+    rest = imported[level:]
+    return level, rest.split(".") if rest else []
+
+
+def _module_path(base: str, parts: list[str], seen: set) -> tuple[str | None, list[str]] | None:
+    """`parts` read as a module path from `base`, the way Python's import system looks (a
+    package's `__init__.py` before a module file before a namespace folder): the deepest
+    module file found (None for a namespace package) and the names after it."""
+    module_file: str | None = None
+    folder = base
+    for index, part in enumerate(parts):
+        path = os.path.join(folder, part)
+        seen.update((os.path.join(path, "__init__.py"), path + ".py"))
+        if os.path.isfile(os.path.join(path, "__init__.py")):
+            module_file, folder = os.path.join(path, "__init__.py"), path
+        elif os.path.isfile(path + ".py"):
+            return path + ".py", parts[index + 1 :]
+        elif os.path.isdir(path):
+            module_file, folder = None, path
+        elif module_file is None:
+            return None  # nothing by that name in a namespace package (or at the top)
+        else:
+            return module_file, parts[index:]
+    return module_file, []
+
+
+def _read_names(module_file: str, star_exports) -> _ModuleNames | None:
+    """`star_exports(path)` gives the names a star import of that path binds (None: unknown)."""
+    try:
+        text = Path(module_file).read_text(encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    bindings: dict[str, _Binding] = {}
+    ambiguous: set[str] = set()
+    bound: set[str] = set()
+    stars: list[str] = []
+    all_names, all_changed = None, False  # a literal `__all__`, trusted when set once only
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
+            star = "." * statement.level + (statement.module or "")
+            stars.insert(0, star)
+            exported = star_exports(star)
+            # It may rebind what was bound before it.
+            ambiguous.update(name for name in bindings if exported is None or name in exported)
+        for name, binding in _bound_by(statement):
+            ambiguous.update([name] if name in bindings else [])
+            bindings[name] = binding
+        if isinstance(statement, (ast.If, ast.Try, ast.For, ast.While, ast.With)):
+            ambiguous.update(name for inner in inner_statements(statement) for name, _ in _bound_by(inner))
+        if _mentions_all(statement):
+            all_names = _literal_all(statement) if all_names is None and not all_changed else None
+            all_changed = True
+    bound = set(bindings) | ambiguous
+    kept = {name: binding for name, binding in bindings.items() if name not in ambiguous}
+    return _ModuleNames(kept, frozenset(bound), tuple(stars), all_names)
+
+
+def _mentions_all(statement: ast.stmt) -> bool:
+    """Whether the statement (or one in its blocks) assigns or changes `__all__`."""
+    for inner in inner_statements(statement):
+        if isinstance(inner, ast.Assign):
+            targets = inner.targets
+        elif isinstance(inner, (ast.AugAssign, ast.AnnAssign)):
+            targets = [inner.target]
+        elif isinstance(inner, ast.Expr) and isinstance(inner.value, ast.Call):
+            targets = [inner.value.func.value] if isinstance(inner.value.func, ast.Attribute) else []
+        else:
+            continue
+        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
+            return True
+    return False
+
+
+def _literal_all(statement: ast.stmt) -> frozenset | None:
+    if (
+        isinstance(statement, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in statement.targets)
+        and isinstance(statement.value, (ast.List, ast.Tuple))
+        and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in statement.value.elts)
+    ):
+        return frozenset(e.value for e in statement.value.elts)
+    return None
+
+
+def _bound_by(statement: ast.AST):
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        yield statement.name, _Binding("function", statement.lineno, statement.col_offset)
+    elif isinstance(statement, ast.ClassDef):
+        yield statement.name, _Binding("class", statement.lineno, statement.col_offset)
+    elif isinstance(statement, ast.ImportFrom):
+        module = "." * statement.level + (statement.module or "")
+        for alias in statement.names:
+            if alias.name != "*":
+                yield alias.asname or alias.name, _Binding("imported", statement.lineno, 0, f"{module}.{alias.name}")
+    elif isinstance(statement, ast.Import):
+        for alias in statement.names:
+            if alias.asname:
+                yield alias.asname, _Binding("imported", statement.lineno, 0, alias.name)
+            else:
+                top = alias.name.split(".", 1)[0]
+                yield top, _Binding("imported", statement.lineno, 0, top)
+    elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    yield node.id, _Binding("other", statement.lineno, 0)
