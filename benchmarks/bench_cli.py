@@ -7,11 +7,14 @@ Reads every file once, then, for several rounds in this one process, times
 and prints lines per second (median over rounds) and the ratio b/a.
 `--cli` also times the whole command in-process (`main(["check", "--jobs",
 "1", ...])` with its output thrown away), which adds reading files, settings
-lookup and formatting.
+lookup and formatting. `--cache` times that command (default options, so with
+cross-module analysis) twice per round against a fresh cache folder: cold (empty
+cache, entries written) and warm (an unchanged re-run reading them).
 
     PYTHONPATH=server python benchmarks/bench_cli.py               # torch's own sources
     PYTHONPATH=server python benchmarks/bench_cli.py --limit 300 --rounds 5
     PYTHONPATH=server python benchmarks/bench_cli.py path/to/code --cli
+    PYTHONPATH=server python benchmarks/bench_cli.py path/to/code --cache
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import ast
 import contextlib
 import importlib.util
 import io
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -91,12 +97,29 @@ def time_check(sources: list[tuple[Path, str]], project_root: Path | None = None
     return time.perf_counter() - start, findings
 
 
-def time_cli(files: list[Path]) -> float:
+def time_cli_cached(files: list[Path]) -> tuple[float, float]:
+    """(cold, warm) seconds of `check --jobs 1` with the cache in a new temporary folder."""
+    folder = tempfile.mkdtemp(prefix="gradwatch-bench-cache-")
+    previous = os.environ.get("GRADWATCH_CACHE_DIR")
+    os.environ["GRADWATCH_CACHE_DIR"] = folder
+    try:
+        cold = time_cli(files)
+        warm = time_cli(files)
+    finally:
+        if previous is None:
+            del os.environ["GRADWATCH_CACHE_DIR"]
+        else:
+            os.environ["GRADWATCH_CACHE_DIR"] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+    return cold, warm
+
+
+def time_cli(files: list[Path], *options: str) -> float:
     from gradwatch.cli import main
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        main(["check", "--jobs", "1", "--exit-zero", "--quiet", *map(str, files)])
+        main(["check", "--jobs", "1", "--exit-zero", "--quiet", *options, *map(str, files)])
     return time.perf_counter() - start
 
 
@@ -106,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use at most N files, spread over the tree")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; medians are reported (default: 3)")
     parser.add_argument("--cli", action="store_true", help="also time the whole `check --jobs 1` command in-process")
+    parser.add_argument(
+        "--cache", action="store_true", help="also time `check --jobs 1` cold and warm (persistent cache), in-process"
+    )
+    parser.add_argument("--skip-check-source", action="store_true", help="time only what the other options ask for")
     parser.add_argument(
         "--cross-module", action="store_true", help="also time check_source following calls into other files (jedi)"
     )
@@ -121,22 +148,37 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     time_check(sources[:20])  # warm-up: lazy imports and caches are not what we measure
-    parse_times, check_times, cli_times, cross_times = [], [], [], []
+    parse_times, check_times, cli_times, cross_times, cold_times, warm_times = [], [], [], [], [], []
     findings = cross_findings = 0
     for _ in range(args.rounds):
         parse_times.append(time_parse(sources))
-        elapsed, findings = time_check(sources)
-        check_times.append(elapsed)
+        if not args.skip_check_source:
+            elapsed, findings = time_check(sources)
+            check_times.append(elapsed)
         if args.cross_module:
             elapsed, cross_findings = time_check(sources, folder)
             cross_times.append(elapsed)
         if args.cli:
-            cli_times.append(time_cli([path for path, _ in sources]))
+            cli_times.append(time_cli([path for path, _ in sources], "--no-cache"))
+        if args.cache:
+            # The folder itself when every file is used, as a user runs it (`gradwatch check .`).
+            cold, warm = time_cli_cached([folder] if args.limit is None else [path for path, _ in sources])
+            cold_times.append(cold)
+            warm_times.append(warm)
 
     parse_rate = lines / statistics.median(parse_times)
+    print(f"ast.parse:            {parse_rate:12,.0f} lines/s (median of {args.rounds})")
+    if cold_times:
+        cold, warm = statistics.median(cold_times), statistics.median(warm_times)
+        verdict = "meets" if cold >= 10 * warm else "BELOW"
+        print(
+            f"check --jobs 1, cache: cold {cold:7.2f} s  warm {warm:7.2f} s  "
+            f"({cold / warm:.1f}x faster warm; {verdict} the 10x target; medians of {args.rounds})"
+        )
+    if not check_times:
+        return 0
     check_rate = lines / statistics.median(check_times)
     ratio = check_rate / parse_rate
-    print(f"ast.parse:            {parse_rate:12,.0f} lines/s (median of {args.rounds})")
     print(f"check_source:         {check_rate:12,.0f} lines/s (median of {args.rounds}; {findings} findings)")
     if cross_times:
         cost = statistics.median(cross_times) / statistics.median(check_times)

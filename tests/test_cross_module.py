@@ -93,7 +93,8 @@ def test_torch_confirms(step) -> None:
 
 def test_cli_follows_imports_unless_told_not_to(tmp_path) -> None:
     env_path = str(Path(__file__).resolve().parent.parent / "server")
-    command = [sys.executable, "-m", "gradwatch", "check", "--format", "json", str(STEPS)]
+    # --no-cache: the cache would go to the fixture's project root, this repository.
+    command = [sys.executable, "-m", "gradwatch", "check", "--format", "json", "--no-cache", str(STEPS)]
     on = subprocess.run(
         command, capture_output=True, text=True, env={"PYTHONPATH": env_path}, cwd=tmp_path, timeout=120
     )

@@ -1,4 +1,4 @@
-"""The `gradwatch` command: check, rules, explain, serve, probe, run.
+"""The `gradwatch` command: check, clean, rules, explain, serve, probe, run.
 
 Start-up cost matters (pre-commit runs this on every commit), so this module
 imports only the standard library at the top; each subcommand imports what it
@@ -68,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not follow calls into the project's other files (no jedi)",
     )
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the cache (.gradwatch_cache)")
     check.set_defaults(handler=_run_check)
+
+    clean = commands.add_parser("clean", help="remove the cache folders (.gradwatch_cache) under PATHs (default: .)")
+    clean.add_argument("paths", nargs="*", metavar="PATH", help="folders to clean (default: .)")
+    clean.set_defaults(handler=_run_clean)
 
     rules = commands.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "json"), default="text")
@@ -198,6 +203,9 @@ class _CheckTask:
     # Cross-module analysis: the project folder (None: off) and the interpreter jedi uses.
     project_root: str | None = None
     python: str | None = None
+    # The persistent cache (see result_cache): its folder and the run key (None: not used).
+    cache_folder: str | None = None
+    cache_key: str | None = None
 
 
 @dataclass
@@ -244,6 +252,15 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
         text = read_python_file(task.path)
     except UnreadableFile as error:
         return _FileOutcome(problem=str(error))
+    entry = None
+    if task.cache_folder is not None and task.cache_key is not None:
+        from gradwatch.result_cache import Entry, nothing_to_fix
+
+        entry = Entry(task.cache_folder, task.cache_key, task.path, text)
+        cached = entry.load()
+        # Only check-mode results are stored; they stand for --fix and --diff when there is nothing to fix.
+        if cached is not None and (task.mode == "check" or nothing_to_fix(cached[1], task.unsafe)):
+            return _FileOutcome(findings=cached[0])
     project = _cross_module(task)
     # Fixes are verified by re-checking fixed variants of the text: each re-analyses only what changed.
     cache = RecheckCache()
@@ -253,10 +270,18 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
 
     try:
         if task.mode == "check":
-            findings = check(text)
-            # Only fixes that verify are shown, counted as fixable and written to JSON/SARIF.
-            verifier = FixVerifier(text, check, findings)
-            return _FileOutcome(findings=tuple(with_verified_fixes(verifier, findings)))
+            from gradwatch.analysis.dependency_log import recording
+
+            with recording() as files_read:  # the other files the findings came from
+                unverified = check(text)
+                # Only fixes that verify are shown, counted as fixable and written to JSON/SARIF.
+                verifier = FixVerifier(text, check, unverified)
+                findings = tuple(with_verified_fixes(verifier, unverified))
+            if entry is not None:
+                from gradwatch.result_cache import offered_fixes
+
+                entry.store(findings, offered_fixes(unverified), files_read)
+            return _FileOutcome(findings=findings)
         fixed = fix_until_stable(text, check, unsafe=task.unsafe)
         verifier = FixVerifier(fixed.text, check, fixed.findings)
         remaining = tuple(with_verified_fixes(verifier, fixed.findings))
@@ -405,6 +430,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
     mode = "diff" if args.diff else "fix" if args.fix else "check"
     cwd = os.getcwd()
+    # Cross-module answers hold for one run (files_stay_unchanged); main() may be called again in-process.
+    _PROJECTS.clear()
     # Settings are resolved before any checking, so a broken pyproject stops the run up front.
     tasks = [
         _CheckTask(
@@ -418,6 +445,8 @@ def _run_check(args: argparse.Namespace) -> int:
         )
         for path in files
     ]
+    if not args.no_cache:
+        tasks = _with_cache(tasks, args.paths or ["."], cwd, quiet=args.quiet)
     outcomes = _check_all(tasks, args.jobs or _default_jobs())
     results = sorted(zip(tasks, outcomes), key=lambda pair: pair[0].display)
     failed = _report_skipped(results)
@@ -433,6 +462,38 @@ def _run_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     remaining = any(outcome.findings for _, outcome in results)
     return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN
+
+
+def _with_cache(tasks: list[_CheckTask], paths: list[str], cwd: str, quiet: bool) -> list[_CheckTask]:
+    from dataclasses import replace
+
+    from gradwatch.result_cache import Plan
+
+    def warn(message: str) -> None:
+        if not quiet:
+            print(f"gradwatch: warning: {message}", file=sys.stderr)
+
+    plan = Plan([Path(p) for p in paths], cwd, warn)
+    located = []
+    for task in tasks:
+        folder, key = plan.locate(task.path, task.settings, task.project_root, task.python)
+        located.append(replace(task, cache_folder=folder, cache_key=key))
+    return located
+
+
+def _run_clean(args: argparse.Namespace) -> int:
+    from gradwatch.result_cache import clean
+
+    paths = [Path(p) for p in args.paths or ["."]]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"path not found: {path}")
+    removed = clean(paths)
+    for folder in removed:
+        print(f"Removed {_display_path(folder, os.getcwd())}")
+    if not removed:
+        print("No cache to remove.", file=sys.stderr)
+    return EXIT_CLEAN
 
 
 def _report_discovery_skip(path: Path, reason: str) -> None:

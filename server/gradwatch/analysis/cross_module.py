@@ -19,6 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradwatch.analysis import dependency_log
 from gradwatch.analysis.import_paths import UNDECIDED, ImportPaths
 from gradwatch.analysis.imports import canonical
 from gradwatch.analysis.project import Definition, ProjectIndex
@@ -59,8 +60,11 @@ class CrossModule:
         if not self.index.is_user_file(path):
             return None
         definition, consulted = self._definition(ev, node, path, imported)
+        for consulted_path in consulted:
+            dependency_log.note(consulted_path)  # for the persistent cache
         if definition is None:
             return None
+        dependency_log.note(definition.path)
         if definition.kind == "torch":  # a project module re-exporting a torch API
             return TorchRef(canonical(definition.name))
         summary = self._summary(definition)
