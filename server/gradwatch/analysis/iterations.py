@@ -38,6 +38,11 @@ class Iterations:
             value for name, value in state.bindings.items() if name not in rebound
         )
         new_storages, new_ops, new_parameters = _reachable(state.bindings[name] for name in rebound)
+        # What the iteration started with: the kept values (the same objects) and what
+        # names it rebound or dropped held then.
+        replaced, _, _ = _reachable(
+            value for name, value in start.bindings.items() if name in rebound or name not in state.bindings
+        )
         storages, ops = kept_storages | new_storages, kept_ops | new_ops
         # Saved ops that existed when the iteration started were not made by it (they
         # come from before the loop, or from an earlier loop over the same parameters):
@@ -45,8 +50,7 @@ class Iterations:
         before = set().union(*start.saved_by.values())
         # Likewise a tensor that existed when the iteration started and that it only
         # modified in place (`b[i] = ...`): the next iteration modifies the same memory.
-        existing, _, _ = _reachable(start.bindings.values())
-        relabel = _Relabel(self, loop, kept_storages | new_parameters | existing, kept_ops | before)
+        relabel = _Relabel(self, loop, kept_storages | new_parameters | replaced, kept_ops | before)
         carried = state.copy()
         carried.bindings = {
             name: relabel.value(value) if name in rebound else value for name, value in state.bindings.items()
@@ -93,8 +97,13 @@ def _reachable(values) -> tuple[set[int], set[SavedOp], set[int]]:
     parameters: set[int] = set()
     ops: set[SavedOp] = set()
     stack = list(values)
+    visited: set[int] = set()  # containers by identity: a module's children are also its attributes
     while stack:
         value = stack.pop()
+        if isinstance(value, (Sequence, Module, Mapping)):
+            if id(value) in visited:
+                continue
+            visited.add(id(value))
         if isinstance(value, Tensor):
             if value.storage is not None:
                 storages.add(value.storage)

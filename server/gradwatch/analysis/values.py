@@ -94,6 +94,19 @@ class SavedOp:
     # which tells this application apart from another of the same line (another call).
     result: int | None = None
 
+    def __hash__(self) -> int:
+        # Hashed at every set and dict operation of the loop and call machinery: computed
+        # once (over the fields that equality compares), not kept when pickled (string
+        # hashes differ between processes).
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.op, self.span, self.call_text, self.saved, self.earlier, self.result))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key != "_hash"}
+
 
 @dataclass(frozen=True)
 class GradSource:

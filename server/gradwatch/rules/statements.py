@@ -122,49 +122,68 @@ def alone_on_its_lines(tree: ast.Module, path: list[ast.stmt]) -> bool:
     )
 
 
-class _TreeIndex:
-    """What the fixes ask of a whole module, found in one walk (rules ask once per finding)."""
+def call_at(tree: ast.Module | None, source: SourceText, span: Span) -> ast.Call | None:
+    """The call whose span is exactly `span` (e.g. a factory a tensor was created by).
+    Searched in the innermost statement there, not the whole module: rules ask once per
+    finding, and a finding must not cost a walk of a 5,000-line file."""
+    if tree is None:
+        return None
+    position = _Position(source, span)
+    path = statement_path(tree, position)
+    if not path:
+        return None
+    return next(
+        (node for node in _own_nodes(path[-1]) if isinstance(node, ast.Call) and source.span(node) == span), None
+    )
 
-    def __init__(self, tree: ast.Module) -> None:
-        self.calls_by_line: dict[int, list[ast.Call]] = {}
-        # (line, column) of the calls that are arguments of an `nn.Sequential(...)`.
-        self.sequential_children: set[tuple[int, int]] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                self.calls_by_line.setdefault(node.lineno, []).append(node)
-                if _callee_name(node.func) == "Sequential":
-                    self.sequential_children.update((a.lineno, a.col_offset) for a in node.args)
-        self.torch_names = torch_aliases(tree)
+
+def built_inside_sequential(tree: ast.Module | None, call: ast.Call) -> bool:
+    """Is `call` written as an argument of `nn.Sequential(...)` (so nothing else holds what it builds)?"""
+    path = statement_path(tree, call)
+    return bool(path) and any(
+        isinstance(node, ast.Call)
+        and _callee_name(node.func) == "Sequential"
+        and any((argument.lineno, argument.col_offset) == (call.lineno, call.col_offset) for argument in node.args)
+        for node in _own_nodes(path[-1])
+    )
 
 
-# Keyed by the tree (or scope) node itself: an index lives as long as its tree.
-_TREE_INDEX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Keyed by the tree or scope node itself: what is known of it lives as long as its tree.
 _SCOPE_USES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TORCH_ALIASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _index(tree: ast.Module) -> _TreeIndex:
-    index = _TREE_INDEX.get(tree)
-    if index is None:
-        index = _TREE_INDEX[tree] = _TreeIndex(tree)
-    return index
+class _Position:
+    """A span as ast positions (UTF-8 byte columns), to find the statements around it."""
+
+    def __init__(self, source: SourceText, span: Span) -> None:
+        self.lineno, self.end_lineno = span.line, span.end_line
+        self.col_offset = _byte_column(source, span.line, span.column)
+        self.end_col_offset = _byte_column(source, span.end_line, span.end_column)
+
+
+def _byte_column(source: SourceText, line: int, column: int) -> int:
+    prefix = source.line(line)[:column]
+    return len(prefix) if prefix.isascii() else len(prefix.encode("utf-8", "surrogatepass"))
+
+
+def _own_nodes(statement: ast.stmt) -> Iterator[ast.AST]:
+    """Every node of `statement` outside its blocks of statements (all of a simple statement)."""
+    for field, value in ast.iter_fields(statement):
+        if field in ("body", "orelse", "finalbody"):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (ast.excepthandler, ast.match_case)):
+                item = [item.type] if isinstance(item, ast.excepthandler) else [item.pattern, item.guard]
+                yield from (node for part in item if part is not None for node in ast.walk(part))
+            elif isinstance(item, ast.AST):
+                yield from ast.walk(item)
 
 
 def _callee_name(func: ast.AST) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     return func.id if isinstance(func, ast.Name) else None
-
-
-def call_at(tree: ast.Module | None, source: SourceText, span: Span) -> ast.Call | None:
-    """The call whose span is exactly `span` (e.g. a factory a tensor was created by)."""
-    if tree is None:
-        return None
-    return next((node for node in _index(tree).calls_by_line.get(span.line, ()) if source.span(node) == span), None)
-
-
-def built_inside_sequential(tree: ast.Module | None, call: ast.Call) -> bool:
-    """Is `call` written as an argument of `nn.Sequential(...)` (so nothing else holds what it builds)?"""
-    return tree is not None and (call.lineno, call.col_offset) in _index(tree).sequential_children
 
 
 def call_parenthesis(source: SourceText, call: ast.Call) -> int | None:
@@ -192,10 +211,12 @@ def call_parenthesis(source: SourceText, call: ast.Call) -> int | None:
 
 def torch_aliases(tree: ast.Module) -> set[str]:
     """Names the module's top-level imports bind to torch (`torch`, `F`, `nn`, ...)."""
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update(name for name, value in import_bindings(node) if isinstance(value, TorchRef))
+    names = _TORCH_ALIASES.get(tree)
+    if names is None:
+        names = _TORCH_ALIASES[tree] = set()
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update(name for name, value in import_bindings(node) if isinstance(value, TorchRef))
     return names
 
 
@@ -222,7 +243,7 @@ def only_name_holds(tree: ast.Module, path: list[ast.stmt], name: str) -> bool:
             return False
     uses = _SCOPE_USES.get(scope)
     if uses is None:
-        uses = _SCOPE_USES[scope] = _ScopeUses(scope, _index(tree).torch_names)
+        uses = _SCOPE_USES[scope] = _ScopeUses(scope, torch_aliases(tree))
     if name in uses.declared or name in uses.iterated:
         return False
     inside = path[path.index(scope) + 1 : -1] if scope is not tree else path[:-1]
