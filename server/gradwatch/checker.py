@@ -69,7 +69,7 @@ def check_source(
     if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         skipped = [_analysis_skipped(source, "gradwatch does not analyse files larger than 512 KiB")]
         return CheckResult(findings=skipped if settings.enabled(ANALYSIS_SKIPPED_CODE) else [])
-    parsed = parse(text)
+    parsed = parse(text, cache.parsed_chunks if cache is not None else None)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from gradwatch.findings import Finding, Fix, Severity, Span, TextEdit
-from gradwatch.parsing import parse, parses
+from gradwatch.parsing import ParsedChunks, parse, parses
 from gradwatch.rules.statements import child_statements
 from gradwatch.source import SourceText
 
@@ -578,6 +578,7 @@ class RecheckCache:
 
     def __init__(self) -> None:
         self._entries: dict = {}
+        self.parsed_chunks = ParsedChunks()
 
     def get(self, key):
         return self._entries.get(key)

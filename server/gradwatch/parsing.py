@@ -16,6 +16,8 @@ Python's recursion limit.
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
 import warnings
 from dataclasses import dataclass
@@ -55,10 +57,113 @@ class ParseResult:
     syntax_error: tuple[Span, str] | None
 
 
-def parse(text: str) -> ParseResult:
+def parse(text: str, chunks: ParsedChunks | None = None) -> ParseResult:
+    """`chunks` (one per edited document) reuses the trees of top-level statements that an
+    edit left as they were."""
+    if chunks is not None:
+        tree = chunks.parse(text)
+        if tree is not None:
+            return ParseResult(tree, None)
     recovery = _Recovery(text)
-    tree = recovery.run()
-    return ParseResult(elide_deep_nesting(tree, recovery.lines), recovery.first_error)
+    tree = elide_deep_nesting(recovery.run(), recovery.lines)
+    if chunks is not None and recovery.first_error is None:
+        chunks.remember(recovery.lines, tree)
+    return ParseResult(tree, recovery.first_error)
+
+
+class ParsedChunks:
+    """A document parsed one top-level statement (a chunk) at a time, each chunk's tree kept
+    by its first line and text: an edit re-parses the statements it touched, not the file.
+
+    Chunks are cut where a top-level statement may begin. A cut inside a string or
+    brackets (a module docstring's lines) leaves a chunk that does not parse; it is
+    parsed together with the next one, two, four, ... chunks (twice its text at most).
+    When the rest of the text still fails (a syntax error), the caller parses it all
+    with recovery. A prefix that parses ends where a new top-level statement can begin,
+    so the chunks' trees together are the text's tree.
+    """
+
+    def __init__(self) -> None:
+        # first line (0-based) -> (its text, the line after it, its statements)
+        self._chunks: dict[int, tuple[str, int, list[ast.stmt]]] = {}
+
+    def parse(self, text: str) -> ast.Module | None:
+        """The text's tree, or None when there is nothing to reuse yet or a chunk does not parse."""
+        if not self._chunks:
+            return None  # parsing the whole text at once is faster; `remember` keeps its chunks
+        lines = [_with_newline(line) for line in split_lines(text)]
+        joined = "".join(lines)
+        offsets = [0, *itertools.accumulate(len(line) for line in lines)]
+        cuts = sorted({0, *_statement_starts(lines)}) + [len(lines)]
+        position = {cut: index for index, cut in enumerate(cuts)}
+        chunks: dict[int, tuple[str, int, list[ast.stmt]]] = {}
+        body: list[ast.stmt] = []
+        index = 0
+        while index < len(cuts) - 1:
+            first = cuts[index]
+            chunk = self._chunks.get(first)
+            if chunk is None or not _still_there(chunk, first, joined, offsets, position.get(chunk[1], 0) > index):
+                chunk = _parse_chunk(lines, cuts, index)
+                if chunk is None:
+                    return None
+            chunks[first] = chunk
+            body.extend(chunk[2])
+            index = position[chunk[1]]
+        self._chunks = chunks  # only the current text's chunks are kept
+        return ast.Module(body=body, type_ignores=[])
+
+    def remember(self, lines: list[str], tree: ast.Module) -> None:
+        """Keep the chunks of a text parsed at once (`lines`, its tree), each made of whole
+        statements: a cut inside a statement (a docstring's line) joins its two chunks."""
+        spans = [(_start_line(statement) - 1, statement.end_lineno - 1) for statement in tree.body]
+        inside = {line for start, end in spans for line in range(start + 1, end + 1)}
+        cuts = [cut for cut in sorted({0, *_statement_starts(lines)}) if cut not in inside] + [len(lines)]
+        starts = [start for start, _ in spans]
+        self._chunks = {
+            first: (
+                "".join(lines[first:end]),
+                end,
+                tree.body[bisect.bisect_left(starts, first) : bisect.bisect_left(starts, end)],
+            )
+            for first, end in zip(cuts, cuts[1:])
+            if first < end
+        }
+
+
+def _still_there(chunk: tuple, first: int, joined: str, offsets: list[int], ends_at_a_later_cut: bool) -> bool:
+    """Whether the text from line `first` to the chunk's last line is the chunk's text."""
+    text, end, _ = chunk
+    return ends_at_a_later_cut and offsets[end] - offsets[first] == len(text) and joined.startswith(text, offsets[first])
+
+
+def _start_line(statement: ast.stmt) -> int:
+    decorators = getattr(statement, "decorator_list", None)
+    return decorators[0].lineno if decorators else statement.lineno
+
+
+def _doubling(first: int, last: int):
+    """first, first + 1, first + 3, first + 7, ... and last."""
+    step = 1
+    while first < last:
+        yield first
+        first += step
+        step *= 2
+    yield last
+
+
+def _parse_chunk(lines: list[str], cuts: list[int], index: int) -> tuple[str, int, list[ast.stmt]] | None:
+    """The chunk from cut `index` to the nearest later cut where the text parses."""
+    first = cuts[index]
+    for end in _doubling(index + 1, len(cuts) - 1):
+        chunk = "".join(lines[first : cuts[end]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. invalid escape sequences
+            try:
+                tree = ast.parse("\n" * first + chunk)
+            except _PARSE_ERRORS:
+                continue
+        return chunk, cuts[end], elide_deep_nesting(tree, lines).body
+    return None
 
 
 def recovery_budget(size: int) -> int:

@@ -10,11 +10,14 @@ latest run are kept.
 
 from __future__ import annotations
 
+from gradwatch.parsing import ParsedChunks
+
 
 class ScopeCache:
     def __init__(self) -> None:
         self._entries: dict = {}
         self._next: dict = {}
+        self.parsed_chunks = ParsedChunks()  # the document's top-level statements, parsed
 
     def get(self, key):
         hit = self._entries.get(key)
