@@ -22,7 +22,7 @@ import ast
 import os
 import threading
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from gradwatch.analysis.project import Definition
@@ -42,15 +42,14 @@ class _Binding:
 
 @dataclass(frozen=True)
 class _ModuleNames:
-    # Names bound exactly once, unconditionally, at the top level, and not rebound by a later
-    # star import.
+    # Names bound exactly once, unconditionally, at the top level (a later star import may
+    # still rebind one: that is checked when it is looked up).
     bindings: dict
     # Names bound anywhere at the top level (in branches too).
     bound: frozenset
-    # The dotted import paths of the module's star imports, last first.
+    # (line, dotted import path) of the module's star imports, last first.
     stars: tuple
     all_names: frozenset | None  # a literal `__all__`
-    depends: frozenset = frozenset()  # the files its star imports were read from
 
 
 class ImportPaths:
@@ -109,10 +108,15 @@ class ImportPaths:
             return UNDECIDED
         folder = os.path.dirname(module_file)
         binding = names.bindings.get(rest[0])
+        if binding is None and rest[0] in names.bound:
+            return UNDECIDED  # bound in a branch, or more than once
+        # The last star import after the binding (if any) that exports the name rebinds it.
+        later = [star for line, star in names.stars if binding is None or line > binding.line]
+        star = self._last_exporting(folder, later, rest[0], hops, seen)
+        if star is not None:
+            return self._resolve(folder, ".".join([star, *rest]), hops - 1, seen) if star else UNDECIDED
         if binding is None:
-            if rest[0] in names.bound:
-                return UNDECIDED  # bound in a branch, or more than once
-            return self._from_star_imports(folder, names.stars, rest, hops, seen)
+            return UNDECIDED  # perhaps `globals()` or a module `__getattr__`
         if binding.kind == "imported":
             return self._resolve(folder, ".".join([binding.target, *rest[1:]]), hops - 1, seen)
         if len(rest) > 1:
@@ -121,15 +125,16 @@ class ImportPaths:
             return None
         return Definition(module_file, binding.line, binding.column, binding.kind, rest[0])
 
-    def _from_star_imports(self, folder: str, stars: tuple, rest: list[str], hops: int, seen: set):
-        """A name no statement of the module binds: the last star import that exports it."""
+    def _last_exporting(self, folder: str, stars: list[str], name: str, hops: int, seen: set) -> str | None:
+        """Of `stars` (star imports, last first), the first that exports `name`; "" when one
+        of them binds names that are not known; None when none of them binds it."""
         for star in stars:
             exported = self._exported(folder, star, hops - 1, seen)
             if exported is None:
-                return UNDECIDED
-            if rest[0] in exported:
-                return self._resolve(folder, ".".join([star, *rest]), hops - 1, seen)
-        return UNDECIDED  # perhaps `globals()` or a module `__getattr__`
+                return ""
+            if name in exported:
+                return star
+        return None
 
     def _exported(self, folder: str, star: str, hops: int, seen: set) -> frozenset | None:
         """The names `from <star> import *` binds, or None when that is not known."""
@@ -147,7 +152,7 @@ class ImportPaths:
         if names.all_names is not None:
             return names.all_names
         exported = {name for name in names.bound if not name.startswith("_")}
-        for inner in names.stars:
+        for _, inner in names.stars:
             more = self._exported(os.path.dirname(located[0]), inner, hops - 1, seen)
             if more is None:
                 return None
@@ -157,10 +162,7 @@ class ImportPaths:
     def _names(self, module_file: str, seen: set) -> _ModuleNames | None:
         """What the module binds (None when it cannot be read or parsed), once per version."""
         seen.add(module_file)
-        names = self._read_once(module_file)
-        if names is not None:
-            seen.update(names.depends)
-        return names
+        return self._read_once(module_file)
 
     def _read_once(self, module_file: str) -> _ModuleNames | None:
         try:
@@ -171,12 +173,7 @@ class ImportPaths:
             cached = self._modules.get(module_file)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-            # Star imports that lead back here, while it is read, see "unknown".
-            self._modules[module_file] = (stamp, None)
-        folder, depends = os.path.dirname(module_file), set()
-        names = _read_names(module_file, lambda star: self._exported(folder, star, MAX_HOPS, depends))
-        if names is not None:
-            names = replace(names, depends=frozenset(depends))
+        names = _read_names(module_file)
         with self._lock:
             self._modules[module_file] = (stamp, names)
         return names
@@ -210,8 +207,7 @@ def _module_path(base: str, parts: list[str], seen: set) -> tuple[str | None, li
     return module_file, []
 
 
-def _read_names(module_file: str, star_exports) -> _ModuleNames | None:
-    """`star_exports(path)` gives the names a star import of that path binds (None: unknown)."""
+def _read_names(module_file: str) -> _ModuleNames | None:
     try:
         text = Path(module_file).read_text(encoding="utf-8")
         with warnings.catch_warnings():
@@ -227,10 +223,7 @@ def _read_names(module_file: str, star_exports) -> _ModuleNames | None:
     for statement in tree.body:
         if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
             star = "." * statement.level + (statement.module or "")
-            stars.insert(0, star)
-            exported = star_exports(star)
-            # It may rebind what was bound before it.
-            ambiguous.update(name for name in bindings if exported is None or name in exported)
+            stars.insert(0, (statement.lineno, star))
         for name, binding in _bound_by(statement):
             ambiguous.update([name] if name in bindings else [])
             bindings[name] = binding
