@@ -3,6 +3,7 @@ import { pythonExtensionApi } from './interpreter';
 import { ServerController } from './server';
 import { ServerStatus } from './status';
 import { fixAllInActiveEditor } from './fixAll';
+import { runFileWithSentinel } from './runFile';
 
 let controller: ServerController | undefined;
 
@@ -17,6 +18,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('gradwatch.restart', () => server.restart('restart command')),
     vscode.commands.registerCommand('gradwatch.showLogs', () => output.show(true)),
     vscode.commands.registerCommand('gradwatch.fixAll', () => fixAllInActiveEditor(output)),
+    vscode.commands.registerCommand('gradwatch.runFileWithSentinel', () =>
+      runFileWithSentinel(context.extensionPath, output),
+    ),
     vscode.workspace.onDidChangeConfiguration((event) => {
       // Other gradwatch settings reach the running server as didChangeConfiguration; these two need a new process.
       if (event.affectsConfiguration('gradwatch.interpreter') || event.affectsConfiguration('gradwatch.logLevel')) {

@@ -92,6 +92,11 @@ const log = (message) => console.log(`[e2e +${((Date.now() - started) / 1000).to
 
 const RAN_MARKER = path.join(scratch, 'workspace-interpreter-ran');
 
+// Run under the autograd sentinel from the command palette; `w.add_(1)` (line 4) clobbers what sigmoid saved.
+const RUNTIME_FILE = 'sentinel_run.py';
+const RUNTIME_SOURCE =
+  'import torch\nx = torch.randn(3, requires_grad=True)\nw = x.sigmoid()\nw.add_(1)\nw.sum().backward()\n';
+
 const NOTEBOOK_CELLS = [
   'import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()',
   'y.add_(1)\ny.sum().backward()',
@@ -129,6 +134,7 @@ function makeWorkspace() {
     'fix_all.py':
       'import torch\nx = torch.randn(3, requires_grad=True)\na = x * 2\na.add_(x)\nb = x * 3\nb.mul_(x)\n(a + b).sum().backward()\n',
     'cells.ipynb': notebookJson(NOTEBOOK_CELLS),
+    [RUNTIME_FILE]: RUNTIME_SOURCE,
   };
   for (const [name, text] of Object.entries(files)) {
     fs.writeFileSync(path.join(dirs.workspace, name), text);
@@ -154,6 +160,8 @@ function writeUserSettings(userData) {
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'workbench.secondarySideBar.showLabels': false,
     'files.autoSave': 'off',
+    // The DOM renderer: the terminal's text can be read from the page (the canvas renderer draws pixels).
+    'terminal.integrated.gpuAcceleration': 'off',
     'window.restoreWindows': 'none',
     'extensions.autoCheckUpdates': false,
     'gradwatch.interpreter': options.python,
@@ -571,6 +579,70 @@ step('gradwatch: Show Logs shows the server log', async () => {
   });
 });
 
+step('gradwatch: Run File with Autograd Sentinel shows the runtime finding until the line is edited', async () => {
+  await openTextFile(RUNTIME_FILE, 'w.add_(1)');
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 60_000 }); // the server is up
+  const runtimeJson = path.join(dirs.workspace, '.gradwatch_cache', 'runtime.json');
+  fs.rmSync(runtimeJson, { force: true });
+  await runCommand('gradwatch: Run File with Autograd Sentinel');
+  await until('gradwatch run to write runtime.json', () => fs.existsSync(runtimeJson), 120_000);
+  log(`runtime.json: ${fs.readFileSync(runtimeJson, 'utf8').replace(/\s+/g, ' ').slice(0, 200)}`);
+  const terminal = page.locator('.part.panel .terminal-wrapper .xterm-rows, .part.panel .xterm-accessibility-tree');
+  const terminalText = await until('the run\'s output in the terminal', async () => {
+    const texts = (await terminal.allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
+    return texts.includes(`${RUNTIME_FILE}:4:1: GW201`) ? texts : false;
+  });
+  log(`terminal: ${terminalText.replace(/\s+/g, ' ').slice(0, 300)}`);
+  await screenshot('sentinel-terminal');
+
+  // The Problems panel names each diagnostic's source: the runtime one is told apart from the static GW201.
+  const problems = page.locator('.markers-panel');
+  const runtimeRows = problems.locator('.monaco-list-row').filter({ hasText: 'gradwatch (runtime)' });
+  const showProblems = async () => {
+    if (!(await problems.first().isVisible())) {
+      await page.keyboard.press('Control+Shift+M');
+    }
+  };
+  const row = await until(
+    'the runtime finding in Problems',
+    async () => {
+      await showProblems();
+      const texts = await runtimeRows.allInnerTexts();
+      return texts.find((text) => text.includes('GW201')) ?? false;
+    },
+    60_000,
+  );
+  log(`Problems: ${row.replace(/\s+/g, ' ').trim()}`);
+  if (!/Ln 4\b/.test(row) || !row.includes('sigmoid')) {
+    throw new Error(`the runtime finding is not on the culprit line (4): ${row}`);
+  }
+  const hover = await hoverSquiggle(activeEditor(), 'error', 'gradwatch run');
+  const text = await hover.innerText();
+  if (!text.includes('Seen when the program ran') || !text.includes('saved for backward') || !text.includes('Fix:')) {
+    throw new Error(`the runtime hover lacks the rule's explanation: ${text}`);
+  }
+  await screenshot('runtime-finding');
+  await page.mouse.move(5, 5);
+
+  // Edit the culprit line: the runtime finding goes (the static one stays).
+  const line = activeEditor().locator('.view-line').filter({ hasText: 'w.add_(1)' }).first();
+  await line.click();
+  await page.keyboard.press('End');
+  await page.keyboard.type('  # edited');
+  await until('the edit in the buffer', async () => (await editorText()).includes('w.add_(1)  # edited'));
+  await until(
+    'the runtime finding to vanish from Problems',
+    async () => {
+      await showProblems();
+      return (await runtimeRows.count()) === 0;
+    },
+    30_000,
+  );
+  await activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
+  // Leave the file as it was on disk, unsaved changes discarded, for the steps after this one.
+  await runCommand('File: Revert File');
+});
+
 /** The gradwatch.interpreter input of the Settings editor (which opens as a modal over the workbench). */
 const interpreterInput = () =>
   page.locator('.settings-editor .setting-item-contents').filter({ hasText: 'Interpreter' }).locator('input').first();
@@ -658,6 +730,23 @@ step('Restricted Mode: the workspace interpreter never runs; the user-level one 
   // The language status item says so too.
   await page.locator('[id="status.languageStatus"]').first().click();
   await page.locator('.monaco-hover, .context-view').filter({ hasText: 'Restricted Mode' }).first().waitFor({ timeout: 10_000 });
+});
+
+step('Restricted Mode: Run File with Autograd Sentinel is not offered', async () => {
+  await openTextFile('gw201_inplace_error.py', 'z.add_(1)');
+  await activeEditor().locator('.view-line').first().click();
+  await page.keyboard.press('Control+Shift+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill('>gradwatch:');
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  // The other gradwatch commands are listed, so the list is complete when we look.
+  await rows.filter({ hasText: 'Show Logs' }).first().waitFor({ timeout: 10_000 });
+  const titles = await rows.allInnerTexts();
+  await page.keyboard.press('Escape');
+  if (titles.some((title) => title.includes('Run File with Autograd Sentinel'))) {
+    throw new Error(`the command is offered in Restricted Mode: ${titles.join(' | ')}`);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------- main

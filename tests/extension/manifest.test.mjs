@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const clientSource = ['extension.ts', 'server.ts', 'interpreter.ts', 'fixAll.ts', 'status.ts']
+const clientSource = ['extension.ts', 'server.ts', 'interpreter.ts', 'fixAll.ts', 'status.ts', 'runFile.ts']
   .map((file) => readFileSync(path.join(root, 'client', 'src', file), 'utf8'))
   .join('\n');
 const pyproject = readFileSync(path.join(root, 'pyproject.toml'), 'utf8');
@@ -29,13 +29,21 @@ test('activates on Python files and notebooks, and does not require the Python e
 
 test('every contributed command is registered by the client, and vice versa', () => {
   const contributed = manifest.contributes.commands.map((command) => command.command).sort();
-  assert.deepEqual(contributed, ['gradwatch.fixAll', 'gradwatch.restart', 'gradwatch.showLogs']);
+  assert.deepEqual(contributed, ['gradwatch.fixAll', 'gradwatch.restart', 'gradwatch.runFileWithSentinel', 'gradwatch.showLogs']);
   const registered = [...clientSource.matchAll(/registerCommand\('([^']+)'/g)].map((match) => match[1]).sort();
   assert.deepEqual(registered, contributed);
   const titles = Object.fromEntries(manifest.contributes.commands.map((c) => [c.command, `${c.category}: ${c.title}`]));
   assert.equal(titles['gradwatch.restart'], 'gradwatch: Restart Server');
   assert.equal(titles['gradwatch.showLogs'], 'gradwatch: Show Logs');
   assert.equal(titles['gradwatch.fixAll'], 'gradwatch: Fix All Autograd Hazards');
+  assert.equal(titles['gradwatch.runFileWithSentinel'], 'gradwatch: Run File with Autograd Sentinel');
+});
+
+test('running a file with the sentinel is for trusted workspaces only', () => {
+  const run = manifest.contributes.commands.find((c) => c.command === 'gradwatch.runFileWithSentinel');
+  assert.equal(run.enablement, 'isWorkspaceTrusted');
+  // Checked in code too: a command can be executed programmatically whatever its enablement.
+  assert.match(clientSource, /if \(!vscode\.workspace\.isTrusted\)/);
 });
 
 test('settings: each has a description, a scope and a sensible default', () => {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from lsprotocol import types
 
@@ -12,7 +13,13 @@ from gradwatch.lsp.documents import Analysis
 from gradwatch.rules import rule_by_code
 
 
-def hover(analysis: Analysis, uri: str, position: types.Position, encoding: str) -> types.Hover | None:
+RUNTIME_NOTE = "*Seen when the program ran under `gradwatch run`; shown until this file is edited.*"
+
+
+def hover(
+    analysis: Analysis, uri: str, position: types.Position, encoding: str, runtime: Sequence[Finding] = ()
+) -> types.Hover | None:
+    """`runtime`: findings of `gradwatch run` that apply to the document's current text."""
     coder = analysis.coder(uri, encoding)
     if coder is None:
         return None
@@ -21,9 +28,12 @@ def hover(analysis: Analysis, uri: str, position: types.Position, encoding: str)
         return None
     line, column = where
     flagged = [item for item in analysis.findings_in(uri) if item.span.contains(line, column)]
-    if flagged:
-        text = "\n\n---\n\n".join(finding_markdown(item.finding, analysis) for item in flagged)
-        return _markdown(text, coder.range(flagged[0].span))
+    seen = [finding for finding in runtime if finding.span.contains(line, column)]
+    if flagged or seen:
+        parts = [finding_markdown(item.finding, analysis) for item in flagged]
+        parts += [f"{RUNTIME_NOTE}\n\n{finding_markdown(finding, analysis)}" for finding in seen]
+        span = flagged[0].span if flagged else seen[0].span
+        return _markdown("\n\n---\n\n".join(parts), coder.range(span))
     for item in analysis.names:
         if item.uri == uri and item.span.contains(line, column):
             description = item.name.description

@@ -27,7 +27,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gradwatch import __version__
-from gradwatch.lsp import actions, notebooks
+from gradwatch.lsp import actions, notebooks, runtime
+from gradwatch.findings import Finding
 from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document_program
 from gradwatch.lsp.hover import hover as hover_for
 from gradwatch.lsp.protocol import GradwatchProtocol
@@ -63,6 +64,10 @@ class GradwatchServer(LanguageServer):
         self.analyser = Analyser(self._build, self._state_of, self._publish, self._encoding)
         # Program key -> URIs diagnostics were last published for (to clear them when they go away).
         self._published: dict[str, set[str]] = {}
+        # Findings of `gradwatch run` (.gradwatch_cache/runtime.json), merged into each document's diagnostics.
+        self.runtime = runtime.RuntimeFindings()
+        # Documents whose last pushed diagnostics included runtime findings.
+        self._runtime_shown: set[str] = set()
 
     # -- documents and programs -------------------------------------------------
 
@@ -166,14 +171,108 @@ class GradwatchServer(LanguageServer):
         if not self.pull_diagnostics or analysis.program.notebook:
             # Every document of the program, even without findings: that is what clears old ones.
             for segment in analysis.program.segments:
-                self._send(segment.uri, analysis.diagnostics_for(segment.uri), segment.version)
+                diagnostics = analysis.diagnostics_for(segment.uri) + self.runtime_diagnostics(analysis.program)
+                self._send(segment.uri, diagnostics, segment.version)
             for uri in previous - now:
                 self._send(uri, [], None)  # a cell that left the notebook
         self._published[key] = now
 
     def clear(self, key: str) -> None:
+        self._runtime_shown.discard(key)
         for uri in self._published.pop(key, set()):
             self._send(uri, [], None)
+
+    # -- runtime findings (gradwatch run) -----------------------------------------
+
+    def _folder_paths(self) -> list[str]:
+        folders = [to_fs_path(folder.uri) for folder in self.workspace.folders.values()]
+        if not folders and self.workspace.root_path:
+            folders = [self.workspace.root_path]
+        return [folder for folder in folders if folder]
+
+    def runtime_findings(self, uri: str, text: str, settings=None) -> list[Finding]:
+        """Findings of the last `gradwatch run` for the file `uri` while it reads as it did then."""
+        if not uri.startswith("file:"):
+            return []
+        try:
+            path = to_fs_path(uri)
+            if not path:
+                return []
+            found = self.runtime.findings_for(path, text, self._folder_paths())
+        except Exception:  # a file system surprise must not cost the static diagnostics
+            log.exception("reading runtime findings for %s failed", uri)
+            return []
+        if settings is not None:
+            found = [
+                replace(finding, severity=settings.severity_for(finding.code, finding.severity))
+                for finding in found
+                if settings.enabled(finding.code)
+            ]
+        return found
+
+    def runtime_diagnostics(self, program: Program) -> list[types.Diagnostic]:
+        """Runtime diagnostics of a text document's program (notebooks never have any)."""
+        if program.notebook or not program.enabled:
+            self._runtime_shown.discard(program.key)
+            return []
+        found = self.runtime_findings(program.key, program.text, program.settings)
+        if found:
+            self._runtime_shown.add(program.key)
+        else:
+            self._runtime_shown.discard(program.key)
+        return runtime.diagnostics(found, program.key, program.text, self._encoding())
+
+    def runtime_edited(self, uri: str) -> None:
+        """`uri` changed: if it showed runtime findings that no longer apply, clear them now, not at the
+        next analysis (which, with run-on-save, waits for a save)."""
+        if self.pull_diagnostics or uri not in self._runtime_shown:
+            return
+        document = self._open_text(uri)
+        analysis = self.analyser.latest(uri)
+        if document is None or analysis is None or self.runtime_findings(uri, document.source):
+            return
+        self._runtime_shown.discard(uri)
+        self._send(uri, analysis.diagnostics_for(uri), None)
+
+    def runtime_files_changed(self, paths: list[str] | None = None) -> None:
+        """A runtime.json was written or removed: show what it says in every open document."""
+        changed = False
+        for path in paths if paths is not None else self.runtime.known():
+            try:
+                changed |= self.runtime.refresh(path)
+            except Exception:
+                log.exception("reading %s failed", path)
+        if paths is not None and not changed:
+            return
+        if self.pull_diagnostics:
+            if self._client_can("workspace.diagnostics.refresh_support"):
+                self.workspace_diagnostic_refresh(None)
+            return
+        for key in self.analyser.keys():
+            analysis = self.analyser.cached(key)
+            if analysis is None:
+                self.analyser.schedule(key)
+            elif not analysis.program.notebook:
+                self._publish(analysis)
+
+    async def watch_runtime_files(self) -> None:
+        """Ask the client to tell us when a runtime.json changes (didChangeWatchedFiles)."""
+        if not self._client_can("workspace.did_change_watched_files.dynamic_registration"):
+            log.info("the client cannot watch files for us: runtime.json is re-read when diagnostics are computed")
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern=runtime.WATCH_PATTERN)]
+        )
+        registration = types.Registration(
+            id="gradwatch-runtime-json", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+        )
+        try:
+            await asyncio.wait_for(
+                self.client_register_capability_async(types.RegistrationParams(registrations=[registration])),
+                CONFIGURATION_TIMEOUT_SECONDS,
+            )
+        except Exception as error:
+            log.warning("registering the runtime.json watcher failed: %r", error)
 
     def _send(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None) -> None:
         self.text_document_publish_diagnostics(
@@ -216,6 +315,7 @@ class GradwatchServer(LanguageServer):
 
     def settings_changed(self) -> None:
         self.settings_generation += 1
+        self.runtime.forget_roots()
         self.settings.forget_project_files()
         self.analyse_all()
         if self.pull_diagnostics and self._client_can("workspace.diagnostics.refresh_support"):
@@ -253,6 +353,7 @@ def initialize(ls: GradwatchServer, params: types.InitializeParams) -> None:
 @server.feature(types.INITIALIZED)
 async def initialized(ls: GradwatchServer, params: types.InitializedParams) -> None:
     ls.log_start_up()
+    await ls.watch_runtime_files()
     before = ls.settings.fingerprint()
     await ls.pull_configuration()
     # Documents opened meanwhile were analysed with initializationOptions: redo only if that changed.
@@ -272,6 +373,17 @@ async def did_change_configuration(ls: GradwatchServer, params: types.DidChangeC
     elif params.settings is not None:
         ls.settings.set_global(params.settings, "workspace/didChangeConfiguration")
     ls.settings_changed()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: GradwatchServer, params: types.DidChangeWatchedFilesParams) -> None:
+    paths = []
+    for change in params.changes:
+        path = to_fs_path(change.uri) if change.uri.startswith("file:") else None
+        if path and os.path.basename(path) == runtime.RUNTIME_FILE:
+            paths.append(path)
+    if paths:
+        ls.runtime_files_changed(paths)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -301,6 +413,7 @@ def did_change(ls: GradwatchServer, params: types.DidChangeTextDocumentParams) -
     ls.revised(uri)
     if not ls.analyser.tracks(uri):  # not for documents did_open left alone
         return
+    ls.runtime_edited(uri)
     delay = ls.debounce_seconds(uri)
     if delay is not None:
         ls.analyser.schedule(uri, delay)
@@ -372,6 +485,8 @@ async def pull_diagnostics(ls: GradwatchServer, params: types.DocumentDiagnostic
     uri = params.text_document.uri
     analysis = await ls.analyser.current(ls.key_of(uri))
     items = analysis.diagnostics_for(uri) if analysis is not None else []
+    if analysis is not None and analysis.program.key == uri:
+        items = items + ls.runtime_diagnostics(analysis.program)
     return types.RelatedFullDocumentDiagnosticReport(items=items)
 
 
@@ -397,7 +512,9 @@ def hover(ls: GradwatchServer, params: types.HoverParams) -> types.Hover | None:
     analysis = ls.analyser.cached(ls.key_of(uri))
     if analysis is None:
         return None
-    return hover_for(analysis, uri, params.position, ls._encoding())
+    program = analysis.program
+    found = [] if program.notebook or not program.enabled else ls.runtime_findings(uri, program.text, program.settings)
+    return hover_for(analysis, uri, params.position, ls._encoding(), found)
 
 
 # -- entry point -----------------------------------------------------------------
