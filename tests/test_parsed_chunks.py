@@ -1,6 +1,7 @@
 """Parsing an edited document one top-level statement at a time (parsing.ParsedChunks):
-the tree must be exactly the whole text's tree, whatever the edit, and statements the
-edit did not touch are not parsed again."""
+the tree must be exactly the whole text's tree, whatever the edit; a syntax error must be
+reported as a whole-text parse reports one, and cost only the lines around it; statements
+the edit did not touch are not parsed again."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def test_every_edit_gives_the_tree_of_the_whole_text(path: Path) -> None:
         at = rng.randrange(len(text) + 1)
         text = text[:at] + rng.choice(EDITS) + text[at:]
         edited, whole = parse(text, chunks), parse(text)
-        assert dump(edited.tree) == dump(whole.tree)
-        assert edited.syntax_error == whole.syntax_error
+        assert (edited.syntax_error is None) == (whole.syntax_error is None)
+        if whole.syntax_error is None:
+            assert dump(edited.tree) == dump(whole.tree)
 
 
 def test_statements_the_edit_did_not_touch_are_reused() -> None:
@@ -43,15 +45,37 @@ def test_statements_the_edit_did_not_touch_are_reused() -> None:
     before = parse(text, chunks).tree
     after = parse(text.replace("return y", "return y + 1"), chunks).tree
     assert [a is b for a, b in zip(before.body, after.body)] == [True, True, True, False]
-    # A syntax error costs this text the reuse, not the next one.
+    # A syntax error in f leaves the statements around it as they were.
     assert parse(text.replace("return x", "return x +"), chunks).syntax_error is not None
     again = parse(text, chunks).tree
-    assert again.body[2] is before.body[2]
+    assert [again.body[0], again.body[1]] == [before.body[0], before.body[1]]
+    assert again.body[0] is before.body[0] and again.body[1] is before.body[1]
 
 
 def test_typing_into_an_empty_document() -> None:
     chunks = ParsedChunks()
     text = ""
-    for char in "import torch\nx = (1, 2\n":
+    for char in "import torch\nx = (1, 2)\n":
         text += char
-        assert dump(parse(text, chunks).tree) == dump(parse(text).tree)
+        edited, whole = parse(text, chunks), parse(text)
+        assert (edited.syntax_error is None) == (whole.syntax_error is None)
+        if whole.syntax_error is None:
+            assert dump(edited.tree) == dump(whole.tree)
+
+
+def test_a_syntax_error_costs_only_its_own_statement() -> None:
+    functions = [f"def f{n}(x):\n    y = x * {n}\n    return y\n\n\n" for n in range(4)]
+    text = "import torch\n\n\n" + "".join(functions)
+    chunks = ParsedChunks()
+    before = parse(text, chunks).tree
+    # Typing an opening bracket in f1: a whole-text parse blanks everything after it.
+    broken = text.replace("y = x * 1", "y = (x * 1")
+    edited, whole = parse(broken, chunks), parse(broken)
+    assert edited.syntax_error is not None and whole.syntax_error is not None
+    assert edited.syntax_error[0].line == 10  # the bracket's line
+    kept = [statement.name for statement in edited.tree.body if isinstance(statement, ast.FunctionDef)]
+    assert kept == ["f0", "f2", "f3"]
+    assert edited.tree.body[-1] is before.body[-1]
+    # The same broken text again: the error is reported again, not cached away.
+    assert parse(broken, chunks).syntax_error == edited.syntax_error
+    assert dump(parse(text, chunks).tree) == dump(parse(text).tree)

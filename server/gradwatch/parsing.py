@@ -61,9 +61,9 @@ def parse(text: str, chunks: ParsedChunks | None = None) -> ParseResult:
     """`chunks` (one per edited document) reuses the trees of top-level statements that an
     edit left as they were."""
     if chunks is not None:
-        tree = chunks.parse(text)
-        if tree is not None:
-            return ParseResult(tree, None)
+        parsed = chunks.parse(text)
+        if parsed is not None:
+            return parsed
     recovery = _Recovery(text)
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     if chunks is not None and recovery.first_error is None:
@@ -77,18 +77,22 @@ class ParsedChunks:
 
     Chunks are cut where a top-level statement may begin. A cut inside a string or
     brackets (a module docstring's lines) leaves a chunk that does not parse; it is
-    parsed together with the next one, two, four, ... chunks (twice its text at most).
-    When the rest of the text still fails (a syntax error), the caller parses it all
-    with recovery. A prefix that parses ends where a new top-level statement can begin,
-    so the chunks' trees together are the text's tree.
+    parsed together with the next one, two, four, ... chunks (twice its text at most),
+    up to the next chunk the edit left as it was. A prefix that parses ends where a new
+    top-level statement can begin, so the chunks' trees together are the text's tree.
+
+    A syntax error costs its own lines only: the lines from the chunk that does not
+    parse to the next chunk the edit left as it was are parsed with recovery, and the
+    untouched statements around them keep their trees (a whole-text parse would blank
+    the enclosing block, or everything after an unclosed bracket).
     """
 
     def __init__(self) -> None:
         # first line (0-based) -> (its text, the line after it, its statements)
         self._chunks: dict[int, tuple[str, int, list[ast.stmt]]] = {}
 
-    def parse(self, text: str) -> ast.Module | None:
-        """The text's tree, or None when there is nothing to reuse yet or a chunk does not parse."""
+    def parse(self, text: str) -> ParseResult | None:
+        """The text's tree, or None when there is nothing to reuse yet."""
         if not self._chunks:
             return None  # parsing the whole text at once is faster; `remember` keeps its chunks
         lines = [_with_newline(line) for line in split_lines(text)]
@@ -96,21 +100,32 @@ class ParsedChunks:
         offsets = [0, *itertools.accumulate(len(line) for line in lines)]
         cuts = sorted({0, *_statement_starts(lines)}) + [len(lines)]
         position = {cut: index for index, cut in enumerate(cuts)}
+        def kept(index: int) -> tuple | None:
+            chunk = self._chunks.get(cuts[index])
+            if chunk is None or not _still_there(chunk, cuts[index], joined, offsets, position.get(chunk[1], 0) > index):
+                return None
+            return chunk
+
         chunks: dict[int, tuple[str, int, list[ast.stmt]]] = {}
         body: list[ast.stmt] = []
+        error = None
         index = 0
         while index < len(cuts) - 1:
-            first = cuts[index]
-            chunk = self._chunks.get(first)
-            if chunk is None or not _still_there(chunk, first, joined, offsets, position.get(chunk[1], 0) > index):
-                chunk = _parse_chunk(lines, cuts, index)
-                if chunk is None:
-                    return None
-            chunks[first] = chunk
+            chunk = kept(index)
+            if chunk is None:
+                stop = next((later for later in range(index + 1, len(cuts) - 1) if kept(later)), len(cuts) - 1)
+                chunk = _parse_chunk(lines, cuts, index, stop)
+                if chunk is None:  # recovered, not kept: the next parse reports its error again
+                    recovered, found = _recover_chunk(lines, cuts[index], cuts[stop])
+                    error = error or found
+                    body.extend(recovered)
+                    index = stop
+                    continue
+            chunks[cuts[index]] = chunk
             body.extend(chunk[2])
             index = position[chunk[1]]
         self._chunks = chunks  # only the current text's chunks are kept
-        return ast.Module(body=body, type_ignores=[])
+        return ParseResult(ast.Module(body=body, type_ignores=[]), error)
 
     def remember(self, lines: list[str], tree: ast.Module) -> None:
         """Keep the chunks of a text parsed at once (`lines`, its tree), each made of whole
@@ -141,6 +156,14 @@ def _start_line(statement: ast.stmt) -> int:
     return decorators[0].lineno if decorators else statement.lineno
 
 
+def _recover_chunk(lines: list[str], first: int, end: int) -> tuple[list[ast.stmt], tuple | None]:
+    """The statements of lines `first` to `end` parsed with recovery (the lines around them
+    count as blank), and their first syntax error."""
+    recovery = _Recovery("\n" * first + "".join(lines[first:end]))
+    tree = elide_deep_nesting(recovery.run(), recovery.lines)
+    return tree.body, recovery.first_error
+
+
 def _doubling(first: int, last: int):
     """first, first + 1, first + 3, first + 7, ... and last."""
     step = 1
@@ -151,10 +174,10 @@ def _doubling(first: int, last: int):
     yield last
 
 
-def _parse_chunk(lines: list[str], cuts: list[int], index: int) -> tuple[str, int, list[ast.stmt]] | None:
-    """The chunk from cut `index` to the nearest later cut where the text parses."""
+def _parse_chunk(lines: list[str], cuts: list[int], index: int, stop: int) -> tuple[str, int, list[ast.stmt]] | None:
+    """The chunk from cut `index` to the nearest later cut (up to cut `stop`) where the text parses."""
     first = cuts[index]
-    for end in _doubling(index + 1, len(cuts) - 1):
+    for end in _doubling(index + 1, stop):
         chunk = "".join(lines[first : cuts[end]])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. invalid escape sequences
