@@ -130,3 +130,47 @@ def test_a_real_file_with_nested_scopes_that_follow_calls_is_checked() -> None:
     text = path.read_text()
     cache = ScopeCache()
     assert check_source(text, cache=cache).findings == check_source(text).findings
+
+
+MODEL_AND_STEP = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.sigmoid(self.fc(x))
+        return y
+
+    def unused(self, x):
+        return x
+
+
+def step():
+    model = Net()
+    out = model(torch.randn(2, 4))
+    out.add_(1)
+    out.sum().backward()
+"""
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("return x\n", "return x * 2\n"),  # a method step() never runs
+        ("return y\n", "return y.clone()\n"),  # forward, which step() runs
+        ("nn.Linear(4, 4)", "nn.Linear(4, 4, bias=False)"),  # __init__
+        ("return x\n", "self.register_buffer('b', x)\n        return x\n"),  # registers an attribute
+        ("    def unused(self, x):\n        return x\n", ""),  # a method goes away
+    ],
+    ids=["other-method", "forward", "init", "register", "removed-method"],
+)
+def test_an_edit_inside_a_class_gives_what_a_fresh_check_gives(edit) -> None:
+    cache = ScopeCache()
+    assert [f.code for f in check_source(MODEL_AND_STEP, cache=cache).findings] == ["GW201"]
+    edited = MODEL_AND_STEP.replace(*edit)
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings

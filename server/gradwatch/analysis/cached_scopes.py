@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import calls
+from gradwatch.analysis import calls, module_dicts
 from gradwatch.analysis.values import ModuleClass
+
+
+# distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
+# register attributes by name.
+_WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
 
 
 class CachedScopes:
@@ -67,12 +72,23 @@ class CachedScopes:
         return self._module_statements
 
     def _fingerprint(self, name: str, value):
-        """A class of this file stands for its text: its value holds tensor identities
-        that differ from one run to the next although nothing changed."""
+        """A class of this file stands for its text (its value holds tensor identities that
+        differ from one run to the next although nothing changed): the text others see
+        without running its methods. That is its header, its class-level statements,
+        `__init__` (run to find its attributes) and the names of its other methods; a
+        method that a function runs is a dependency of that function of its own (see
+        `_dependencies`), so an edit inside one method does not invalidate every function."""
         node = self.class_nodes.get(name)
-        if isinstance(value, ModuleClass) and node is not None:
-            return (name, self.source.segment(node))
-        return (name, value)
+        if not isinstance(value, ModuleClass) or node is None:
+            return (name, value)
+        segment = self.source.segment
+        parts = [segment(item) for item in (*node.decorator_list, *node.bases, *node.keywords)]
+        for item in node.body:
+            method = isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name != "__init__"
+            parts.append(f"def {item.name}" if method else segment(item))
+        # Words that analyses read anywhere in a class, methods included.
+        text = segment(node)
+        return (name, tuple(parts), tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
     def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
         """What the function's events depend on: its text and place, and what it sees from outside."""

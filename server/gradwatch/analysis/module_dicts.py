@@ -40,7 +40,7 @@ from gradwatch.analysis.values import (
 DICTS = ("_parameters", "_modules")
 SEQUENTIAL = "torch.nn.Sequential"
 # Calls by which a class registers parameters, buffers or submodules the attributes do not show.
-_REGISTERING = {"register_parameter", "register_buffer", "register_module", "add_module", "setattr", "__setattr__"}
+REGISTERING = {"register_parameter", "register_buffer", "register_module", "add_module", "setattr", "__setattr__"}
 
 
 @dataclass(frozen=True)
@@ -272,8 +272,8 @@ def _attributes_known(ev, module: Module) -> bool:
     return not any(
         isinstance(child, ast.Call)
         and (
-            (isinstance(child.func, ast.Attribute) and child.func.attr in _REGISTERING)
-            or (isinstance(child.func, ast.Name) and child.func.id in _REGISTERING)
+            (isinstance(child.func, ast.Attribute) and child.func.attr in REGISTERING)
+            or (isinstance(child.func, ast.Name) and child.func.id in REGISTERING)
         )
         for node in classes
         for child in ast.walk(node)
