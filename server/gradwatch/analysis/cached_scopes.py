@@ -3,7 +3,10 @@
 A function whose text, place and surroundings are unchanged produces the same
 events (scope_cache.py keeps them). A function whose calls ran other functions
 of the file also depends on their text and on the module-level code: it is
-replayed only while those are unchanged too.
+replayed only while those are unchanged too. Which functions and methods of the
+file exist matters only by name: a function is replayed while each name it and
+the functions it ran use still names the same functions and methods (so a
+function that an edit's syntax error takes away costs only its users).
 
 A mixin of the Interpreter (interpreter.py).
 """
@@ -12,13 +15,18 @@ from __future__ import annotations
 
 import ast
 
+import weakref
+
 from gradwatch.analysis import calls, module_dicts
-from gradwatch.analysis.values import ModuleClass
+from gradwatch.analysis.values import ModuleClass, UserFunction
 
 
 # distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
 # register attributes by name.
 _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
+# Methods run without their name being written at the call (`model(x)`, `Net()`).
+_IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
+_USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class CachedScopes:
@@ -43,19 +51,34 @@ class CachedScopes:
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
             steps = self.steps.taken - steps_before
-            self.cache.put(key, (events, names, self._dependencies(followed), steps))
+            self.cache.put(key, (events, names, self._dependencies(node, followed), steps))
 
-    def _dependencies(self, followed: set) -> tuple:
-        """What a function's events depend on besides its own text: the functions its
-        calls ran, and the module-level code whose names those calls read."""
+    def _dependencies(self, node: ast.AST, followed: set) -> tuple:
+        """What a function's events depend on besides its own text: what the names it and the
+        functions its calls ran use name among the file's functions and methods, those
+        functions' text, and the module-level code whose names those calls read."""
+        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (node, *followed)))
+        meanings = ("", "<names>", frozenset((name, self._meaning(name)) for name in names))
         if not followed:
-            return ()
+            return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
         functions = [(owners.get(id(f), ""), f.name, self.source.segment(f)) for f in followed]
-        return (("", "<module>", self._module_text()), *sorted(functions))
+        return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
+
+    def _meaning(self, name: str) -> tuple:
+        """Whether `name` is a function of the file, and the classes that have a method by that name."""
+        if self._methods_by_name is None:
+            self._methods_by_name = {}
+            for cls in self.class_nodes.values():
+                for item in cls.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        self._methods_by_name.setdefault(item.name, set()).add(cls.name)
+        return (name in self.functions, tuple(sorted(self._methods_by_name.get(name, ()))))
 
     def _unchanged(self, dependency: tuple) -> bool:
         owner, name, text = dependency
+        if name == "<names>":
+            return all(self._meaning(used) == meaning for used, meaning in text)
         if name == "<module>":
             return text == self._module_text()
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
@@ -74,9 +97,9 @@ class CachedScopes:
     def _fingerprint(self, name: str, value):
         """A class of this file stands for its text (its value holds tensor identities that
         differ from one run to the next although nothing changed): the text others see
-        without running its methods. That is its header, its class-level statements,
-        `__init__` (run to find its attributes) and the names of its other methods; a
-        method that a function runs is a dependency of that function of its own (see
+        without running its methods. That is its header, its class-level statements and
+        `__init__` (run to find its attributes); the methods a function runs, and whether
+        the names it uses name methods, are dependencies of that function of its own (see
         `_dependencies`), so an edit inside one method does not invalidate every function."""
         node = self.class_nodes.get(name)
         if not isinstance(value, ModuleClass) or node is None:
@@ -84,8 +107,8 @@ class CachedScopes:
         segment = self.source.segment
         parts = [segment(item) for item in (*node.decorator_list, *node.bases, *node.keywords)]
         for item in node.body:
-            method = isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name != "__init__"
-            parts.append(f"def {item.name}" if method else segment(item))
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name == "__init__":
+                parts.append(segment(item))
         # Words that analyses read anywhere in a class, methods included.
         text = segment(node)
         return (name, tuple(parts), tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
@@ -94,7 +117,14 @@ class CachedScopes:
         """What the function's events depend on: its text and place, and what it sees from outside."""
         if self._globals_key is None:
             try:
-                self._globals_key = hash(tuple(self._fingerprint(name, value) for name, value in self.globals.items()))
+                self._globals_key = hash(
+                    tuple(
+                        self._fingerprint(name, value)
+                        for name, value in self.globals.items()
+                        # the file's functions matter by name: see _dependencies
+                        if not (isinstance(value, UserFunction) and name in self.functions)
+                    )
+                )
             except TypeError:  # an unhashable value: do not cache
                 self._globals_key = False
         if self._globals_key is False:
@@ -108,3 +138,13 @@ class CachedScopes:
             self.is_forward(node),
             self.collect_names,
         )
+
+
+def _used_names(node: ast.AST) -> frozenset:
+    """The names and attribute names a function's text uses (once per tree)."""
+    used = _USED_NAMES.get(node)
+    if used is None:
+        used = _USED_NAMES[node] = frozenset(
+            n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))
+        )
+    return used

@@ -100,6 +100,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._summaries: dict[str, object] = {}
         self.iterations = Iterations()
         self._module_statements: str | None = None
+        self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
 
     # -- scopes --------------------------------------------------------------
 
