@@ -1,4 +1,4 @@
-"""The `gradwatch` command: check, clean, rules, explain, serve, probe, run.
+"""The `gradwatch` command: check, clean, rules, explain, serve, probe, run, explain-error.
 
 Start-up cost matters (pre-commit runs this on every commit), so this module
 imports only the standard library at the top; each subcommand imports what it
@@ -87,12 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="run the language server (--stdio, --tcp HOST:PORT)", add_help=False)
     commands.add_parser("probe", help="measure which torch ops save what for backward", add_help=False)
     commands.add_parser("run", help="run a script under the autograd sentinel ([--stop] [--output PATH] [--] script.py [args...])", add_help=False)
+    commands.add_parser(
+        "explain-error",
+        help="explain a pasted torch autograd error and its traceback ([FILE], default: stdin)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("serve", "probe", "run"):
+    if argv and argv[0] in ("serve", "probe", "run", "explain-error"):
         return _delegate(argv[0], argv[1:])
     from gradwatch.config import ConfigError
 
@@ -140,6 +145,8 @@ def _delegate(command: str, rest: list[str]) -> int:
             from gradwatch.lsp.server import main as entry
         elif command == "run":
             from gradwatch.runtime.main import main as entry
+        elif command == "explain-error":
+            from gradwatch.explain_error import main as entry
         else:
             from gradwatch.probe import main as entry
     except ImportError as error:

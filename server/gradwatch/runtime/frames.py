@@ -160,6 +160,10 @@ class Frames:
         return None
 
 
+# In `ModuleCalls.fast`: the innermost module call may run user code; walk the stack.
+SLOW = object()
+
+
 class ModuleCalls:
     """Which `nn.Module` calls are in progress, each with the site that names it.
 
@@ -173,64 +177,119 @@ class ModuleCalls:
     Construction sites are indexed by `id(module)` next to a weak reference that
     confirms the module is still the same object (a WeakKeyDictionary lookup
     costs more than the rest of a module call's bookkeeping).
+
+    Inside a call of a module whose `forward` is torch's own and that has no
+    forward hooks, no user code runs (short of a user function handed to the
+    module), so the ops there and the modules it calls are named without
+    looking at a single frame (`fast`): the pack hook reads the site off the
+    stack, and a module called from there is named by its construction line.
+    Looking at frames is what costs: each frame a walk touches is made into a
+    frame object.
     """
 
     def __init__(self, frames: Frames) -> None:
         self.frames = frames
         self.stack: list[Site | None] = []
+        # Parallel to `stack`: the same site when the call is of a module whose `forward` is
+        # torch's and that has no forward hooks (no user code can run inside it, so every op
+        # in it is named by that site without walking the stack), else SLOW.
+        self.fast: list[object] = []
+        self.torch_forward: dict[type, bool] = {}
         self.sites: dict[int, tuple[weakref.ref, Site]] = {}
-        # id() of every module called so far, and of those whose output was in a graph at least
-        # once (their parameters could get a gradient: if none came, the output was just unused).
+        # id() of the modules called, and of those whose output was in a graph at least once
+        # (their parameters could get a gradient: if none came, the output was just unused).
+        # Kept only for the modules in `watched` (those owning parameters the optimizer steps
+        # that had no gradient yet, see gradients.py): one set lookup per call for the others.
         self.called: set[int] = set()
         self.in_graph: set[int] = set()
-        self.call_code: CodeType | None = None  # our wrapper of Module._call_impl
-        self.inner_call_code: CodeType | None = None  # the original it calls
+        self.watched: set[int] = set()
+        self.call_code: CodeType | None = None  # our wrapper of Module.__call__ (or of _call_impl)
+        self.inner_call_code: CodeType | None = None  # torch's _call_impl, which it calls
         self.originals: dict[str, object] = {}
 
     def install(self) -> None:
+        from torch.nn.modules import module as module_module
         from torch.nn.modules.module import Module
 
-        self.originals = {"__init__": Module.__init__, "_call_impl": Module._call_impl}
+        # The wrapper replaces `Module.__call__` (torch's `_wrapped_call_impl`, a trampoline to
+        # `_call_impl` or the compiled version): it takes the trampoline's place, so a module
+        # call costs no extra Python frame. On a torch laid out otherwise, it wraps `_call_impl`.
+        via_call = vars(Module).get("__call__") is vars(Module).get("_wrapped_call_impl") and hasattr(
+            Module, "_compiled_call_impl"
+        )
+        wrapped_name = "__call__" if via_call else "_call_impl"
+        self.originals = {"__init__": Module.__init__, wrapped_name: getattr(Module, wrapped_name)}
+        # torch's global forward hooks (dicts changed in place): user code that runs in every call.
+        global_pre, global_post = module_module._global_forward_pre_hooks, module_module._global_forward_hooks
         original_init, original_call = Module.__init__, Module._call_impl
         frames, sites, stack = self.frames, self.sites, self.stack
         is_internal, walk, getframe = frames.is_internal, frames.walk, sys._getframe
-        push, pop, called, in_graph = stack.append, stack.pop, self.called.add, self.in_graph.add
+        push, pop, called, in_graph, watched = stack.append, stack.pop, self.called.add, self.in_graph.add, self.watched
+        fast_stack = self.fast
+        push_fast, pop_fast = fast_stack.append, fast_stack.pop
+        torch_forward, slow = self.torch_forward, SLOW
         trampoline = Module._wrapped_call_impl.__code__
         remember = self._remember
+        forward_is_torchs = self._forward_is_torchs
 
         def __init__(module, *args, **kwargs):
             original_init(module, *args, **kwargs)
             remember(module, frames.construction_site(module))
 
         def _call_impl(module, *args, **kwargs):
-            called(id(module))
-            caller = getframe(1)
-            if caller.f_code is trampoline:
-                caller = caller.f_back
-            code = caller.f_code
-            internal = is_internal.get(code)
-            if internal is None:
-                internal = frames._internal(code)
-            if not internal:
-                push((code, caller.f_lasti))
+            key = id(module)
+            if fast_stack and fast_stack[-1] is not slow:
+                # Called from inside a torch module (a layer of `nn.Sequential`, the attention
+                # of a transformer layer): no user frame in between, so no frame is looked at.
+                built = sites.get(key)
+                site = built[1] if built is not None and built[0]() is module else stack[-1]
             else:
-                built = sites.get(id(module))
-                push(built[1] if built is not None and built[0]() is module else walk(caller))
+                caller = getframe(1)
+                if caller.f_code is trampoline:
+                    caller = caller.f_back
+                code = caller.f_code
+                internal = is_internal.get(code)
+                if internal is None:
+                    internal = frames._internal(code)
+                if not internal:
+                    site = (code, caller.f_lasti)
+                else:
+                    built = sites.get(key)
+                    site = built[1] if built is not None and built[0]() is module else walk(caller)
+            push(site)
+            fast = torch_forward.get(type(module))
+            if fast is None:
+                fast = forward_is_torchs(type(module))
+            hooked = module._forward_hooks or module._forward_pre_hooks or global_pre or global_post
+            push_fast(slow if hooked or not fast else site)
             try:
-                result = original_call(module, *args, **kwargs)
+                compiled = module._compiled_call_impl if via_call else None
+                if compiled is None:
+                    result = original_call(module, *args, **kwargs)
+                else:  # module.compile()
+                    result = compiled(*args, **kwargs)
             finally:
                 pop()
-            if getattr(result, "requires_grad", False):
-                in_graph(id(module))
+                pop_fast()
+            if key in watched:
+                called(key)
+                if getattr(result, "requires_grad", False):
+                    in_graph(key)
             return result
 
-        for wrapper, original in ((__init__, original_init), (_call_impl, original_call)):
+        for wrapper, original in ((__init__, original_init), (_call_impl, self.originals[wrapped_name])):
             wrapper.__wrapped__ = original  # type: ignore[attr-defined]
             wrapper.__doc__ = original.__doc__
         self.call_code = _call_impl.__code__
         self.inner_call_code = original_call.__code__
         Module.__init__ = __init__
-        Module._call_impl = _call_impl
+        setattr(Module, wrapped_name, _call_impl)
+
+    def _forward_is_torchs(self, cls: type) -> bool:
+        forward = getattr(getattr(cls, "forward", None), "__code__", None)
+        fast = forward is not None and self.frames._internal(forward)
+        self.torch_forward[cls] = fast
+        return fast
 
     def _remember(self, module, site: Site | None) -> None:
         if site is None:
@@ -254,3 +313,4 @@ class ModuleCalls:
         self.originals = {}
         self.call_code = self.inner_call_code = None
         self.stack.clear()
+        self.fast.clear()

@@ -91,6 +91,9 @@ class GradientWatch:
                 if owners is None:
                     owners = self._owners()
                 candidate = Candidate(owners.get(key), f"{parameter.type()} {list(parameter.shape)}")
+                if candidate.owner is not None:
+                    # From now on its module's calls are followed (called? output in a graph?).
+                    self.frames.modules.watched.add(candidate.owner.module_id)
                 self.candidates[key] = (weakref.ref(parameter, self._freed(key)), candidate)
 
     def _freed(self, key: int):
@@ -119,7 +122,8 @@ class GradientWatch:
         Of a module's parameters, only when the module was called and its output never
         required grad (it ran under no_grad, or on detached values): a module never
         called, or whose output was in a graph but unused (a backbone's classifier when
-        only its features are used), expects no gradient."""
+        only its features are used), expects no gradient. Calls are counted from the step
+        after which its parameters were first seen without a gradient (`ModuleCalls.watched`)."""
         alive = [candidate for reference, candidate in self.candidates.values() if reference() is not None]
         modules = self.frames.modules
         return [

@@ -109,13 +109,22 @@ class WriteWatch:
 
     def _wrap(self, original):
         live = self.saved.by_storage
+        storage_key = self.saved.storage_key
         watched_targets = self._watched
         after = self._after
 
         def write(*args, **kwargs):
             if not live:  # nothing saved for backward is alive: nothing to clobber
                 return original(*args, **kwargs)
-            watched = watched_targets(args[0] if args else kwargs.get("input", kwargs.get("self")))
+            target = args[0] if args else kwargs.get("input", kwargs.get("self"))
+            if type(target) is not list and type(target) is not tuple:
+                # The common case, a write to a storage nothing saved: no lists, no records.
+                try:
+                    if storage_key(target) not in live:
+                        return original(*args, **kwargs)
+                except Exception:  # not a tensor, or one without storage (sparse, meta)
+                    return original(*args, **kwargs)
+            watched = watched_targets(target)
             result = original(*args, **kwargs)
             if watched:
                 after(watched)
@@ -131,7 +140,7 @@ class WriteWatch:
         if isinstance(target, (list, tuple)):  # torch._foreach_*_
             return [item for each in target for item in self._watched(each)]
         try:
-            storage = target.untyped_storage().data_ptr()
+            storage = self.saved.storage_key(target)
         except Exception:  # not a tensor, or one without storage (sparse, meta)
             return []
         records = self.saved.sharing_storage(storage)
