@@ -27,37 +27,64 @@ _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
 # Methods run without their name being written at the call (`model(x)`, `Net()`).
 _IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 class CachedScopes:
     def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
         key = self.cache_key(node, in_class) if self.cache is not None else None
+        self._run_or_replay(key, [node], lambda: self.run_function(node, in_class))
+
+    def analyse_module_body(self, tree: ast.Module, state) -> None:
+        """Run the module's own statements into `state`, or replay them: their events and the
+        state after them depend on their text and place, the names its defs and classes
+        bind and, as a function's do, on what the calls they made ran."""
+        statements = [s for s in tree.body if not isinstance(s, _DEFINITIONS)]
+        key = None
+        if self.cache is not None and self._globals_fingerprint() is not False:
+            key = (
+                "<module>",
+                tuple((s.lineno, s.col_offset, self.source.segment(s)) for s in statements),
+                tuple(s.name for s in tree.body if isinstance(s, _DEFINITIONS)),
+                self._globals_fingerprint(),
+                self.collect_names,
+            )
+        after = self._run_or_replay(key, statements, lambda: self.exec_block(tree.body, state), state)
+        if after is not None:
+            state.become(after.copy())
+
+    def _run_or_replay(self, key, scopes: list, run, state=None):
+        """Replay what the cache holds for `key` while its dependencies hold (and return the
+        state it ended with), else `run()` and keep what it did (and a copy of `state`)."""
         cached = self.cache.get(key) if key is not None else None
         if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
-            events, names, _, steps = cached
+            events, names, _, steps, after = cached
             self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
             for event in events:
                 self.events[("cached", id(event))] = event
             self.names.update({id(entry): entry for entry in names})
-            return
+            return after
         events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
         self.used_other_files = False
         followed = self.calls.track()
         try:
-            self.run_function(node, in_class)
+            run()
         finally:
             self.calls.untrack(followed)
         if key is not None and not self.used_other_files:  # other files may change unseen
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
             steps = self.steps.taken - steps_before
-            self.cache.put(key, (events, names, self._dependencies(node, followed), steps))
+            after = state.copy() if state is not None else None
+            self.cache.put(key, (events, names, self._dependencies(scopes, followed), steps, after))
+        return None
 
-    def _dependencies(self, node: ast.AST, followed: set) -> tuple:
-        """What a function's events depend on besides its own text: what the names it and the
-        functions its calls ran use name among the file's functions and methods, those
-        functions' text, and the module-level code whose names those calls read."""
-        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (node, *followed)))
+    def _dependencies(self, scopes, followed: set) -> tuple:
+        """What a scope's events depend on besides its own text (`scopes`: the function, or the
+        module's own statements): what the names it and the functions its calls ran use name
+        among the file's functions and methods, those functions' text, and the module-level
+        code whose names those calls read."""
+        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *followed)))
         meanings = ("", "<names>", frozenset((name, self._meaning(name)) for name in names))
         if not followed:
             return (meanings,)
@@ -90,7 +117,7 @@ class CachedScopes:
             self._module_statements = "\n".join(
                 self.source.segment(s)
                 for s in body
-                if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                if not isinstance(s, _DEFINITIONS)
             )
         return self._module_statements
 
@@ -113,8 +140,9 @@ class CachedScopes:
         text = segment(node)
         return (name, tuple(parts), tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
-    def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
-        """What the function's events depend on: its text and place, and what it sees from outside."""
+    def _globals_fingerprint(self):
+        """A hash of what every function sees of the module's imports and classes (False when
+        something unhashable is there: nothing is cached)."""
         if self._globals_key is None:
             try:
                 self._globals_key = hash(
@@ -125,9 +153,13 @@ class CachedScopes:
                         if not (isinstance(value, UserFunction) and name in self.functions)
                     )
                 )
-            except TypeError:  # an unhashable value: do not cache
+            except TypeError:
                 self._globals_key = False
-        if self._globals_key is False:
+        return self._globals_key
+
+    def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
+        """What the function's events depend on: its text and place, and what it sees from outside."""
+        if self._globals_fingerprint() is False:
             return None
         return (
             self.source.segment(node),

@@ -385,9 +385,9 @@ class Evaluator(TensorMethods):
         if isinstance(callee, Imported) and self.backprop_scope:
             # Another file may define it; what it does can matter here.
             self.facts.calls_other_files = True
-            self.used_other_files = True
         if isinstance(callee, Imported) and self.follow_other_files:
-            # Ask the project (through jedi) what it does.
+            # Ask the project what it does: the answer changes when another file does.
+            self.used_other_files = True
             resolved = self.resolver.value_for_call(self, node, state, callee.qualname)
             if resolved is not None:
                 if not isinstance(resolved, (ModuleClass, TorchRef)):
@@ -410,7 +410,6 @@ class Evaluator(TensorMethods):
                 return descended.value
             summary = self.local_summary(callee.name)
             if summary is not None:
-                self.used_other_files = True  # its result depends on another function's text
                 return summaries.apply_summary(self, summary, node, state)
         if isinstance(callee, TorchRef):
             return self.torch_call(callee.qualname, node, state)

@@ -97,7 +97,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
         # id of a def run inside a function -> (its node, the enclosing function, its call string).
         self.nested_functions: dict[int, tuple] = {}
-        self._summaries: dict[str, object] = {}
+        # name -> (its summary, the functions its run ran, whether it followed calls into other files)
+        self._summaries: dict[str, tuple] = {}
         self.iterations = Iterations()
         self._module_statements: str | None = None
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
@@ -110,7 +111,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         state = State(bindings=dict(self.globals))
         self.calls.module_state = state
         if self.relevant(tree):
-            self.exec_block(tree.body, state)
+            self.analyse_module_body(tree, state)
         self.analyse_definitions(tree.body, in_class=None)
         return self.finish()
 
@@ -184,13 +185,23 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         return id(node) in self.forward_methods
 
     def local_summary(self, name: str):
-        """The summary of a top-level function of this file, computed once per run."""
+        """The summary of a top-level function of this file, computed once per run. The scope
+        that uses it depends on the function's text and on the functions its run ran (for
+        the scope cache, as if the call had been followed)."""
         if name not in self._summaries:
-            self._summaries[name] = None  # a recursive call sees "unknown"
+            self._summaries[name] = None, (), False  # a recursive call sees "unknown"
             node = self.functions.get(name)
             if node is not None:
-                self._summaries[name] = summaries.function_summary(self.sharing_module(), node, None)
-        return self._summaries[name]
+                helper = self.sharing_module()
+                followed = helper.calls.track()
+                summary = summaries.function_summary(helper, node, None)
+                helper.calls.untrack(followed)
+                self._summaries[name] = summary, (node, *followed), helper.used_other_files
+        summary, ran, used_other_files = self._summaries[name]
+        for function in ran:
+            self.calls.note_followed(function)
+        self.used_other_files |= used_other_files
+        return summary
 
     def sharing_module(self) -> Interpreter:
         """A fresh interpreter for this file that shares its module-level names (imports,
@@ -319,6 +330,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     def assign_attribute(self, target: ast.Attribute, value, state: State) -> None:
         if module_dicts.write(self, target, None, value, state):
             return  # `clone.__dict__ = module.__dict__.copy()`, `clone._modules = ...`
+        if target.attr == "data":
+            self.data_assigned(target, value, state)  # `t.data = other` may change t's dtype
         if target.attr == "requires_grad":
             owner = self.eval(target.value, state)
             flag = value.value if isinstance(value, Constant) and isinstance(value.value, bool) else None
