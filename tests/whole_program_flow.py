@@ -795,6 +795,106 @@ indices.requires_grad = True
         [("GW109", 7)],
         INTEGER,
     ),
+    "topk_indices_returned_by_a_helper_cannot_require_grad": (
+        """
+import torch
+
+
+def best_classes(logits, k):
+    return logits.topk(k, dim=1)
+
+
+class Picker:
+    def __init__(self, k):
+        self.k = k
+
+    def pick(self, logits):
+        return best_classes(logits, self.k).indices
+
+
+picks = Picker(2).pick(torch.randn(4, 5))
+picks.requires_grad = True
+""",
+        [("GW109", 18)],
+        INTEGER,
+    ),
+    "comparison_mask_kept_through_a_reshape_cannot_require_grad": (
+        """
+import torch
+
+
+def positive_mask(x):
+    return (x > 0).view(-1).clone()
+
+
+mask = positive_mask(torch.randn(2, 3))
+mask.requires_grad_()
+""",
+        [("GW109", 10)],
+        "only Tensors of floating point dtype can require gradients",
+    ),
+    "float_conversions_of_indices_and_masks_can_require_grad": (
+        """
+import torch
+
+
+def as_weights(scores):
+    order = scores.argsort(dim=1).float()
+    mask = (scores > 0).to(torch.float32)
+    return order, mask
+
+
+order, mask = as_weights(torch.randn(3, 4))
+order.requires_grad_()
+mask.requires_grad = True
+_, top = torch.sort(torch.randn(5))
+top = top.double()
+top.requires_grad_()
+""",
+        [],
+        None,
+    ),
+    "dtype_test_before_requires_grad_on_mixed_inputs": (
+        """
+import torch
+
+
+def track(inputs):
+    for tensor in inputs:
+        if not torch.is_floating_point(tensor):
+            continue
+        tensor.requires_grad_()
+    return inputs
+
+
+ids = torch.randint(0, 9, (2, 3))
+track((torch.randn(2, 3), ids))
+""",
+        [],
+        None,
+    ),
+    "dtype_test_in_the_caller_keeps_a_helper_quiet": (
+        """
+import torch
+
+
+def enable(t):
+    t.requires_grad_()
+    return t
+
+
+ids = torch.randint(0, 5, (3,))
+if ids.is_floating_point():
+    enable(ids)
+if ids.dtype.is_floating_point or ids.dtype.is_complex:
+    enable(ids)
+if not torch.is_floating_point(ids):
+    ids = ids.float()
+enable(ids)
+""",
+        [],
+        None,
+    ),
     "variable_of_a_long_tensor_requiring_grad": (
         """
 import torch

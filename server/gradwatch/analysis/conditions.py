@@ -16,7 +16,7 @@ import ast
 import weakref
 import operator
 
-from gradwatch.analysis import object_conditions, type_conditions
+from gradwatch.analysis import integer_dtypes, object_conditions, type_conditions
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, inner_statements, literal_true
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Sequence, Tensor, Tri
@@ -43,6 +43,8 @@ def known_truth(test: ast.AST, state: State) -> bool | None:
 
 def _literal(node: ast.AST, state: State):
     """The Python value of `node` when it is a known literal, else _UNKNOWN."""
+    if integer_dtypes.float_test_is_false(node, state):
+        return False  # `if t.dtype.is_floating_point:` of an integer tensor
     if isinstance(node, ast.Constant):
         return node.value if isinstance(node.value, _LITERALS) else _UNKNOWN
     if isinstance(node, (ast.Name, ast.Attribute)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import shapes, tensor_items
+from gradwatch.analysis import integer_dtypes, shapes, tensor_items
 from gradwatch.analysis.conditions import known_flag
 from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
@@ -51,15 +51,19 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
             cuts = first.cuts
     if qualname in ("torch.tensor", "torch.as_tensor") and args and isinstance(args[0], Sequence):
         cuts = tensor_items.converted(ev, node, args[0])
+    integer, where = integer_dtype(ev, qualname, node, state, args)
     if requires is YES:
-        integer, where = integer_dtype(ev, qualname, node, state)
         ev.emit(node, Creation(ev.span(node), node, integer, where))
     value = leaf(ev, node, requires, explicit=requires is YES, deps=args)
+    if integer is YES:
+        value = value.but(integer=True)
     return value.but(cuts=cuts) if cuts else value
 
 
-def integer_dtype(ev, qualname: str, node: ast.Call, state: State) -> tuple[Tri, object]:
+def integer_dtype(ev, qualname: str, node: ast.Call, state: State, args=()) -> tuple[Tri, object]:
     """Does this factory provably make an integer or bool tensor? And which text says so."""
+    if integer_dtypes.like_factory_is_integer(qualname, list(args), node):
+        return YES, ev.span(node.args[0])  # `torch.zeros_like(idx)`: idx's dtype
     dtype = keyword(node, "dtype")
     if dtype is not None:
         value = ev.eval(dtype, state)

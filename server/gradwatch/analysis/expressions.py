@@ -27,7 +27,7 @@ from gradwatch.analysis import (
     tensor_ops,
 )
 from gradwatch.analysis.conditions import known_truth
-from gradwatch.analysis.events import GradRead, OptimizerStep
+from gradwatch.analysis.events import Creation, GradRead, OptimizerStep
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, keyword, literal_true
 from gradwatch.analysis.tensor_methods import TensorMethods
@@ -204,7 +204,26 @@ class Evaluator(TensorMethods):
             return base.attribute(node.attr)
         if isinstance(base, Constant):
             return CONSTANT  # `arr.shape`, `arr.T`: never a tensor (plain_values.py)
+        if isinstance(base, Sequence) and base.named(node.attr) is not None:
+            return base.named(node.attr)  # `x.topk(3).indices`
         return UNKNOWN_VALUE
+
+    def data_assigned(self, target: ast.Attribute, value, state: State) -> None:
+        """`t.data = other`: t now holds other's data, of other's dtype (measured: an
+        integer tensor given float data can then require grad)."""
+        if isinstance(value, Tensor) and value.integer:
+            return
+        path = dotted(target.value)
+        owner = state.bindings.get(path) if path is not None else None
+        if not isinstance(owner, Tensor) or not owner.integer:
+            return
+        state.bind(path, owner.but(integer=False))
+        # Other names of the same object (`u = t`) see the new data too; a fact dropped is never wrong.
+        if owner.storage is None:
+            return
+        for name, bound in list(state.bindings.items()):
+            if isinstance(bound, Tensor) and bound.integer and bound.storage == owner.storage:
+                state.bindings[name] = bound.but(integer=False)
 
     def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
         if node.attr == "grad":
@@ -461,13 +480,16 @@ class Evaluator(TensorMethods):
         )
 
     def eval_arguments(self, node: ast.Call, state: State) -> list:
+        return self.eval_arguments_and_keywords(node, state)[0]
+
+    def eval_arguments_and_keywords(self, node: ast.Call, state: State) -> tuple[list, list]:
+        """The positional arguments' values, and the keyword arguments' values."""
         values = []
         for arg in node.args:
             value = self.eval(arg.value if isinstance(arg, ast.Starred) else arg, state)
             values.append(UNKNOWN_VALUE if isinstance(arg, ast.Starred) else value)
-        for kw in node.keywords:
-            self.eval(kw.value, state)
-        return values
+        keywords = [self.eval(kw.value, state) for kw in node.keywords]
+        return values, keywords
 
     def torch_call(self, qualname: str, node: ast.Call, state: State):
         if qualname in FACTORIES:
@@ -497,6 +519,10 @@ class Evaluator(TensorMethods):
         if qualname in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             args = self.eval_arguments(node, state)
             requires = literal_true(keyword(node, "requires_grad")) if keyword(node, "requires_grad") else YES
+            data = args[0] if args else None
+            if requires is YES and len(node.args) == 1 and isinstance(data, Tensor) and data.integer and data.known:
+                # `nn.Parameter(torch.arange(n))`: a parameter requires grad, which an integer tensor cannot.
+                self.emit(node, Creation(self.span(node), node, YES, self.span(node.args[0])))
             return creation.leaf(self, node, requires, explicit=True, deps=args)
         if qualname == "torch.autograd.grad":
             return self.grad_call(node, state)
@@ -514,7 +540,7 @@ class Evaluator(TensorMethods):
         info = op_table.lookup(qualname)
         if info is not None and info.has_parameters is not None:
             return modules.torch_module(self, qualname, info, node, state)
-        args = self.eval_arguments(node, state)
+        args, keyword_values = self.eval_arguments_and_keywords(node, state)
         if info is None:
             return self.unknown_op(args)
         if (
@@ -525,5 +551,28 @@ class Evaluator(TensorMethods):
         ):
             flag = self.span(keyword(node, "inplace"))
             return self.inplace(args[0], node.args[0], "inplace=True", node, state, args[1:], info.name, flag=flag)
-        return self.apply_op(qualname, args, node, state)
+        result = self.apply_op(qualname, args, node, state)
+        return result if state.grad_enabled is NO else _with_keyword_operands(result, keyword_values)
 
+
+def _with_keyword_operands(result, keyword_values: list):
+    """The table measured ops called with positional tensors; a tensor passed by keyword
+    (`F.scaled_dot_product_attention(query=q, key=k, value=v)`) is no measured operand.
+    When one may require grad, the result's "no graph" is not proved."""
+    if not isinstance(result, Tensor) or result.requires_grad is not NO:
+        return result
+    if all(_without_grad(value) for value in keyword_values):
+        return result
+    return result.but(requires_grad=UNKNOWN, is_leaf=UNKNOWN)
+
+
+def _without_grad(value) -> bool:
+    """A keyword argument that provably brings no graph: a number, string, dtype, a
+    tensor that does not require grad, or a tuple of those (`dim=(1, 2)`)."""
+    if isinstance(value, (Constant, TorchRef, GradModeContext)):
+        return True
+    if isinstance(value, Tensor):
+        return value.known and value.requires_grad is NO
+    if isinstance(value, Sequence):
+        return all(_without_grad(item) for item in value.items) and (value.each is None or _without_grad(value.each))
+    return False

@@ -41,7 +41,8 @@ _CONVERSION_OPS = {"cuda": "torch.Tensor.to", "cpu": "torch.Tensor.to"}
 class TensorMethods:
     def grad_call(self, node: ast.Call, state: State):
         args = self.eval_arguments(node, state)
-        outputs = args[0] if args else UNKNOWN_VALUE
+        outputs_node = keyword(node, "outputs")
+        outputs = args[0] if args else (self.eval(outputs_node, state) if outputs_node is not None else UNKNOWN_VALUE)
         inputs_node = node.args[1] if len(node.args) > 1 else keyword(node, "inputs")
         inputs = (
             args[1] if len(args) > 1 else (self.eval(inputs_node, state) if inputs_node is not None else UNKNOWN_VALUE)
@@ -139,11 +140,15 @@ class TensorMethods:
         if name == "numpy":
             self.emit(node, TensorCall(self.span(node), tensor, self.text(receiver), name, node))
             return CONSTANT  # an array: never a tensor (plain_values.py)
-        if name in integer_dtypes.INTEGER_CASTS or (
-            name in ("to", "type") and any(integer_dtypes.is_integer_dtype(a) for a in args)
-        ):
+        if integer_dtypes.casts_to_integer(self, name, args, node, state):
             cast = self.apply_op("torch.Tensor.long", [tensor], node, state)
             return cast.but(integer=True) if isinstance(cast, Tensor) else cast
+        if integer_dtypes.keeps_integer(name, tensor, args, node):
+            # A move of a tensor that cannot require grad: the same dtype, no graph.
+            moved = self.apply_op(_CONVERSION_OPS.get(name, f"torch.Tensor.{name}"), [tensor], node, state)
+            return moved.but(integer=True) if isinstance(moved, Tensor) else moved
+        if name in integer_dtypes.NEW_FACTORIES and tensor.integer and tensor.known:
+            integer_dtypes.new_factory(self, node, state)
         if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
             # These return the tensor itself when it already has that device and
             # dtype; only a conversion known to copy makes a new (non-leaf) tensor.

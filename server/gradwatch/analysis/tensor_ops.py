@@ -159,6 +159,8 @@ def apply_op(
         never_none=True,
     )
     if info.returns == "tuple":
+        if qualname.rsplit(".", 1)[-1] in integer_dtypes.ALWAYS_PAIRED:
+            return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
         return Sequence((), each=result)
     return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
 
@@ -322,6 +324,7 @@ def detach(ev, tensor: Tensor, node: ast.Call) -> Tensor:
         origin=ev.reason(node, f"`{ev.text(node)}`"),
         multi_element=tensor.multi_element,
         shape=tensor.shape,
+        integer=tensor.integer,  # the same data, the same dtype
         known=tensor.known,
     )
 
@@ -400,8 +403,8 @@ def inplace(
         view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=union_deps((tensor.deps, result.deps))
     )
     if not op_name.rsplit(".", 1)[-1].startswith(("resize", "set")):
-        # Writing in place never changes a tensor's size (resizing ops aside).
-        result = result.but(shape=tensor.shape, multi_element=tensor.multi_element)
+        # Writing in place never changes a tensor's size (resizing ops aside), nor its dtype.
+        result = result.but(shape=tensor.shape, multi_element=tensor.multi_element, integer=tensor.integer)
     ev.update_aliases(tensor, result, target, state)
     return result
 

@@ -354,6 +354,9 @@ class Sequence:
     # (the length is then unknown: `x.chunk(2)`, a list grown in a loop).
     items: tuple = field(default_factory=tuple)
     each: object = None
+    # The names of the items of a named tuple torch returns (`("values", "indices")` of
+    # `x.topk(3)`): `.indices` reads the item so named.
+    names: tuple = ()
 
     def item(self, index: int):
         if 0 <= index < len(self.items):
@@ -368,13 +371,20 @@ class Sequence:
 
     def join(self, other: Sequence) -> Sequence:
         if self.each is None and other.each is None and len(self.items) == len(other.items):
-            return Sequence(tuple(join_values(a, b) for a, b in zip(self.items, other.items)))
+            names = self.names if self.names == other.names else ()
+            return Sequence(tuple(join_values(a, b) for a, b in zip(self.items, other.items)), names=names)
         # Lengths differ (a list grown in a loop): the common first items, then any item.
         common = min(len(self.items), len(other.items))
         prefix = tuple(join_values(a, b) for a, b in zip(self.items, other.items))
         rest = [*self.items[common:], *other.items[common:]]
         rest += [e for e in (self.each, other.each) if e is not None]
         return Sequence(prefix, each=join_all(rest))
+
+    def named(self, name: str):
+        """The item a named tuple calls `name` (`pair.indices`); None when there is none."""
+        if name in self.names and self.each is None:
+            return self.items[self.names.index(name)]
+        return None
 
     def with_item(self, item) -> Sequence:
         """The list after `append(item)`."""

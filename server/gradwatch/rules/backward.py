@@ -180,8 +180,9 @@ class BackwardOnNonScalar(Rule):
     )
     explanation = f"""
 `backward()` with no gradient argument starts from a gradient of 1, which only
-makes sense for a single number; so does `torch.autograd.grad(y, x)` without
-`grad_outputs`. On a tensor with several elements torch raises:
+makes sense for a single number; so do `torch.autograd.grad(y, x)` without
+`grad_outputs` and `torch.autograd.backward(y)` without `grad_tensors`. On a
+tensor with several elements torch raises:
 
     RuntimeError: {IMPLICIT_SCALAR}
 
@@ -237,6 +238,38 @@ y = (x * x).sum(dim=1)
         Example(
             """
 import torch
+
+x = torch.randn(3, 2, requires_grad=True)
+y = x * 2
+(dx,) = torch.autograd.grad(y[:, 0], x)
+""",
+            raises(IMPLICIT_SCALAR),
+            line=6,
+        ),
+        Example(
+            """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+torch.autograd.backward(x.exp())
+""",
+            raises(IMPLICIT_SCALAR),
+            line=5,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.randn(4, 3, requires_grad=True)
+scores = torch.randn(2, 4) @ w
+(dw,) = torch.autograd.grad(outputs=scores.max(dim=1).values, inputs=w)
+""",
+            raises(IMPLICIT_SCALAR),
+            line=6,
+        ),
+        Example(
+            """
+import torch
 import torch.nn as nn
 
 head = nn.Linear(32, 4)
@@ -258,6 +291,8 @@ y2 = x * 3
 y2.backward(gradient=torch.ones_like(y2))
 z = torch.randn(1, requires_grad=True) * 2
 z.backward()
+torch.autograd.backward(x * 4, grad_tensors=torch.ones(3))
+torch.autograd.backward(x.exp().sum())
 w = torch.randn(8, 10, requires_grad=True)
 w.sum().type_as(w).backward()
 w.mean().to(w).backward()
@@ -270,7 +305,8 @@ import torch.nn.functional as F
 x = torch.randn(5, 3, requires_grad=True)
 y = (x * x).sum(dim=1)
 (dx,) = torch.autograd.grad(y, x, grad_outputs=torch.ones_like(y), retain_graph=True)
-(dx,) = torch.autograd.grad(y.sum(), x)
+(dx,) = torch.autograd.grad(y.sum(), x, retain_graph=True)
+(dx,) = torch.autograd.grad(y[0], x)
 logits = torch.randn(1, 3, requires_grad=True)
 soft_targets = torch.softmax(torch.randn(1, 3), dim=1)
 F.cross_entropy(logits, soft_targets, reduction="none").backward()
@@ -292,14 +328,19 @@ nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
                 f"`{facts.source.text_of(event.span)}` will raise: `{event.target_text}` has more than one element "
                 f"(RuntimeError: {IMPLICIT_SCALAR})"
             )
-            receiver = facts.source.span(node.func.value)
+            through_autograd = _autograd_module(node)  # `torch.autograd.backward(y)`
+            reduced = node.args[0] if through_autograd else node.func.value
+            receiver = facts.source.span(reduced)
             at = Span(receiver.end_line, receiver.end_column, receiver.end_line, receiver.end_column)
-            fixes = [Fix("Reduce it first: `.sum().backward()`", (TextEdit(at, ".sum()"),), safe=False)]
+            fixes = []
+            if isinstance(reduced, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+                fixes.append(Fix("Reduce it first: `.sum().backward()`", (TextEdit(at, ".sum()"),), safe=False))
+            keyword_name = "grad_tensors" if through_autograd else "gradient"
             gradient = add_argument(
                 event.node,
                 facts.source,
-                f"gradient=torch.ones_like({event.target_text})",
-                "Pass `gradient=torch.ones_like(...)`",
+                f"{keyword_name}=torch.ones_like({event.target_text})",
+                f"Pass `{keyword_name}=torch.ones_like(...)`",
             )
             if gradient is not None and event.target_text.isidentifier():
                 fixes.append(gradient)
@@ -310,9 +351,12 @@ nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
         """`torch.autograd.grad(y, x)` of a `y` with more than one element needs `grad_outputs`."""
         for event in facts.grad_calls:
             node = event.node
-            if len(node.args) > 2 or any(k.arg in ("grad_outputs", None) for k in node.keywords) or not node.args:
+            if len(node.args) > 2 or any(k.arg in ("grad_outputs", None) for k in node.keywords):
                 continue
-            written = node.args[0]
+            # `torch.autograd.grad(y, x)` or `torch.autograd.grad(outputs=y, inputs=x)`
+            written = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "outputs"), None)
+            if written is None:
+                continue
             items = written.elts if isinstance(written, (ast.List, ast.Tuple)) else [written]
             if len(items) != len(event.outputs) or any(isinstance(item, ast.Starred) for item in items):
                 continue
@@ -331,5 +375,16 @@ nn.MSELoss(reduce=True, reduction="none")(logits, torch.randn(1, 3)).backward()
 
 def _passes_gradient(node: ast.Call) -> bool:
     """`y.backward(g)` / `y.backward(gradient=g)` (or arguments that may hold one): only a
-    gradient lifts the one-element requirement, `retain_graph=` and `inputs=` do not."""
+    gradient lifts the one-element requirement, `retain_graph=` and `inputs=` do not.
+    `torch.autograd.backward(y, g)` / `grad_tensors=g` says it after the tensor."""
+    if _autograd_module(node):
+        return len(node.args) != 1 or any(k.arg in ("grad_tensors", "tensors", None) for k in node.keywords)
     return bool(node.args) or any(k.arg in ("gradient", None) for k in node.keywords)
+
+
+def _autograd_module(node: ast.Call) -> bool:
+    """`torch.autograd.backward(...)` / `autograd.backward(...)`, not `y.backward(...)`."""
+    receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+    return (isinstance(receiver, ast.Name) and receiver.id == "autograd") or (
+        isinstance(receiver, ast.Attribute) and receiver.attr == "autograd"
+    )

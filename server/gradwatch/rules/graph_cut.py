@@ -113,6 +113,17 @@ loss.backward()
 """,
         """
 import torch
+import torch.nn.functional as F
+
+q = torch.randn(1, 2, 4, 8, requires_grad=True)
+k = torch.randn(1, 2, 4, 8)
+out = F.scaled_dot_product_attention(query=q, key=k, value=k)
+(dq,) = torch.autograd.grad(outputs=out, inputs=[q], grad_outputs=torch.ones_like(out))
+w = torch.randn(3, requires_grad=True)
+F.mse_loss(input=w, target=torch.zeros(3)).backward()
+""",
+        """
+import torch
 
 x = torch.randn(10, requires_grad=True)
 w = torch.randn(10, requires_grad=False)
