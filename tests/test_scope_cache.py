@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,30 @@ def test_an_edit_inside_a_class_gives_what_a_fresh_check_gives(edit) -> None:
     assert [f.code for f in check_source(MODEL_AND_STEP, cache=cache).findings] == ["GW201"]
     edited = MODEL_AND_STEP.replace(*edit)
     assert check_source(edited, cache=cache).findings == check_source(edited).findings
+
+
+def test_a_function_that_follows_a_call_into_another_file_is_reused_until_that_file_changes(tmp_path, monkeypatch):
+    from gradwatch.analysis.cross_module import CrossModule
+    from gradwatch.analysis.project import ProjectIndex
+
+    helpers = tmp_path / "helpers.py"
+    helpers.write_text("def cut(x):\n    return x.detach()\n")
+    step = tmp_path / "step.py"
+    text = (
+        "import torch\nfrom helpers import cut\n\n\ndef step():\n"
+        "    w = torch.randn(3, requires_grad=True)\n    cut(w * 2).sum().backward()\n\n\ndef other():\n    return 1\n"
+    )
+    project = CrossModule(ProjectIndex(tmp_path))
+    followed = []
+    original = CrossModule.value_for_call
+    monkeypatch.setattr(CrossModule, "value_for_call", lambda self, *a: followed.append(a[-1]) or original(self, *a))
+    cache = ScopeCache()
+    assert [f.code for f in check_source(text, str(step), cache=cache, project=project).findings] == ["GW101"]
+    followed.clear()
+    edited = text.replace("return 1", "return 2")
+    assert [f.code for f in check_source(edited, str(step), cache=cache, project=project).findings] == ["GW101"]
+    assert followed == []  # replayed: nothing was asked of the other file
+    helpers.write_text("def cut(x):\n    return x * 1\n")
+    os.utime(helpers, ns=(helpers.stat().st_atime_ns, helpers.stat().st_mtime_ns + 10**9))
+    assert check_source(edited, str(step), cache=cache, project=project).findings == []
+    assert followed == ["helpers.cut"]

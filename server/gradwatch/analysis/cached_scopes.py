@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import ast
 
+import os
 import weakref
 
-from gradwatch.analysis import calls, module_dicts
+from gradwatch.analysis import calls, dependency_log, module_dicts
 from gradwatch.analysis.values import ModuleClass, UserFunction
 
 
@@ -65,19 +66,33 @@ class CachedScopes:
             self.names.update({id(entry): entry for entry in names})
             return after
         events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
-        self.used_other_files = False
         followed = self.calls.track()
         try:
-            run()
+            with dependency_log.recording() as files_read:  # by following calls into other files
+                run()
         finally:
             self.calls.untrack(followed)
-        if key is not None and not self.used_other_files:  # other files may change unseen
+        if key is not None:
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
             steps = self.steps.taken - steps_before
             after = state.copy() if state is not None else None
-            self.cache.put(key, (events, names, self._dependencies(scopes, followed), steps, after))
+            dependencies = self._dependencies(scopes, followed) + (("", "<files>", self.file_stamps(files_read)),)
+            self.cache.put(key, (events, names, dependencies, steps, after))
         return None
+
+    def file_stamps(self, paths) -> frozenset:
+        """(path, its size and modification time, or None when absent) for each path."""
+        return frozenset((path, self._file_stamp(path)) for path in paths)
+
+    def _file_stamp(self, path: str):
+        if path not in self._stamps_seen:  # once per run: many scopes read the same files
+            try:
+                info = os.stat(path)
+                self._stamps_seen[path] = (info.st_size, info.st_mtime_ns)
+            except OSError:
+                self._stamps_seen[path] = None
+        return self._stamps_seen[path]
 
     def _dependencies(self, scopes, followed: set) -> tuple:
         """What a scope's events depend on besides its own text (`scopes`: the function, or the
@@ -106,6 +121,8 @@ class CachedScopes:
         owner, name, text = dependency
         if name == "<names>":
             return all(self._meaning(used) == meaning for used, meaning in text)
+        if name == "<files>":
+            return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
             return text == self._module_text()
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
@@ -146,11 +163,14 @@ class CachedScopes:
         if self._globals_key is None:
             try:
                 self._globals_key = hash(
-                    tuple(
-                        self._fingerprint(name, value)
-                        for name, value in self.globals.items()
-                        # the file's functions matter by name: see _dependencies
-                        if not (isinstance(value, UserFunction) and name in self.functions)
+                    (
+                        *(
+                            self._fingerprint(name, value)
+                            for name, value in self.globals.items()
+                            # the file's functions matter by name: see _dependencies
+                            if not (isinstance(value, UserFunction) and name in self.functions)
+                        ),
+                        self.globals_files,  # classes from other files, read when their values were made
                     )
                 )
             except TypeError:

@@ -4,7 +4,9 @@ The persistent cache (`gradwatch.result_cache`) may reuse a file's findings only
 while every file they were derived from is unchanged. With cross-module analysis
 those include the files `CrossModule` followed an import into. `CrossModule` calls
 `note` as it resolves a call; while a check runs inside `recording()`, the paths
-are collected, otherwise the calls cost one lookup.
+are collected, otherwise the calls cost one lookup. The editor's scope cache records
+the same way what each function's analysis read, and replays it only while those
+files are unchanged (cached_scopes.py).
 
 Recorded for `from pkg.sub import f` (or `from .sub import f`): every module file
 the search by path (import_paths.py) read or looked for along the re-exports and
@@ -26,13 +28,17 @@ _current: ContextVar[set[str] | None] = ContextVar("gradwatch_dependency_reads",
 
 @contextlib.contextmanager
 def recording() -> Iterator[set[str]]:
-    """Collect, into the set yielded, the absolute paths the checks run inside read or looked for."""
+    """Collect, into the set yielded, the absolute paths the checks run inside read or looked for.
+    Recordings nest: what an inner one collects, the one around it collects too."""
+    outer = _current.get()
     paths: set[str] = set()
     token = _current.set(paths)
     try:
         yield paths
     finally:
         _current.reset(token)
+        if outer is not None:
+            outer |= paths
 
 
 def note(path: str) -> None:

@@ -110,7 +110,6 @@ class Evaluator(TensorMethods):
         self._storages: dict[int, int] = {}
         self.loops: list[ast.AST] = []  # the loops around the statement being run, innermost last
         self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
-        self.used_other_files = False
         self.follow_other_files = False  # set per scope by the interpreter
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
@@ -405,8 +404,7 @@ class Evaluator(TensorMethods):
             # Another file may define it; what it does can matter here.
             self.facts.calls_other_files = True
         if isinstance(callee, Imported) and self.follow_other_files:
-            # Ask the project what it does: the answer changes when another file does.
-            self.used_other_files = True
+            # Ask the project what it does (the files it reads are noted: dependency_log).
             resolved = self.resolver.value_for_call(self, node, state, callee.qualname)
             if resolved is not None:
                 if not isinstance(resolved, (ModuleClass, TorchRef)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from gradwatch.analysis import describe, module_dicts, summaries
+from gradwatch.analysis import dependency_log, describe, module_dicts, summaries
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
@@ -97,17 +97,21 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.functions: dict[str, ast.FunctionDef] = {}  # the module's top-level functions
         # id of a def run inside a function -> (its node, the enclosing function, its call string).
         self.nested_functions: dict[int, tuple] = {}
-        # name -> (its summary, the functions its run ran, whether it followed calls into other files)
+        # name -> (its summary, the functions its run ran, the other files it read)
         self._summaries: dict[str, tuple] = {}
         self.iterations = Iterations()
         self._module_statements: str | None = None
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
+        self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
+        self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
 
     def run_module(self, tree: ast.Module) -> Facts:
         self.facts.tree = tree
-        self.collect_globals(tree)
+        with dependency_log.recording() as files_read:  # classes of other files, when followed
+            self.collect_globals(tree)
+        self.globals_files = self.file_stamps(files_read)
         state = State(bindings=dict(self.globals))
         self.calls.module_state = state
         if self.relevant(tree):
@@ -189,18 +193,20 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         that uses it depends on the function's text and on the functions its run ran (for
         the scope cache, as if the call had been followed)."""
         if name not in self._summaries:
-            self._summaries[name] = None, (), False  # a recursive call sees "unknown"
+            self._summaries[name] = None, (), ()  # a recursive call sees "unknown"
             node = self.functions.get(name)
             if node is not None:
                 helper = self.sharing_module()
                 followed = helper.calls.track()
-                summary = summaries.function_summary(helper, node, None)
+                with dependency_log.recording() as files_read:
+                    summary = summaries.function_summary(helper, node, None)
                 helper.calls.untrack(followed)
-                self._summaries[name] = summary, (node, *followed), helper.used_other_files
-        summary, ran, used_other_files = self._summaries[name]
+                self._summaries[name] = summary, (node, *followed), tuple(files_read)
+        summary, ran, files_read = self._summaries[name]
         for function in ran:
             self.calls.note_followed(function)
-        self.used_other_files |= used_other_files
+        for path in files_read:
+            dependency_log.note(path)
         return summary
 
     def sharing_module(self) -> Interpreter:
