@@ -100,7 +100,9 @@ class ParsedChunks:
         offsets = [0, *itertools.accumulate(len(line) for line in lines)]
         cuts = sorted({0, *_statement_starts(lines)}) + [len(lines)]
         position = {cut: index for index, cut in enumerate(cuts)}
+
         def kept(index: int) -> tuple | None:
+            """The chunk kept from the last parse that starts at cut `index`, if its text is still there."""
             chunk = self._chunks.get(cuts[index])
             if chunk is None or not _still_there(chunk, cuts[index], joined, offsets, position.get(chunk[1], 0) > index):
                 return None

@@ -1,4 +1,5 @@
-"""Replaying a function's analysis from the language server's per-document cache.
+"""Replaying a function's (or the module body's) analysis from the language server's
+per-document cache.
 
 A function whose text, place and surroundings are unchanged produces the same
 events (scope_cache.py keeps them). A function whose calls ran other functions
@@ -6,7 +7,9 @@ of the file also depends on their text and on the module-level code: it is
 replayed only while those are unchanged too. Which functions and methods of the
 file exist matters only by name: a function is replayed while each name it and
 the functions it ran use still names the same functions and methods (so a
-function that an edit's syntax error takes away costs only its users).
+function that an edit's syntax error takes away costs only its users). What it
+read of other files (cross-module analysis) is replayed while those files are
+unchanged on disk.
 
 A mixin of the Interpreter (interpreter.py).
 """
@@ -14,7 +17,6 @@ A mixin of the Interpreter (interpreter.py).
 from __future__ import annotations
 
 import ast
-
 import os
 import weakref
 
