@@ -202,3 +202,11 @@ def test_a_function_that_follows_a_call_into_another_file_is_reused_until_that_f
     os.utime(helpers, ns=(helpers.stat().st_atime_ns, helpers.stat().st_mtime_ns + 10**9))
     assert check_source(edited, str(step), cache=cache, project=project).findings == []
     assert followed == ["helpers.cut"]
+
+
+def test_a_replayed_function_still_says_it_calls_other_files() -> None:
+    # The editor analyses with other files in a second pass only when the first says so.
+    text = "import torch\nfrom helpers import cut\n\n\ndef step():\n    w = torch.randn(3, requires_grad=True)\n    cut(w).sum().backward()\n"
+    cache = ScopeCache()
+    assert check_source(text, cache=cache).calls_other_files
+    assert check_source(text + "\n", cache=cache).calls_other_files

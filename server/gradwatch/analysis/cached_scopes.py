@@ -51,6 +51,7 @@ class CachedScopes:
                 tuple(s.name for s in tree.body if isinstance(s, _DEFINITIONS)),
                 self._globals_fingerprint(),
                 self.collect_names,
+                self._resolver_identity(),
             )
         after = self._run_or_replay(key, statements, lambda: self.exec_block(tree.body, state), state)
         if after is not None:
@@ -61,26 +62,30 @@ class CachedScopes:
         state it ended with), else `run()` and keep what it did (and a copy of `state`)."""
         cached = self.cache.get(key) if key is not None else None
         if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
-            events, names, _, steps, after = cached
+            events, names, _, steps, after, calls_other_files = cached
             self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
             for event in events:
                 self.events[("cached", id(event))] = event
             self.names.update({id(entry): entry for entry in names})
+            self.facts.calls_other_files |= calls_other_files  # the editor follows them in a second pass
             return after
         events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
+        calls_before, self.facts.calls_other_files = self.facts.calls_other_files, False
         followed = self.calls.track()
         try:
             with dependency_log.recording() as files_read:  # by following calls into other files
                 run()
         finally:
             self.calls.untrack(followed)
+            calls_other_files = self.facts.calls_other_files
+            self.facts.calls_other_files |= calls_before
         if key is not None:
             events = [e for k, e in self.events.items() if k not in events_before]
             names = [n for k, n in self.names.items() if k not in names_before]
             steps = self.steps.taken - steps_before
             after = state.copy() if state is not None else None
             dependencies = self._dependencies(scopes, followed) + (("", "<files>", self.file_stamps(files_read)),)
-            self.cache.put(key, (events, names, dependencies, steps, after))
+            self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files))
         return None
 
     def file_stamps(self, paths) -> frozenset:
@@ -191,7 +196,13 @@ class CachedScopes:
             self._fingerprint(in_class.name, in_class) if in_class is not None else None,
             self.is_forward(node),
             self.collect_names,
+            self._resolver_identity(),
         )
+
+    def _resolver_identity(self):
+        """Which project other files were followed in (an analysis that followed no file, or
+        other ones, is no answer for this one)."""
+        return None if self.resolver is None else self.resolver.identity
 
 
 def _used_names(node: ast.AST) -> frozenset:

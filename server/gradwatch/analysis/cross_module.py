@@ -49,6 +49,11 @@ class CrossModule:
         self._answers: dict[tuple[str, str], tuple] | None = {} if files_stay_unchanged else None
         self._lock = threading.Lock()
 
+    @property
+    def identity(self) -> int:
+        """Stable for this project (wrappers that pass attributes on give the same)."""
+        return id(self)
+
     # -- at a call site --------------------------------------------------------
 
     def value_for_call(self, ev, node: ast.Call, state, imported: str):
