@@ -4,8 +4,9 @@ Every rule example is run under the sentinel (in this process, installed and
 removed around each run): torch must still do what the example claims, and
 for the in-place and backward-twice rules the sentinel must report the line
 the static finding points at and the line it cites as the cause (the op that
-saved the tensor, the backward that freed the graph). Near misses must run
-with no report. The command itself (script arguments, exit code, traceback,
+saved the tensor, the backward that freed the graph); for `.numpy()` (GW108)
+and a backward without graph (GW101), the line. Near misses must run with no
+report. The command itself (script arguments, exit code, traceback,
 JSON file) is tested in a subprocess.
 """
 
@@ -28,8 +29,9 @@ from gradwatch.runtime.report import Report  # noqa: E402
 from gradwatch.runtime.sentinel import Sentinel  # noqa: E402
 from rule_examples import EXAMPLES, NEAR_MISSES  # noqa: E402
 
-# The rules whose hazard the sentinel sees, and the cause each static finding cites.
-WATCHED = {"GW201": "saved", "GW204": "saved", "GW106": "freed"}
+# The rules whose hazard the sentinel sees, and the cause each static finding cites
+# (None: only the line of the finding is compared).
+WATCHED = {"GW201": "saved", "GW204": "saved", "GW106": "freed", "GW101": None, "GW108": None}
 SERVER = Path(__file__).resolve().parent.parent / "server"
 
 
@@ -50,7 +52,9 @@ def run_under_sentinel(code: str, name: str) -> tuple[list[dict], Exception | No
     return report.to_json(), error
 
 
-def _cause_line(finding, cause: str) -> int | None:
+def _cause_line(finding, cause: str | None) -> int | None:
+    if cause is None:
+        return None
     for related in finding.related:
         if cause in related.message:
             return related.span.line
@@ -73,8 +77,9 @@ def test_sentinel_names_the_lines_of_the_static_finding(rule, example) -> None:
     assert static, "the static rule must fire on its own example"
     ours = [f for f in findings if f["code"] == rule.code]
     assert ours, f"the sentinel reported nothing for {rule.code}: {findings}"
-    expected = {(f.span.line, _cause_line(f, WATCHED[rule.code])) for f in static}
-    got = {(f["line"], f["related"][0]["line"] if f["related"] else None) for f in ours}
+    cause = WATCHED[rule.code]
+    expected = {(f.span.line, _cause_line(f, cause)) for f in static}
+    got = {(f["line"], f["related"][0]["line"] if f["related"] and cause else None) for f in ours}
     assert expected <= got, f"static {expected}, runtime {got}: {ours}"
 
 
@@ -142,6 +147,102 @@ def test_parameters_cut_off_from_every_backward_are_reported() -> None:
     assert (finding["code"], finding["line"], finding["severity"]) == ("GW102", 4, "warning")
     assert "`bias`, `weight` of `nn.Linear(4, 4)` never received a gradient in 3 optimizer steps" in finding["message"]
     assert [r["line"] for r in finding["related"]] == [16]
+
+
+GRAD_READS = """\
+import torch
+import torch.nn as nn
+
+used = nn.Linear(4, 1)
+forgotten = nn.Linear(4, 1)
+opt = torch.optim.SGD([*used.parameters(), *forgotten.parameters()], lr=0.1)
+print(used.weight.grad)
+for _ in range(2):
+    opt.zero_grad()
+    print(forgotten.weight.grad)
+    loss = used(torch.randn(2, 4)).sum()
+    loss.backward()
+    print(loss.item())
+    norm = used.weight.grad.norm()
+    norms = [p.grad.norm() for p in forgotten.parameters() if p.grad is not None]
+    bias = forgotten.bias.grad
+    if bias is not None:
+        bias.zero_()
+    print(forgotten.weight.grad)
+    opt.step()
+"""
+
+
+def test_grad_read_that_is_none_on_a_trained_parameter() -> None:
+    """Only the read after a backward that did not reach the parameter: not before any
+    backward, not after zero_grad, not a read tested for None, not a used parameter."""
+    findings, error = run_under_sentinel(GRAD_READS, "grad_reads")
+    assert error is None
+    [finding] = findings
+    assert (finding["code"], finding["line"], finding["severity"]) == ("GW102", 19, "warning")
+    assert "`forgotten.weight.grad` is None on `weight` of `nn.Linear(4, 1)`" in finding["message"]
+    assert "`loss.backward()` (" in finding["message"]
+    assert [r["line"] for r in finding["related"]] == [12, 5]
+
+
+NUMPY_AND_ITEM = """\
+import torch
+
+w = torch.randn(3, requires_grad=True)
+loss = (w * 2).sum()
+print(loss.item())
+values = (w * 3).numpy()
+"""
+
+
+def test_numpy_of_a_tensor_requiring_grad_is_reported_before_torch_raises() -> None:
+    findings, error = run_under_sentinel(NUMPY_AND_ITEM, "numpy_item")
+    assert isinstance(error, RuntimeError) and "Can't call numpy()" in str(error)
+    [finding] = findings  # `loss.item()` to log the loss is fine
+    assert (finding["code"], finding["line"], finding["column"]) == ("GW108", 6, 10)
+    assert finding["message"].startswith("`(w * 3).numpy()` raises: it converts the output of MulBackward0")
+
+
+ITEM_CUT = """\
+import torch
+
+w = torch.randn(3, requires_grad=True)
+for _ in range(2):
+    print((w * 4).sum().item())
+    total = (w ** 2).sum().item()
+    loss = torch.tensor(total)
+    loss.backward()
+"""
+
+
+def test_item_that_cut_the_graph_is_named_when_backward_raises() -> None:
+    findings, error = run_under_sentinel(ITEM_CUT, "item_cut")
+    assert isinstance(error, RuntimeError) and "does not have a grad_fn" in str(error)
+    [finding] = findings
+    assert (finding["code"], finding["line"]) == ("GW101", 8)
+    assert [r["line"] for r in finding["related"]] == [6]
+
+
+def test_grad_reads_are_watched_only_once_a_parameter_went_without_gradient() -> None:
+    grad, numpy, item = torch.Tensor.__dict__.get("grad"), torch.Tensor.numpy, torch.Tensor.item
+    add_param_group, zero_grad = torch.optim.Optimizer.add_param_group, torch.optim.Optimizer.zero_grad
+    with Sentinel(Report(stream=io.StringIO())):
+        model = torch.nn.Linear(2, 1)
+        extra = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([*model.parameters(), extra], lr=0.1)
+        (model(torch.randn(3, 2)).sum() + extra.sum()).backward()
+        optimizer.step()
+        assert "grad" not in vars(torch.Tensor)  # every parameter got its gradient: reads cost nothing
+        optimizer.zero_grad()
+        model(torch.randn(3, 2)).sum().backward()  # `extra` had a gradient once: not looked at again
+        assert "grad" not in vars(torch.Tensor)
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+        model(torch.randn(3, 2)).sum().backward()
+        optimizer.step()  # a step with a parameter that never had a gradient
+        assert isinstance(vars(torch.Tensor)["grad"], property)
+    assert torch.Tensor.__dict__.get("grad") is grad is None
+    assert torch.Tensor.numpy is numpy and torch.Tensor.item is item
+    assert torch.optim.Optimizer.add_param_group is add_param_group and torch.optim.Optimizer.zero_grad is zero_grad
 
 
 SCRIPT = """\
@@ -212,7 +313,12 @@ def test_stop_ends_the_run_at_the_write(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the real-world corpus
 
-RUNTIME_HAZARDS = {"inplace-saved": {"GW201", "GW204"}, "backward-twice": {"GW106"}}
+RUNTIME_HAZARDS = {
+    "inplace-saved": {"GW201", "GW204"},
+    "backward-twice": {"GW106"},
+    "numpy": {"GW108"},
+    "no-graph": {"GW101"},
+}
 
 
 def _corpus_under_sentinel(monkeypatch) -> list[tuple]:
@@ -241,8 +347,8 @@ def _corpus_under_sentinel(monkeypatch) -> list[tuple]:
 
 
 def test_real_world_corpus_under_the_sentinel(monkeypatch) -> None:
-    """Torch still does what each case says; the in-place and backward-twice
-    positives are reported on one of their cause lines; negatives get no report."""
+    """Torch still does what each case says; the in-place, backward-twice, numpy and
+    no-graph positives are reported on one of their cause lines; negatives get no report."""
     from realworld_corpus import confirms
 
     problems = []

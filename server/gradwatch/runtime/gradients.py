@@ -66,7 +66,7 @@ class GradientWatch:
 
     def after_step(self, optimizer, args, kwargs) -> None:
         groups = optimizer.param_groups
-        count = sum(len(group["params"]) for group in groups)
+        count = len(groups[0]["params"]) if len(groups) == 1 else sum(len(group["params"]) for group in groups)
         if self.scanned.get(optimizer) != count:
             self.scanned[optimizer] = count
             self._scan(groups)

@@ -19,9 +19,11 @@ HELP = f"""{USAGE}
 
 Run a Python script under the autograd sentinel: an in-place write that
 clobbers a tensor saved for backward (GW201), a write through `.data` to one
-(GW204), a backward through a graph an earlier backward freed (GW106) and
-parameters the optimizer steps that never get a gradient (GW102) are
-reported with the lines involved.
+(GW204), a backward through a graph an earlier backward freed (GW106),
+parameters the optimizer steps that never get a gradient and `.grad` reads
+that are None on them after a backward (GW102, GW104), `.numpy()` on a tensor
+that requires grad (GW108) and a backward from a tensor without graph, with
+the `.item()` that cut it (GW101) are reported with the lines involved.
 
 options:
   --stop         stop at the first write that clobbers a saved tensor

@@ -57,15 +57,21 @@ class SavedTensor:
     )
 
     # Set by `pack` (no __init__: a Python-level call per saved tensor is a cost worth avoiding).
-    tensor: object  # a detached alias: same storage and version counter, no grad_fn
+    # A tensor made by an op is held as a detached alias (same storage and version counter,
+    # no grad_fn); a tensor without grad_fn (a leaf, a constant) as itself.
+    tensor: object
     version: int
-    producer: type  # the class of the autograd node that made it (torch names it by it); NoneType: a leaf
-    output_nr: int
+    producer: type | None  # the class of the autograd node that made it (torch names it by it); None: a leaf
+    output_nr: int  # set only with a producer
     saved_at: Site | None
     # The first in-place write seen to change it; for a write through `.data`,
-    # which torch cannot see, `modified_through_data` is set instead.
+    # which torch cannot see, `modified_through_data` is set instead. Unset until
+    # then (read them with `modified`): two stores fewer per saved tensor.
     modified_at: Site | None
     modified_through_data: Site | None
+
+    def modified(self) -> tuple[Site | None, Site | None]:
+        return getattr(self, "modified_at", None), getattr(self, "modified_through_data", None)
 
     def producer_name(self) -> str:
         producer = self.producer
@@ -94,28 +100,38 @@ class SavedTensors:
         self.by_storage: dict[int, weakref.ref | list[weakref.ref]] = {}
         self.on_unpack = on_unpack
         self.hooks = None
-        self.prune_at = PRUNE_MINIMUM
+        self.prune_limit = [PRUNE_MINIMUM]  # a list: the pack hook reads it without an attribute lookup
         self.storage_key = storage_key_function()
+        # id() of the records changed through `.data` (the unpack hook looks them up only when
+        # there are any; an id reused by a later record only sends that one to `on_unpack`).
+        self.marked: set[int] = set()
         self.pack = self._packer()
+        self.unpack = self._unpacker()
 
     # ---------------------------------------------------------------- hooks
 
     def _packer(self) -> Callable[[object], SavedTensor]:
         """The pack hook: a closure over what it reads (it runs for every tensor an op saves)."""
         fast, walk, by_storage, ref, getframe, slow = self.fast, self.walk, self.by_storage, weakref.ref, _getframe, SLOW
-        storage_key = self.storage_key
+        storage_key, limit = self.storage_key, self.prune_limit
 
         def pack(tensor) -> SavedTensor:
             record = SavedTensor()
-            record.producer = type(tensor.grad_fn)
-            record.tensor = tensor.detach()
+            producer = tensor.grad_fn
+            if producer is None:
+                # A leaf or a constant (a weight, the input batch): held as it is, as torch holds
+                # it without hooks; no graph node hangs off it, so no cycle through the graph.
+                record.tensor = tensor
+                record.producer = None
+            else:
+                record.tensor = tensor.detach()
+                record.producer = type(producer)
+                record.output_nr = tensor.output_nr
             record.version = tensor._version
-            record.output_nr = tensor.output_nr
             # Inside a torch module (its forward is torch's, no hooks: no user code runs in it), the
             # module call names the op; else the frame that called the op, and up (see frames.py).
             site = fast[-1] if fast else slow
             record.saved_at = walk(getframe(1)) if site is slow else site
-            record.modified_at = record.modified_through_data = None
             try:
                 storage = storage_key(tensor)
             except Exception:  # sparse and other storage-less tensors: no write can be matched to them
@@ -123,7 +139,7 @@ class SavedTensors:
             bucket = by_storage.get(storage)
             if bucket is None:  # most storages are saved once: a bare reference, no list
                 by_storage[storage] = ref(record)
-                if len(by_storage) > self.prune_at:
+                if len(by_storage) > limit[0]:
                     self.prune()
             elif type(bucket) is not list:
                 by_storage[storage] = [bucket, ref(record)]
@@ -136,6 +152,18 @@ class SavedTensors:
             return record
 
         return pack
+
+    def _unpacker(self) -> Callable[[SavedTensor], object]:
+        """The unpack hook: the saved tensor back, unless it changed since (then `on_unpack` judges)."""
+        on_unpack, marked = self.on_unpack, self.marked
+
+        def unpack(record: SavedTensor):
+            tensor = record.tensor
+            if tensor._version != record.version or (marked and id(record) in marked):
+                return on_unpack(record)
+            return tensor
+
+        return unpack
 
     def prune(self) -> None:
         """Forget the records whose graph is gone (in place: the pack hook and the write
@@ -151,7 +179,7 @@ class SavedTensors:
                 bucket[:] = kept
             else:
                 del by_storage[storage]
-        self.prune_at = max(PRUNE_MINIMUM, 2 * len(by_storage))
+        self.prune_limit[0] = max(PRUNE_MINIMUM, 2 * len(by_storage))
 
     # ---------------------------------------------------------------- queries
 
@@ -168,7 +196,7 @@ class SavedTensors:
     def install(self) -> None:
         import torch
 
-        self.hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, self.on_unpack)
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack)
         self.hooks.__enter__()
 
     def uninstall(self) -> None:

@@ -151,12 +151,18 @@ class WriteWatch:
         for tensor, version_before, records in watched:
             written = tensor._version != version_before
             for record in records:
+                modified_at, through_data = record.modified()
                 if record.tensor._version != record.version:
-                    if record.modified_at is None:
+                    if record.producer is None:
+                        # Held as itself (no grad_fn when saved): the write may have given it one,
+                        # whose graph could lead back to the record; an alias breaks that cycle.
+                        record.tensor = record.tensor.detach()
+                    if modified_at is None:
                         site = site or self.frames.capture(0)
                         record.modified_at = site
                         self.on_modified(record, site, False)
-                elif written and record.modified_through_data is None:
+                elif written and through_data is None:
                     site = site or self.frames.capture(0)
                     record.modified_through_data = site
+                    self.saved.marked.add(id(record))
                     self.on_modified(record, site, True)
