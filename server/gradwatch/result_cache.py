@@ -42,6 +42,7 @@ from gradwatch.config import Settings
 from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
 
 FOLDER_NAME = ".gradwatch_cache"
+RUNTIME_FINDINGS = "runtime.json"  # what `gradwatch run` found, in the same folder (runtime/report.py)
 FOLDER_ENV_VAR = "GRADWATCH_CACHE_DIR"
 ENTRIES = "v1"  # bump when the entry layout changes
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# gradwatch's cache (https://bford.info/cachedir/)\n"
@@ -70,7 +71,7 @@ def prepare(folder: Path) -> str | None:
         (folder / ENTRIES).mkdir(parents=True, exist_ok=True)
         for name, content in ((".gitignore", "*\n"), ("CACHEDIR.TAG", _TAG)):
             if not (folder / name).is_file():
-                _write_atomically(folder / name, content)
+                write_atomically(folder / name, content)
         # A folder we may list but not write to (read-only checkout): find out now, once.
         probe = tempfile.NamedTemporaryFile(dir=folder / ENTRIES, prefix=".probe-", delete=True)
         probe.close()
@@ -249,7 +250,7 @@ class Entry:
             "offered_fixes": offered,
         }
         try:
-            _write_atomically(self.file, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+            write_atomically(self.file, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         except (OSError, ValueError):
             pass
 
@@ -265,7 +266,8 @@ def nothing_to_fix(offered: str, unsafe: bool) -> bool:
     return offered == "none" or (offered == "unsafe" and not unsafe)
 
 
-def _write_atomically(path: Path, content: str) -> None:
+def write_atomically(path: Path, content: str) -> None:
+    """A reader sees the whole file or the one before: a temporary file in the same folder, renamed."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogatepass") as stream:

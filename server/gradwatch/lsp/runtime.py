@@ -32,13 +32,11 @@ from lsprotocol import types
 
 from gradwatch.findings import Finding, Related, Severity, Span
 from gradwatch.lsp import convert
+from gradwatch.result_cache import FOLDER_NAME, RUNTIME_FINDINGS
 
 log = logging.getLogger(__name__)
 
-# As gradwatch.runtime.report writes them (not imported: that package is the runtime's, torch's side).
-CACHE_FOLDER = ".gradwatch_cache"
-RUNTIME_FILE = "runtime.json"
-WATCH_PATTERN = f"**/{CACHE_FOLDER}/{RUNTIME_FILE}"
+WATCH_PATTERN = f"**/{FOLDER_NAME}/{RUNTIME_FINDINGS}"
 SOURCE = "gradwatch (runtime)"
 
 MAX_BYTES = 8 * 1024 * 1024  # a bigger runtime.json is not ours to parse on the event loop
@@ -199,9 +197,9 @@ class RuntimeFindings:
         root = self._roots.get(path)
         if root is None:
             root = self._roots[path] = project_root(path)
-        found = [os.path.join(root, CACHE_FOLDER, RUNTIME_FILE)]
+        found = [os.path.join(root, FOLDER_NAME, RUNTIME_FINDINGS)]
         for folder in folders:
-            candidate = os.path.join(folder, CACHE_FOLDER, RUNTIME_FILE)
+            candidate = os.path.join(folder, FOLDER_NAME, RUNTIME_FINDINGS)
             if candidate not in found:
                 found.append(candidate)
         return found

@@ -380,7 +380,7 @@ def did_change_watched_files(ls: GradwatchServer, params: types.DidChangeWatched
     paths = []
     for change in params.changes:
         path = to_fs_path(change.uri) if change.uri.startswith("file:") else None
-        if path and os.path.basename(path) == runtime.RUNTIME_FILE:
+        if path and os.path.basename(path) == runtime.RUNTIME_FINDINGS:
             paths.append(path)
     if paths:
         ls.runtime_files_changed(paths)

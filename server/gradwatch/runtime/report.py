@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from gradwatch.findings import Finding, Related, Severity, Span
 from gradwatch.output import finding_to_json
+from gradwatch.result_cache import FOLDER_NAME, RUNTIME_FINDINGS, write_atomically
 from gradwatch.runtime.frames import Location, display_path
 
-CACHE_FOLDER = ".gradwatch_cache"
-RUNTIME_FILE = "runtime.json"
 
 
 def span_of(location: Location) -> Span:
@@ -85,24 +83,14 @@ def project_root(script: Path) -> Path:
 
 
 def default_output(script: Path) -> Path:
-    folder = project_root(script) / CACHE_FOLDER
-    return folder / RUNTIME_FILE
+    folder = project_root(script) / FOLDER_NAME
+    return folder / RUNTIME_FINDINGS
 
 
 def write_json(items: list[dict], path: Path) -> None:
     """Write atomically (a reader never sees half a file); a new cache folder ignores itself in git."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    if folder.name == CACHE_FOLDER and not (folder / ".gitignore").exists():
-        (folder / ".gitignore").write_text("*\n", encoding="utf-8")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(items, indent=2, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    if folder.name == FOLDER_NAME and not (folder / ".gitignore").exists():
+        write_atomically(folder / ".gitignore", "*\n")
+    write_atomically(path, json.dumps(items, indent=2, ensure_ascii=False) + "\n")
