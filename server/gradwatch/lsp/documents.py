@@ -257,6 +257,7 @@ class _Slot:
     waiters: list[asyncio.Future] = field(default_factory=list)
     # Per-function results of the last run: an edit re-analyses only what it touched.
     scopes: ScopeCache = field(default_factory=ScopeCache)
+    cross_module_scopes: ScopeCache = field(default_factory=ScopeCache)
 
 
 class Analyser:
@@ -382,9 +383,9 @@ class Analyser:
 
     def _submit(self, key: str, slot: _Slot, run: _Run) -> None:
         slot.runs.append(run)
-        # Only the local pass reuses the document's per-function cache; the cross-module
-        # pass keeps its results apart (what another file does may change unseen).
-        scopes = slot.scopes if run.then is not None else None
+        # Each pass reuses its own per-function cache: the cross-module pass's entries
+        # depend on the other files they read too (cached_scopes.py).
+        scopes = slot.scopes if run.then is not None else slot.cross_module_scopes
         future = asyncio.get_running_loop().run_in_executor(
             self._pool, analyse_program, run.program, self._encoding(), scopes, run.cancelled
         )
