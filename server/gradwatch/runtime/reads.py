@@ -38,6 +38,7 @@ from types import CodeType, FrameType
 from typing import Callable
 
 from gradwatch.runtime.frames import Frames, Site
+from gradwatch.runtime.patches import Patches
 
 # Instruction names that test the value just read for None (or for truth).
 _CHECKS = ("IF_NONE", "IF_NOT_NONE", "IF_FALSE", "IF_TRUE", "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP")
@@ -122,7 +123,7 @@ class ReadWatch:
         self.backwards = 0  # backwards finished (`backward()`, not `torch.autograd.grad`: it fills no `.grad`)
         # The last `.item()` of a graph tensor since the last backward: (its site, the number it gave).
         self.item_site: tuple[Site | None, object] | None = None
-        self.replaced: list[tuple[object, str, object, bool]] = []
+        self.patches = Patches()
         self.numpy_folders: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- install
@@ -138,25 +139,15 @@ class ReadWatch:
         self.grad_installed = False
         self.step_hook = register_optimizer_step_post_hook(self._after_step)
         optimizer = torch.optim.Optimizer
-        self._replace(optimizer, "add_param_group", self._watch_groups(optimizer.add_param_group))
-        self._replace(torch.Tensor, "numpy", self._watch_numpy(torch.Tensor.numpy))
-        self._replace(torch.Tensor, "item", self._watch_item(torch.Tensor.item))
-
-    def _replace(self, owner, name: str, replacement) -> None:
-        owned = name in vars(owner)
-        self.replaced.append((owner, name, getattr(owner, name) if owned else None, owned))
-        setattr(owner, name, replacement)
+        self.patches.replace(optimizer, "add_param_group", self._watch_groups(optimizer.add_param_group))
+        self.patches.replace(torch.Tensor, "numpy", self._watch_numpy(torch.Tensor.numpy))
+        self.patches.replace(torch.Tensor, "item", self._watch_item(torch.Tensor.item))
 
     def uninstall(self) -> None:
         if self.step_hook is not None:
             self.step_hook.remove()
             self.step_hook = None
-        for owner, name, original, owned in reversed(self.replaced):
-            if owned:
-                setattr(owner, name, original)
-            else:
-                delattr(owner, name)
-        self.replaced.clear()
+        self.patches.restore()
 
     def backward_finished(self) -> None:
         self.backwards += 1
@@ -181,8 +172,8 @@ class ReadWatch:
             # needs a later backward to be judged), and see `zero_grad()` from now on.
             self.cleared_all = self.backwards
             for owner in (torch.optim.Optimizer, torch.nn.Module):
-                self._replace(owner, "zero_grad", self._watch_zero_grad(owner.zero_grad))
-            self._replace(torch.Tensor, "grad", self._grad_property(self.grad_descriptor))
+                self.patches.replace(owner, "zero_grad", self._watch_zero_grad(owner.zero_grad))
+            self.patches.replace(torch.Tensor, "grad", self._grad_property(self.grad_descriptor))
 
     # ---------------------------------------------------------------- .grad
 

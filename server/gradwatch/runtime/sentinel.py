@@ -22,6 +22,7 @@ import math
 from gradwatch.findings import Severity
 from gradwatch.runtime.frames import Frames, Location, Site, resolve
 from gradwatch.runtime.gradients import GradientWatch
+from gradwatch.runtime.patches import Patches
 from gradwatch.runtime.reads import ReadWatch
 from gradwatch.runtime.report import Report
 from gradwatch.runtime.saved import SavedTensor, SavedTensors
@@ -81,7 +82,7 @@ class Sentinel:
         self.backward_site: Site | None = None
         self.graph_freed_at: Site | None = None
         self.last_backward: Site | None = None  # the last backward that finished (it fills `.grad`)
-        self.replaced: list[tuple[object, str, object]] = []
+        self.patches = Patches()
 
     # ---------------------------------------------------------------- install
 
@@ -99,8 +100,7 @@ class Sentinel:
         self.writes.install()
         for name, retain_index in (("backward", 2), ("grad", 3)):
             original = getattr(torch.autograd, name)
-            self.replaced.append((torch.autograd, name, original))
-            setattr(torch.autograd, name, self._watch_backward(original, retain_index, name == "backward"))
+            self.patches.replace(torch.autograd, name, self._watch_backward(original, retain_index, name == "backward"))
         self.gradients.install()
         self.reads.install()
         self.saved.install()
@@ -109,9 +109,7 @@ class Sentinel:
         self.saved.uninstall()
         self.reads.uninstall()
         self.gradients.uninstall()
-        for owner, name, original in reversed(self.replaced):
-            setattr(owner, name, original)
-        self.replaced.clear()
+        self.patches.restore()
         self.writes.uninstall()
         self.frames.modules.uninstall()
         # Torch is as it was before; what the run left to say comes last.

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Callable
 
 from gradwatch.runtime.frames import Frames, Site
+from gradwatch.runtime.patches import Patches
 from gradwatch.runtime.saved import SavedTensor, SavedTensors
 
 INPLACE_OPERATORS = (
@@ -90,22 +91,14 @@ class WriteWatch:
         self.frames = frames
         self.saved = saved
         self.on_modified = on_modified
-        self.replaced: list[tuple[object, str, object, bool]] = []
+        self.patches = Patches()
 
     def install(self) -> None:
         for owner, name in write_entry_points():
-            original = getattr(owner, name)
-            owned = name in vars(owner)
-            setattr(owner, name, self._wrap(original))
-            self.replaced.append((owner, name, original, owned))
+            self.patches.replace(owner, name, self._wrap(getattr(owner, name)))
 
     def uninstall(self) -> None:
-        for owner, name, original, owned in reversed(self.replaced):
-            if owned:
-                setattr(owner, name, original)
-            else:
-                delattr(owner, name)
-        self.replaced.clear()
+        self.patches.restore()
 
     def _wrap(self, original):
         live = self.saved.by_storage
