@@ -19,7 +19,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('gradwatch.showLogs', () => output.show(true)),
     vscode.commands.registerCommand('gradwatch.fixAll', () => fixAllInActiveEditor(output)),
     vscode.commands.registerCommand('gradwatch.runFileWithSentinel', () =>
-      runFileWithSentinel(context.extensionPath, output),
+      runFileWithSentinel(context.extensionPath, output, (runtimeFindings) => server.filesChanged([runtimeFindings])),
     ),
     vscode.workspace.onDidChangeConfiguration((event) => {
       // Other gradwatch settings reach the running server as didChangeConfiguration; these two need a new process.

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { chooseInterpreter } from './interpreter';
@@ -30,7 +31,33 @@ export function sentinelArguments(libs: string, file: string): string[] {
  * .gradwatch_cache/runtime.json, which the server watches and shows on the lines they name.
  * Only in a trusted workspace: it executes the workspace's code.
  */
-export async function runFileWithSentinel(extensionPath: string, output: vscode.LogOutputChannel): Promise<void> {
+/**
+ * Where `gradwatch run` writes the findings of a run of `file`: `.gradwatch_cache/runtime.json` in the
+ * folder of the nearest pyproject.toml above it, else in the file's own folder (as gradwatch's runtime report does).
+ */
+export function runtimeFindingsPath(file: string): string {
+  let folder = path.dirname(file);
+  for (;;) {
+    if (fs.existsSync(path.join(folder, 'pyproject.toml'))) {
+      return path.join(folder, '.gradwatch_cache', 'runtime.json');
+    }
+    const parent = path.dirname(folder);
+    if (parent === folder) {
+      return path.join(path.dirname(file), '.gradwatch_cache', 'runtime.json');
+    }
+    folder = parent;
+  }
+}
+
+/**
+ * `written` is told where the run's findings went once the run ends: file watching (which the server also
+ * asks for) may miss the change, and nothing else would make the server read them before the next edit.
+ */
+export async function runFileWithSentinel(
+  extensionPath: string,
+  output: vscode.LogOutputChannel,
+  written: (runtimeFindings: string) => void,
+): Promise<void> {
   if (!vscode.workspace.isTrusted) {
     void vscode.window.showWarningMessage('gradwatch: running a file needs a trusted workspace.');
     return;
@@ -79,6 +106,7 @@ export async function runFileWithSentinel(extensionPath: string, output: vscode.
     if (event.execution.task.definition.type === TASK_TYPE && event.execution.task.definition.file === file) {
       ended.dispose();
       output.info(`gradwatch run of ${file} ended with exit code ${event.exitCode ?? 'unknown'}`);
+      written(runtimeFindingsPath(file));
     }
   });
   try {

@@ -3,7 +3,9 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import {
   ClientCapabilities,
+  DidChangeWatchedFilesNotification,
   FeatureState,
+  FileChangeType,
   LanguageClient,
   LanguageClientOptions,
   RevealOutputChannelOn,
@@ -57,6 +59,12 @@ export class ServerController implements vscode.Disposable {
 
   get languageClient(): LanguageClient | undefined {
     return this.client;
+  }
+
+  /** Tell the running server that these files changed on disk (as a file watcher would). */
+  filesChanged(paths: string[]): void {
+    const changes = paths.map((file) => ({ uri: vscode.Uri.file(file).toString(), type: FileChangeType.Changed }));
+    void this.client?.sendNotification(DidChangeWatchedFilesNotification.type, { changes });
   }
 
   restart(reason: string): Promise<void> {
