@@ -33,7 +33,8 @@ import time
 import warnings
 from pathlib import Path
 
-TARGET_RATIO = 0.40
+TARGET_RATIO = 0.40  # lines per second against ast.parse, for the default run (issue 11)
+TARGET_CROSS_COST = 1.3  # the run with cross-module analysis against the local-only one
 
 
 def torch_source_folder() -> Path:
@@ -182,15 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check_source:         {check_rate:12,.0f} lines/s (median of {args.rounds}; {findings} findings)")
     if cross_times:
         cost = statistics.median(cross_times) / statistics.median(check_times)
+        verdict = "meets" if cost <= TARGET_CROSS_COST else "ABOVE"
         print(
             f"with cross-module:    {lines / statistics.median(cross_times):12,.0f} lines/s "
-            f"(median of {args.rounds}; {cross_findings} findings; {cost:.2f}x the time of check_source, target <= 2)"
+            f"(median of {args.rounds}; {cross_findings} findings; {cost:.2f}x the time of check_source, "
+            f"{verdict} the <= {TARGET_CROSS_COST} target)"
         )
     if cli_times:
         print(f"check --jobs 1 (CLI): {lines / statistics.median(cli_times):12,.0f} lines/s (median of {args.rounds})")
-    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
-    print(f"ratio check_source / ast.parse: {ratio:.2f} ({verdict} the {TARGET_RATIO:.2f} target)")
+    print(f"ratio check_source / ast.parse: {ratio:.2f}{_verdict(ratio) if not cross_times else ''}")
+    if cross_times:
+        # The default run follows calls into other files: the target is for it.
+        default_ratio = (lines / statistics.median(cross_times)) / parse_rate
+        print(f"ratio with cross-module (the default run) / ast.parse: {default_ratio:.2f}{_verdict(default_ratio)}")
     return 0
+
+
+def _verdict(ratio: float) -> str:
+    return f" ({'meets' if ratio >= TARGET_RATIO else 'BELOW'} the {TARGET_RATIO:.2f} target)"
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 from gradwatch.analysis import dependency_log
 from gradwatch.analysis.import_paths import UNDECIDED, ImportPaths
 from gradwatch.analysis.imports import canonical
+from gradwatch.analysis.module_files import module_file
 from gradwatch.analysis.project import Definition, ProjectIndex
 from gradwatch.analysis.summaries import (
     FunctionSummary,
@@ -171,12 +171,12 @@ class _Module:
     @staticmethod
     def read(path: str) -> _Module:
         from gradwatch.analysis.interpreter import Interpreter
-        from gradwatch.checker import read_python_file
-        from gradwatch.parsing import parse
 
-        text = read_python_file(Path(path))
-        tree = parse(text).tree
-        interpreter = Interpreter(SourceText(text), collect_names=False, path=path)
+        read = module_file(path)
+        if read is None:
+            raise ValueError(f"cannot read {path}")
+        tree = read.tree
+        interpreter = Interpreter(SourceText(read.text), collect_names=False, path=path)
         interpreter.collect_globals(tree)
         definitions = {
             (node.lineno, node.name): node

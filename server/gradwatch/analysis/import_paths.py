@@ -21,10 +21,10 @@ from __future__ import annotations
 import ast
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradwatch.analysis.module_files import module_file as module_file_of
 from gradwatch.analysis.project import Definition
 from gradwatch.analysis.syntax import inner_statements
 
@@ -208,13 +208,10 @@ def _module_path(base: str, parts: list[str], seen: set) -> tuple[str | None, li
 
 
 def _read_names(module_file: str) -> _ModuleNames | None:
-    try:
-        text = Path(module_file).read_text(encoding="utf-8")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError):
+    read = module_file_of(module_file)
+    if read is None or not read.parses:
         return None
+    tree = read.tree
     bindings: dict[str, _Binding] = {}
     ambiguous: set[str] = set()
     bound: set[str] = set()

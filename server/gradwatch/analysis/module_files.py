@@ -1,0 +1,71 @@
+"""The project's other files, read and parsed once for both passes that look into them.
+
+Following a call into another file first finds where the name is defined
+(import_paths.py reads the top-level statements of each module on the way),
+then analyses that definition (cross_module.py collects the module's imports
+and classes). Both want the same file's tree, usually one right after the
+other: it is parsed once and kept while the file is unchanged (modification
+time and size), for the last MAX_FILES files only (a tree costs memory; the
+language server keeps its own per open document).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_FILES = 16
+
+
+@dataclass(frozen=True)
+class ModuleFile:
+    text: str
+    tree: ast.Module  # with syntax errors recovered around (see parsing.py)
+    parses: bool  # no syntax error
+
+
+_files: OrderedDict[str, tuple[tuple[int, int], ModuleFile | None]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def stamp_of(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def module_file(path: str) -> ModuleFile | None:
+    """The file's text and tree; None when it cannot be read (see checker.read_python_file)."""
+    stamp = stamp_of(path)
+    if stamp is None:
+        return None
+    with _lock:
+        cached = _files.get(path)
+        if cached is not None and cached[0] == stamp:
+            _files.move_to_end(path)
+            return cached[1]
+    read = _read(path)
+    with _lock:
+        _files[path] = (stamp, read)
+        _files.move_to_end(path)
+        while len(_files) > MAX_FILES:
+            _files.popitem(last=False)
+    return read
+
+
+def _read(path: str) -> ModuleFile | None:
+    from gradwatch.checker import UnreadableFile, read_python_file
+    from gradwatch.parsing import parse
+
+    try:
+        text = read_python_file(Path(path))
+        parsed = parse(text)
+    except (UnreadableFile, RecursionError, MemoryError, ValueError):
+        return None
+    return ModuleFile(text, parsed.tree, parsed.syntax_error is None)
