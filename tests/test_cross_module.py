@@ -148,3 +148,31 @@ def test_a_function_found_by_path_needs_no_jedi(tmp_path, monkeypatch) -> None:
     findings = check_source(step, str(tmp_path / "a.py"), project=CrossModule(index)).findings
     assert [(f.span.line, f.code) for f in findings] == [(6, "GW101")]
     assert asked == []
+
+
+def test_a_name_the_file_binds_or_a_builtin_never_comes_from_a_star_import(tmp_path):
+    """`_logger` assigned at module level and `isinstance` are not the star-imported module's,
+    although the analysis knows neither's value inside a function."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "layers.py").write_text(
+        "import torch\n\ndef _logger(x):\n    return x.detach()\n\ndef isinstance(x, y):\n    return x.detach()\n"
+    )
+    main = tmp_path / "pkg" / "train.py"
+    main.write_text(
+        "import logging\nimport torch\nfrom .layers import *\n\n_logger = logging.getLogger(__name__)\n\n"
+        "def step(w):\n"
+        "    x = torch.randn(3, requires_grad=True)\n"
+        "    y = _logger(x) if isinstance(x, torch.Tensor) else x\n"
+        "    y.sum().backward()\n"
+    )
+    from gradwatch.analysis.interpreter import Interpreter
+    from gradwatch.parsing import parse
+    from gradwatch.source import SourceText
+
+    interpreter = Interpreter(SourceText(main.read_text()), path=str(main))
+    interpreter.collect_globals(parse(main.read_text()).tree)
+    assert {"_logger", "isinstance", "step", "logging", "torch"} <= interpreter.not_from_star_import
+    assert "Mlp" not in interpreter.not_from_star_import
+    result = check_source(main.read_text(), str(main), project=CrossModule(ProjectIndex(tmp_path)))
+    assert not [f for f in result.findings if f.code == "GW101"]  # `_logger` is no detaching helper here

@@ -178,6 +178,7 @@ class CachedScopes:
                             if not (isinstance(value, UserFunction) and name in self.functions)
                         ),
                         self.globals_files,  # classes from other files, read when their values were made
+                        self.not_from_star_import,  # what a name left unbound can be
                     )
                 )
             except TypeError:

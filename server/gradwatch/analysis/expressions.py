@@ -112,6 +112,7 @@ class Evaluator(TensorMethods):
         self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
         self.follow_other_files = False  # set per scope by the interpreter
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
+        self.not_from_star_import: frozenset = frozenset()  # names this file or Python binds (syntax.module_scope_names)
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
         self.calls = calls.CallContext()
         # (loop, item) for each loop run once per item around here (unrolled.py): each
@@ -177,8 +178,13 @@ class Evaluator(TensorMethods):
 
     def eval_Name(self, node: ast.Name, state: State):
         value = state.lookup(node.id)
-        if value is UNKNOWN_VALUE and len(self.star_imports) == 1 and node.id not in state.bindings:
-            # Bound nowhere here: with exactly one `from M import *`, it comes from M.
+        if (
+            value is UNKNOWN_VALUE
+            and len(self.star_imports) == 1
+            and node.id not in state.bindings
+            and node.id not in self.not_from_star_import
+        ):
+            # Bound nowhere in this file, no builtin: with exactly one `from M import *`, it comes from M.
             value = self.star_imports[0](node.id)
         if self.collect_names and isinstance(value, Tensor) and value.known:
             self.names[id(node)] = (node, node.id, value, state.saved_by.get(value.storage, frozenset()))

@@ -11,6 +11,7 @@ returned tensors are assumed to be backpropagated.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 
 from gradwatch.analysis import dependency_log, describe, module_dicts, summaries
@@ -26,7 +27,7 @@ from gradwatch.analysis.loops import Loops
 from gradwatch.analysis.scope_cache import ScopeCache
 from gradwatch.analysis.state import State
 from gradwatch.analysis.tensor_methods import InPlaceRejected
-from gradwatch.analysis.syntax import dotted
+from gradwatch.analysis.syntax import dotted, module_scope_names
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
@@ -51,6 +52,8 @@ from gradwatch.source import SourceText
 _RELEVANT = re.compile(
     r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward"
 )
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 _BACKPROPAGATES = re.compile(r"backward|autograd|forward")
 # `.numpy()` raises on a tensor that requires grad, and a changed requires_grad flag
@@ -127,6 +130,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
                     self.star_imports.append(star_import(node))
         self.class_nodes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+        if self.star_imports:
+            self.not_from_star_import = module_scope_names(tree) | _BUILTIN_NAMES
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 self.globals[node.name] = self.class_value(node)
@@ -217,6 +222,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         helper.functions = self.functions
         helper.class_nodes = self.class_nodes
         helper.star_imports = self.star_imports
+        helper.not_from_star_import = self.not_from_star_import
         helper.forward_methods = self.forward_methods
         helper._summaries = self._summaries
         return helper

@@ -40,6 +40,33 @@ def inner_statements(statement: ast.AST):
                 stack.extend(inner)
 
 
+def module_scope_names(tree: ast.Module) -> frozenset:
+    """The names the module's own code binds at module level: assigned, imported, defined,
+    looped over, caught, or declared `global` in a function. Such a name never comes from
+    a `from M import *`, even where the analysis does not know its value."""
+    names = set()
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(child.name)
+                names.update(n for inner in ast.walk(child) if isinstance(inner, ast.Global) for n in inner.names)
+            elif isinstance(child, ast.Lambda):
+                continue
+            elif isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
+                names.add(child.id)
+            elif isinstance(child, ast.alias):
+                names.add((child.asname or child.name).split(".", 1)[0])
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                names.add(child.name)
+                stack.append(child)
+            else:
+                stack.append(child)
+    names.discard("*")
+    return frozenset(names)
+
+
 def dotted(node: ast.AST) -> str | None:
     """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
     parts = []
