@@ -110,3 +110,17 @@ def test_the_answer_names_every_file_it_depends_on(project: Path) -> None:
     relative = {Path(path).relative_to(project).as_posix() for path in consulted}
     # Read along the re-export, and looked for (absent: creating one would change the answer).
     assert {"pkg/__init__.py", "pkg/models/factory.py", "pkg/models/__init__.py", "pkg.py"} <= relative
+
+
+def test_the_same_import_twice_is_no_doubt_but_two_different_ones_are(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from .acts import get_act, make_act, get_act\nfrom .a import pick\nfrom .b import pick\n",
+            "pkg/acts.py": "def get_act():\n    pass\n\ndef make_act():\n    pass\n",
+            "pkg/a.py": "def pick():\n    pass\n",
+            "pkg/b.py": "def pick():\n    pass\n",
+        },
+    )
+    assert found(tmp_path, "main.py", "pkg.get_act") == ("pkg/acts.py", 1, "function", "get_act")
+    assert found(tmp_path, "main.py", "pkg.pick") is UNDECIDED

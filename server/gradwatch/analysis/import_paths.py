@@ -222,7 +222,9 @@ def _read_names(module_file: str) -> _ModuleNames | None:
             star = "." * statement.level + (statement.module or "")
             stars.insert(0, (statement.lineno, star))
         for name, binding in _bound_by(statement):
-            ambiguous.update([name] if name in bindings else [])
+            earlier = bindings.get(name)
+            if earlier is not None and (earlier.kind, earlier.target) != (binding.kind, binding.target):
+                ambiguous.add(name)  # `from .a import x` then `from .b import x`; the same import twice is no doubt
             bindings[name] = binding
         if isinstance(statement, (ast.If, ast.Try, ast.For, ast.While, ast.With)):
             ambiguous.update(name for inner in inner_statements(statement) for name, _ in _bound_by(inner))
