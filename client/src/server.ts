@@ -31,6 +31,7 @@ export function settingsFor(scope: vscode.Uri | undefined, interpreter: string |
     severity: config.get<Record<string, string>>('severity', {}),
     run: config.get<string>('run', 'onType'),
     debounce: config.get<number>('debounce', 150),
+    inlayHints: { shapes: config.get<boolean>('inlayHints.shapes', true) },
     // Always the interpreter we verified and run: in Restricted Mode a workspace value must not reach the server.
     interpreter: interpreter ?? '',
   };

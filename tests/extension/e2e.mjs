@@ -97,6 +97,21 @@ const RUNTIME_FILE = 'sentinel_run.py';
 const RUNTIME_SOURCE =
   'import torch\nx = torch.randn(3, requires_grad=True)\nw = x.sigmoid()\nw.add_(1)\nw.sum().backward()\n';
 
+// Shapes the engine proves from literal sizes: inlay hints after each assigned name, and in the hover.
+const SHAPES_FILE = 'shapes.py';
+const SHAPES_SOURCE = [
+  'import torch',
+  '',
+  'weight = torch.randn(784, 10, requires_grad=True)',
+  'bias = torch.zeros(10, requires_grad=True)',
+  'images = torch.randn(32, 784)',
+  'logits = images @ weight + bias',
+  'probs = logits.softmax(dim=-1)',
+  'loss = -probs.log().mean()',
+  'loss.backward()',
+  '',
+].join('\n');
+
 const NOTEBOOK_CELLS = [
   'import torch\nx = torch.randn(3, requires_grad=True)\ny = x.sigmoid()',
   'y.add_(1)\ny.sum().backward()',
@@ -135,6 +150,7 @@ function makeWorkspace() {
       'import torch\nx = torch.randn(3, requires_grad=True)\na = x * 2\na.add_(x)\nb = x * 3\nb.mul_(x)\n(a + b).sum().backward()\n',
     'cells.ipynb': notebookJson(NOTEBOOK_CELLS),
     [RUNTIME_FILE]: RUNTIME_SOURCE,
+    [SHAPES_FILE]: SHAPES_SOURCE,
   };
   for (const [name, text] of Object.entries(files)) {
     fs.writeFileSync(path.join(dirs.workspace, name), text);
@@ -348,12 +364,16 @@ async function openTextFile(name, expectedText) {
 
 /** Moves the mouse over the first squiggle of `kind` inside `scope` and waits for a hover containing `text`. */
 async function hoverSquiggle(scope, kind, text) {
-  const squiggle = scope.locator(`.squiggly-${kind}`).first();
+  return hoverOver(scope.locator(`.squiggly-${kind}`).first(), text);
+}
+
+/** Moves the mouse over `target` (a locator) and waits for a hover containing `text`. */
+async function hoverOver(target, text) {
   const hover = page.locator('.monaco-hover').filter({ hasText: text });
   return until(
     `a hover containing "${text}"`,
     async () => {
-      const box = await squiggle.boundingBox();
+      const box = await target.boundingBox();
       if (!box) {
         return false;
       }
@@ -486,6 +506,58 @@ step('hover explains the GW201 finding', async () => {
   if (options['update-docs-screenshot']) {
     fs.copyFileSync(editorShot, path.join(root, 'docs', 'images', 'hover.png'));
     log('updated docs/images/hover.png');
+  }
+  await page.mouse.move(5, 5);
+});
+
+step('inlay hints and hover show the proved tensor shapes', async () => {
+  await openTextFile(SHAPES_FILE, 'logits = images @ weight + bias');
+  const lineOf = (text) => activeEditor().locator('.view-line').filter({ hasText: text }).first();
+  const lineText = async (text) => (await lineOf(text).innerText()).replace(/\u00a0/g, ' ');
+  // Hints come once the server is up and has analysed the file: allow for a cold start.
+  await until('the inlay hint after logits', async () => (await lineText('images @ weight')).startsWith('logits: (32, 10) = '), 90_000);
+  const expected = {
+    'torch.randn(32, 784)': 'images: (32, 784) = ',
+    'torch.randn(784, 10': 'weight: (784, 10) = ',
+    'torch.zeros(10': 'bias: (10,) = ',
+    'logits.softmax': 'probs: (32, 10) = ',
+    'probs.log()': 'loss: () = ',
+  };
+  await until('a hint after every assigned tensor', async () => {
+    for (const [line, start] of Object.entries(expected)) {
+      if (!(await lineText(line)).startsWith(start)) {
+        return false;
+      }
+    }
+    return true;
+  });
+  // Inlays, not text: the buffer on disk and in the model is the file as written.
+  // (VS Code renders the spaces as no-break spaces, which `\s` matches.)
+  const hint = lineOf('images @ weight').locator('span').filter({ hasText: /^:\s\(32,\s10\)$/ }).first();
+  await hint.waitFor({ timeout: 10_000 });
+  const className = await hint.getAttribute('class');
+  if (!/\bdyn-rule-/.test(className ?? '')) {
+    throw new Error(`the hint is not rendered as an inlay (class "${className}")`);
+  }
+  if ((await lineText('loss.backward()')).includes(':')) {
+    throw new Error('a use of a name got a hint; only assignments should');
+  }
+  // Hover on the name shows the same shape, with the autograd state. (The name on line 3: its hover opens
+  // above it, over the import, and leaves the hints in sight for the screenshot.)
+  const name = lineOf('torch.randn(784, 10').locator('span').filter({ hasText: /^weight$/ }).first();
+  const hover = await hoverOver(name, 'Tensor of shape (784, 10)');
+  const text = await hover.innerText();
+  if (!text.includes('requires grad, a leaf')) {
+    throw new Error(`the hover lacks the autograd state: ${text}`);
+  }
+  await screenshot('inlay-hints');
+  // The top of the editor area: the ten lines of the file and the hover, without the empty space below.
+  const editorShot = path.join(artifacts, 'inlay-hints-editor.png');
+  const box = await editorPart().boundingBox();
+  await page.screenshot({ path: editorShot, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 320) } });
+  if (options['update-docs-screenshot']) {
+    fs.copyFileSync(editorShot, path.join(root, 'docs', 'images', 'inlay-hints.png'));
+    log('updated docs/images/inlay-hints.png');
   }
   await page.mouse.move(5, 5);
 });

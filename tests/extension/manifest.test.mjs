@@ -56,6 +56,7 @@ test('settings: each has a description, a scope and a sensible default', () => {
     'gradwatch.severity',
     'gradwatch.run',
     'gradwatch.debounce',
+    'gradwatch.inlayHints.shapes',
     'gradwatch.logLevel',
     'gradwatch.trace.server',
   ]) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from gradwatch.analysis.values import NO, YES, Tensor
 from gradwatch.findings import NameState
 from gradwatch.source import SourceText
@@ -15,7 +17,8 @@ def shape_text(shape: tuple) -> str:
 
 
 def name_state(source: SourceText, node, name: str, tensor: Tensor, saved_by) -> NameState:
-    return NameState(source.span(node), name, f"`{name}`: {describe(tensor, saved_by)}")
+    bound = isinstance(getattr(node, "ctx", None), ast.Store)
+    return NameState(source.span(node), name, f"`{name}`: {describe(tensor, saved_by)}", tensor.shape, bound)
 
 
 def describe(tensor: Tensor, saved_by=()) -> str:

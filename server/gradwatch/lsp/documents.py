@@ -314,6 +314,16 @@ class Analyser:
             return analysis
         return None
 
+    def pending(self, key: str) -> bool:
+        """Is an analysis of the current state on its way (a debounce timer set, or a run under way)?"""
+        slot = self._slots.get(key)
+        if slot is None:
+            return False
+        if slot.timer is not None:
+            return True
+        state = self._state_of(key)
+        return any(run.program.state == state and not run.cancelled.is_set() for run in slot.runs)
+
     def latest(self, key: str) -> Analysis | None:
         """The last published analysis, current or not."""
         return self._cache.get(key)

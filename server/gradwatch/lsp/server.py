@@ -31,6 +31,7 @@ from gradwatch.lsp import actions, notebooks, runtime
 from gradwatch.findings import Finding
 from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document_program
 from gradwatch.lsp.hover import hover as hover_for
+from gradwatch.lsp.inlay_hints import inlay_hints
 from gradwatch.lsp.protocol import GradwatchProtocol
 from gradwatch.lsp.settings import RUN_ON_TYPE, SECTION, SettingsStore, folder_of
 from gradwatch.lsp.trust import InterpreterPolicy
@@ -68,6 +69,11 @@ class GradwatchServer(LanguageServer):
         self.runtime = runtime.RuntimeFindings()
         # Documents whose last pushed diagnostics included runtime findings.
         self._runtime_shown: set[str] = set()
+        # Per program: the state and names the last inlay hints were answered from, or the programs
+        # whose hints were asked for before their analysis (run on save); a publish then asks the
+        # client to ask again (workspace/inlayHint/refresh).
+        self._hinted: dict[str, tuple] = {}
+        self._hints_deferred: set[str] = set()
 
     # -- documents and programs -------------------------------------------------
 
@@ -176,9 +182,30 @@ class GradwatchServer(LanguageServer):
             for uri in previous - now:
                 self._send(uri, [], None)  # a cell that left the notebook
         self._published[key] = now
+        hinted = self._hinted.get(key)
+        if key in self._hints_deferred or (
+            hinted is not None and hinted[0] == analysis.program.state and hinted[1] != analysis.names
+        ):  # answered before this analysis, or the cross-module pass changed what was shown
+            self._hints_deferred.discard(key)
+            self.refresh_inlay_hints()
+
+    def hints_answered(self, key: str, analysis: Analysis | None) -> None:
+        """Inlay hints of `key` were answered from `analysis`, or (None) before there was one."""
+        if analysis is None:
+            self._hints_deferred.add(key)
+            self._hinted.pop(key, None)
+        else:
+            self._hints_deferred.discard(key)
+            self._hinted[key] = (analysis.program.state, analysis.names)
+
+    def refresh_inlay_hints(self) -> None:
+        if self._client_can("workspace.inlay_hint.refresh_support"):
+            self.workspace_inlay_hint_refresh(None)
 
     def clear(self, key: str) -> None:
         self._runtime_shown.discard(key)
+        self._hinted.pop(key, None)
+        self._hints_deferred.discard(key)
         for uri in self._published.pop(key, set()):
             self._send(uri, [], None)
 
@@ -320,6 +347,7 @@ class GradwatchServer(LanguageServer):
         self.analyse_all()
         if self.pull_diagnostics and self._client_can("workspace.diagnostics.refresh_support"):
             self.workspace_diagnostic_refresh(None)
+        self.refresh_inlay_hints()  # e.g. gradwatch.inlayHints.shapes was turned off
 
     def log_start_up(self) -> None:
         def version(package: str) -> str:
@@ -515,6 +543,29 @@ def hover(ls: GradwatchServer, params: types.HoverParams) -> types.Hover | None:
     program = analysis.program
     found = [] if program.notebook or not program.enabled else ls.runtime_findings(uri, program.text, program.settings)
     return hover_for(analysis, uri, params.position, ls._encoding(), found)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
+async def inlay_hint(ls: GradwatchServer, params: types.InlayHintParams) -> list[types.InlayHint] | None:
+    """Shapes from the analysis of the document's current text, never an older one's."""
+    uri = params.text_document.uri
+    key = ls.key_of(uri)
+    if not ls.analyser.tracks(key):  # not a document gradwatch analyses
+        return None
+    analysis = ls.analyser.cached(key)
+    # Waits for an analysis that is coming anyway; with run-on-save an edit starts none (the
+    # hints come back with the save's analysis, through a refresh).
+    if analysis is None and (ls.debounce_seconds(key) is not None or ls.analyser.pending(key)):
+        analysis = await ls.analyser.current(key)
+        if analysis is not None and ls.analyser.cached(key) is not analysis:
+            analysis = None  # edited while we waited
+    ls.hints_answered(key, analysis)
+    if analysis is None:
+        return None
+    editor = ls.settings.editor_for(folder_of(key, list(ls.workspace.folders)))
+    if not editor.inlay_hint_shapes:
+        return None
+    return inlay_hints(analysis, uri, params.range, ls._encoding())
 
 
 # -- entry point -----------------------------------------------------------------

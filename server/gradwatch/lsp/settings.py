@@ -5,7 +5,8 @@ Settings arrive three ways: `initializationOptions`, `workspace/configuration`
 `workspace/didChangeConfiguration`. All three carry the same object:
 
     {"enable": true, "select": ["GW1"], "ignore": [], "severity": {"GW203": "off"},
-     "debounce": 150, "run": "onType", "interpreter": ["/path/to/python"]}
+     "debounce": 150, "run": "onType", "interpreter": ["/path/to/python"],
+     "inlayHints": {"shapes": true}}
 
 Editor choices win over pyproject.toml (`Settings.overridden_by`). A setting
 that cannot be used is reported once and left at its default; it never stops
@@ -43,6 +44,8 @@ class EditorSettings:
     run: str = RUN_ON_TYPE
     # The Python environment the user's code runs in; jedi resolves imports with it.
     interpreter: tuple[str, ...] = ()
+    # Inlay hints with the proved shape of assigned tensors (inlay_hints.py).
+    inlay_hint_shapes: bool = True
 
 
 def parse_editor_settings(raw: Any, where: str) -> tuple[EditorSettings, list[str]]:
@@ -92,6 +95,16 @@ def parse_editor_settings(raw: Any, where: str) -> tuple[EditorSettings, list[st
         values["interpreter"] = tuple(interpreter)
     else:
         problems.append(f"{where}: interpreter must be a path or a list of strings, got {_shown(interpreter)}")
+
+    # {"inlayHints": {"shapes": false}} as VS Code sends it; "inlayHints.shapes" as some editors spell it.
+    hints = raw.get("inlayHints")
+    shapes = hints.get("shapes", True) if isinstance(hints, dict) else raw.get("inlayHints.shapes", True)
+    if hints is not None and not isinstance(hints, dict):
+        problems.append(f"{where}: inlayHints must be an object, got {_shown(hints)}")
+    elif isinstance(shapes, bool):
+        values["inlay_hint_shapes"] = shapes
+    else:
+        problems.append(f"{where}: inlayHints.shapes must be true or false, got {_shown(shapes)}")
 
     return EditorSettings(**values), problems
 
