@@ -176,3 +176,24 @@ def test_a_name_the_file_binds_or_a_builtin_never_comes_from_a_star_import(tmp_p
     assert "Mlp" not in interpreter.not_from_star_import
     result = check_source(main.read_text(), str(main), project=CrossModule(ProjectIndex(tmp_path)))
     assert not [f for f in result.findings if f.code == "GW101"]  # `_logger` is no detaching helper here
+
+
+def test_a_class_or_static_method_is_found_by_path_and_its_arguments_line_up(tmp_path, monkeypatch) -> None:
+    """`Scale.double_(y)`: `cls` is no argument of the call, so the tensor modified in place is
+    `y` (the first one passed), found without jedi."""
+    (tmp_path / "util.py").write_text(
+        "class Scale:\n"
+        "    @classmethod\n    def double_(cls, t):\n        t.mul_(2)\n        return t\n\n"
+        "    @staticmethod\n    def half_(t):\n        t.div_(2)\n        return t\n"
+    )
+    step = (
+        "import torch\nfrom util import Scale\n\nx = torch.randn(3, requires_grad=True)\n"
+        "y = x.sigmoid()\nScale.{method}(y)\ny.sum().backward()\n"
+    )
+    index = ProjectIndex(tmp_path)
+    asked = []
+    monkeypatch.setattr(index, "definition", lambda *a, **k: asked.append(a))
+    for method in ("double_", "half_"):
+        findings = check_source(step.format(method=method), str(tmp_path / "a.py"), project=CrossModule(index)).findings
+        assert [(f.span.line, f.code) for f in findings] == [(6, "GW201")], method
+    assert asked == []

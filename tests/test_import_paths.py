@@ -124,3 +124,24 @@ def test_the_same_import_twice_is_no_doubt_but_two_different_ones_are(tmp_path: 
     )
     assert found(tmp_path, "main.py", "pkg.get_act") == ("pkg/acts.py", 1, "function", "get_act")
     assert found(tmp_path, "main.py", "pkg.pick") is UNDECIDED
+
+
+def test_a_method_the_class_defines_is_found_and_an_inherited_one_left_to_jedi(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from .models import Net\n",
+            "pkg/base.py": "class Base:\n    @classmethod\n    def from_pretrained(cls, path):\n        pass\n",
+            "pkg/models.py": (
+                "from .base import Base\n\nclass Net(Base):\n    kind = 1\n\n"
+                "    @staticmethod\n    def make(x):\n        return x\n\n"
+                "    @classmethod\n    def build(cls, x):\n        make = 2\n        return x\n\n"
+                "    @property\n    def size(self):\n        return 1\n\n"
+                "    if True:\n        def maybe(self):\n            pass\n"
+            ),
+        },
+    )
+    assert found(tmp_path, "main.py", "pkg.Net.make") == ("pkg/models.py", 7, "function", "make")
+    assert found(tmp_path, "main.py", "pkg.Net.build") == ("pkg/models.py", 11, "function", "build")
+    for undecided in ("pkg.Net.from_pretrained", "pkg.Net.size", "pkg.Net.maybe", "pkg.Net.kind", "pkg.Net.make.x"):
+        assert found(tmp_path, "main.py", undecided) is UNDECIDED, undecided

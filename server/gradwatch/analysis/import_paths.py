@@ -29,6 +29,7 @@ from gradwatch.analysis.project import Definition
 from gradwatch.analysis.syntax import inner_statements
 
 UNDECIDED = object()
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 MAX_HOPS = 8  # re-exports and star imports followed before giving up (cycles included)
 
 
@@ -119,8 +120,10 @@ class ImportPaths:
             return UNDECIDED  # perhaps `globals()` or a module `__getattr__`
         if binding.kind == "imported":
             return self._resolve(folder, ".".join([binding.target, *rest[1:]]), hops - 1, seen)
+        if len(rest) == 2 and binding.kind == "class":
+            return _method_of_class(module_file, binding.line, rest[1])
         if len(rest) > 1:
-            return UNDECIDED  # a method of a class, an attribute of a value: jedi infers those
+            return UNDECIDED  # an attribute of a value: jedi infers those
         if binding.kind == "other":
             return None
         return Definition(module_file, binding.line, binding.column, binding.kind, rest[0])
@@ -234,6 +237,34 @@ def _read_names(module_file: str) -> _ModuleNames | None:
     bound = set(bindings) | ambiguous
     kept = {name: binding for name, binding in bindings.items() if name not in ambiguous}
     return _ModuleNames(kept, frozenset(bound), tuple(stars), all_names)
+
+
+def _method_of_class(module_file: str, class_line: int, name: str):
+    """`Class.method`: the function the class's own body defines under that name once, plain,
+    static or class method; UNDECIDED for anything else (inherited, a property, bound in a
+    branch or twice, a class attribute): jedi infers those."""
+    read = module_file_of(module_file)
+    if read is None or not read.parses:
+        return UNDECIDED
+    owner = next((n for n in read.tree.body if isinstance(n, ast.ClassDef) and n.lineno == class_line), None)
+    if owner is None:
+        return UNDECIDED
+    bound = [
+        inner
+        for statement in owner.body
+        for inner in ([statement] if isinstance(statement, _DEFINITIONS) else inner_statements(statement))
+        if any(bound_name == name for bound_name, _ in _bound_by(inner))
+    ]
+    if len(bound) != 1 or not isinstance(bound[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or bound[0] not in owner.body:
+        return UNDECIDED
+    method = bound[0]
+    if any(_decorator_name(d) not in ("staticmethod", "classmethod") for d in method.decorator_list):
+        return UNDECIDED
+    return Definition(module_file, method.lineno, method.col_offset, "function", name)
+
+
+def _decorator_name(decorator: ast.expr) -> str:
+    return decorator.id if isinstance(decorator, ast.Name) else ""
 
 
 def _mentions_all(statement: ast.stmt) -> bool:

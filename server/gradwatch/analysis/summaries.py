@@ -69,6 +69,8 @@ def apply_summary(ev, summary: FunctionSummary, node: ast.Call, state):
 def function_summary(interpreter, node: ast.FunctionDef, path: str) -> FunctionSummary:
     state = interpreter.function_entry_state(node, None)
     parameters = node.args.posonlyargs + node.args.args
+    if any(isinstance(d, ast.Name) and d.id == "classmethod" for d in node.decorator_list):
+        parameters = parameters[1:]  # `cls` is no argument of the call: `Model.build(x)` passes x first
     storages = {}
     for index, arg in enumerate(parameters):
         storage = new_storage()
