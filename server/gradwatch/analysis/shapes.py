@@ -8,8 +8,13 @@ ops below; every other op gives no shape, never a guess.
 
 Which ops keep the broadcast shape of their operands is measured by the
 probe (`OpInfo.keeps_shape`); the hand-written rules here (reductions,
-indexing, reshapes, `matmul`, `Linear`) are checked against torch on meta
-tensors by tests/test_shapes.py.
+indexing, reshapes, products, modules) are checked against torch on meta
+tensors by tests/test_shape_functions.py, over a grid of shapes and arguments,
+and on examples by tests/test_shapes.py.
+
+An op that returns a tuple gets one shape for all its items (`x.chunk(3)`:
+the size along the dim only when every piece has it), except the recurrent
+modules, whose items are shaped one by one (`of_items`).
 
 The rules use a shape for one question: has the tensor provably not exactly
 one element (`backward()` then needs a gradient)? A known size other than 1
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Sequence, Tensor, Tri
 
@@ -27,16 +33,6 @@ Shape = tuple  # of int | None
 
 _SIZED_FACTORIES = {"randn", "rand", "zeros", "ones", "empty", "randint", "full"}
 _LIKE_FACTORIES = {"randn_like", "rand_like", "zeros_like", "ones_like", "empty_like", "full_like", "randint_like"}
-# Reductions over `dim` (an int or a tuple of ints), with `keepdim`.
-_REDUCTIONS = {
-    "sum", "mean", "prod", "amax", "amin", "logsumexp", "nansum", "nanmean", "std", "var", "all", "any",
-    "argmax", "argmin", "max", "min", "median", "norm", "count_nonzero",
-}  # fmt: skip
-# Where `dim` and `keepdim` are among the positional arguments: `x.norm(p, dim, keepdim)`,
-# `x.std(dim, unbiased, keepdim)`; the others take `(dim, keepdim)`.
-_REDUCTION_POSITIONS = {"norm": (1, 2), "std": (0, 2), "var": (0, 2)}
-
-
 def multi_element(shape: Shape | None) -> Tri:
     """YES: provably not one element; NO: provably one; UNKNOWN otherwise."""
     if shape is None:
@@ -64,11 +60,14 @@ def of_factory(node: ast.Call, args: list) -> Shape | None:
         sizes = node.args[-1:] if node.args and isinstance(node.args[-1], (ast.Tuple, ast.List)) else []
     elif name == "full":
         sizes = node.args[:1]
-    if len(sizes) == 1 and isinstance(sizes[0], (ast.Tuple, ast.List)):
+    explicit = len(sizes) == 1 and isinstance(sizes[0], (ast.Tuple, ast.List))
+    if explicit:
         sizes = sizes[0].elts
     size_keyword = next((k.value for k in node.keywords if k.arg == "size"), None)
     if not sizes and isinstance(size_keyword, (ast.Tuple, ast.List)):
-        sizes = size_keyword.elts
+        sizes, explicit = size_keyword.elts, True
+    if not sizes and explicit:
+        return ()  # `torch.zeros(())`
     if not sizes or not all(isinstance(s, ast.Constant) and type(s.value) is int for s in sizes):
         return None
     return tuple(s.value for s in sizes)
@@ -92,106 +91,59 @@ def _literal_shape(data: ast.AST) -> Shape | None:
 
 # ---------------------------------------------------------------- ops
 
+# In-place ops that change the shape of the tensor they write: shaped like their out-of-place form.
+RESHAPED_IN_PLACE = {
+    "unsqueeze_": "unsqueeze", "squeeze_": "squeeze", "transpose_": "transpose", "swapaxes_": "swapaxes",
+    "swapdims_": "swapdims", "t_": "t",
+}  # fmt: skip
+# Ops measured as giving one element on a matrix, that give one per matrix of a batch.
+_PER_MATRIX = {"det", "logdet", "slogdet", "matrix_norm", "matrix_rank", "nuclear_norm", "tensordot", "trace"}
+# Keywords that may pass a tensor operand the table did not measure (`torch.clamp(x, min=t)`).
+_TENSOR_KEYWORDS = {
+    "other", "min", "max", "input", "exponent", "weight", "end", "mask", "source", "src", "tensor1", "tensor2",
+    "target", "condition", "values", "self",
+}  # fmt: skip
+# The hand-written rules apply to these namespaces (`torch.linalg.diagonal` has other defaults).
+_RULE_NAMESPACES = {"torch", "torch.Tensor", "torch.nn.functional"}
+
 
 def of_result(info, operands: list, node: ast.AST, module=None, index=None) -> Shape | None:
-    """The shape of `info`'s result for these operands (None when not proved)."""
-    tensors = [o for o in operands if isinstance(o, Tensor)]
+    """The shape of `info`'s result for these operands (None when not proved). For an op
+    that returns a tuple, the shape of each of its items."""
     name = info.name.rsplit(".", 1)[-1]
-    if info.keeps_shape:
-        measured = tensors[: info.arity] if info.arity else tensors
-        return broadcast([t.shape for t in measured]) if measured else None
-    if info.numel == "scalar" and (module is None or module.default_reduction) and _shaped_like_template(operands, node):
-        return ()  # measured: one element (`x.sum()`, `x.norm()`, `nn.MSELoss()(a, b)`)
+    name = RESHAPED_IN_PLACE.get(name, name)
+    scalar = info.numel == "scalar" and _shaped_like_template(info, operands, node) and name not in _PER_MATRIX
     if module is not None:
-        return _module_result(module, tensors)
-    if name in ("stack", "cat", "concat", "concatenate") and operands and isinstance(operands[0], Sequence):
-        items = operands[0]
-        if items.each is not None or not items.items:
-            return None
-        arguments = _Arguments(operands[1:], node)
-        return of_stack(list(items.items), arguments) if name == "stack" else _joined(list(items.items), arguments)
-    if not tensors or tensors[0].shape is None:
+        if info.keeps_shape:
+            return _kept(info, operands, node)
+        if scalar and module.default_reduction:
+            return ()
+        return _module_result(module, [o for o in operands if isinstance(o, Tensor)])
+    if scalar:
+        return ()  # measured: one element (`x.sum()`, `x.norm()`, `F.mse_loss(a, b)`)
+    rule = _RULES.get(name) if info.name.rsplit(".", 1)[0] in _RULE_NAMESPACES else None
+    if rule is not None:
+        call = _Call(operands, node, index)
+        return None if rule.first_shaped and call.shape is None else rule(call, name)
+    return _kept(info, operands, node) if info.keeps_shape else None
+
+
+def _kept(info, operands: list, node: ast.AST) -> Shape | None:
+    """Measured (`keeps_shape`): the broadcast shape of the tensor operands."""
+    if isinstance(node, ast.Call) and any(
+        k.arg in _TENSOR_KEYWORDS and k.arg not in literal_keywords(node) for k in node.keywords
+    ):
         return None
-    shape = tensors[0].shape
-    arguments = _Arguments(operands[1:], node)
-    if name == "__getitem__":
-        return _indexed(shape, node, index)
-    if name in _REDUCTIONS:
-        return _reduced(shape, name, arguments)
-    if name in ("unsqueeze", "squeeze"):
-        return _squeezed(shape, name, arguments)
-    if name in ("flatten", "view", "reshape"):
-        return _reshaped(shape, name, arguments)
-    if name in ("permute", "transpose", "swapaxes", "swapdims", "t", "T"):
-        return _permuted(shape, name, arguments)
-    if name in ("matmul", "__matmul__", "mm", "bmm") and len(tensors) == 2 and tensors[1].shape is not None:
-        return _matmul(shape, tensors[1].shape)
-    if name in ("interpolate", "upsample"):
-        return _resized(shape, arguments)
-    return None
+    tensors = [o for o in operands if isinstance(o, Tensor)]
+    measured = tensors[: info.arity] if info.arity else tensors
+    return broadcast([t.shape for t in measured]) if measured else None
 
 
-def of_stack(items: list, arguments) -> Shape | None:
-    """`torch.stack(items, dim)`: the items' common shape with their count inserted at `dim`."""
-    shapes = {item.shape if isinstance(item, Tensor) else None for item in items}
-    if len(shapes) != 1 or None in shapes:
-        return None
-    shape = shapes.pop()
-    axis = _axis(arguments.get(0, "dim", 0), len(shape) + 1)
-    return None if axis is None else (*shape[:axis], len(items), *shape[axis:])
-
-
-def _joined(items: list, arguments) -> Shape | None:
-    """`torch.cat(items, dim)`: the sizes along `dim` add up; the others are the items' own."""
-    shapes = [item.shape if isinstance(item, Tensor) else None for item in items]
-    if None in shapes or len({len(shape) for shape in shapes}) != 1 or not shapes[0]:
-        return None
-    axis = _axis(arguments.get(0, "dim", 0), len(shapes[0]))
-    if axis is None:
-        return None
-    sizes = [shape[axis] for shape in shapes]
-    result = list(broadcast([(*shape[:axis], 1, *shape[axis + 1 :]) for shape in shapes]) or [])
-    if not result:
-        return None
-    result[axis] = None if None in sizes else sum(sizes)
-    return tuple(result)
-
-
-def _resized(shape: Shape, arguments: _Arguments) -> Shape | None:
-    """`F.interpolate(x, size=...)`: batch and channels, then the sizes asked for."""
-    size = arguments.get(0, "size", None)
-    spatial = len(shape) - 2
-    if spatial < 1 or size is None or size is _UNKNOWN:
-        return (*shape[:2], *[None] * spatial) if spatial >= 1 else None
-    sizes = (size,) * spatial if type(size) is int else size
-    if not isinstance(sizes, tuple) or len(sizes) != spatial or not all(type(s) is int for s in sizes):
-        return (*shape[:2], *[None] * spatial)
-    return (*shape[:2], *sizes)
-
-
-def _shaped_like_template(operands: list, node: ast.AST) -> bool:
-    """Tensors alone, no keyword: the call looks like the measured one (`x.sum(0)` does not)."""
+def _shaped_like_template(info, operands: list, node: ast.AST) -> bool:
+    """Tensors alone, no more than measured, no keyword: the call looks like the measured one
+    (`x.sum(0)` and `torch.max(x, y)` do not)."""
     keywords = node.keywords if isinstance(node, ast.Call) else ()
-    return not keywords and all(isinstance(o, Tensor) for o in operands)
-
-
-def broadcast(shapes: list) -> Shape | None:
-    if any(shape is None for shape in shapes):
-        return None
-    rank = max((len(shape) for shape in shapes), default=0)
-    result = []
-    for position in range(-rank, 0):
-        sizes = {shape[position] for shape in shapes if len(shape) >= -position}
-        known = {size for size in sizes if size is not None and size != 1}
-        if len(known) > 1:
-            return None  # would not broadcast: torch raises, nothing to claim
-        if known:
-            result.append(known.pop())  # a valid broadcast takes the size above 1
-        elif None in sizes:
-            result.append(None)
-        else:
-            result.append(1)
-    return tuple(result)
+    return not keywords and all(isinstance(o, Tensor) for o in operands) and len(operands) <= max(info.arity, 1)
 
 
 class _Arguments:
@@ -214,14 +166,54 @@ class _Arguments:
         if position < len(self.positional):
             value = literal(self.positional[position])
             return _UNKNOWN if value is None else value
+        alias = _NUMPY_NAMES.get(name)
+        if alias in self.keywords:
+            return self.keywords[alias]  # torch takes NumPy's names too: `torch.cat(xs, axis=1)`
         return self.keywords.get(name, default)
 
     def all_positional(self) -> list | None:
         values = [self.get(i, "") for i in range(len(self.positional))]
         return None if _UNKNOWN in values else values
 
+    def sizes(self, name: str) -> tuple | None:
+        """Sizes given one by one or as one tuple (`x.view(2, 3)`, `x.view((2, 3))`, `shape=`)."""
+        sizes = self.all_positional()
+        if not sizes:
+            sizes = [self.keywords.get(name)] if self.keywords.get(name) not in (None, _UNKNOWN) else None
+        if sizes is not None and len(sizes) == 1 and isinstance(sizes[0], tuple):
+            sizes = list(sizes[0])
+        return tuple(sizes) if sizes is not None and all(type(size) is int for size in sizes) else None
+
+
+class _Call(_Arguments):
+    """A call's operands: the tensors' shapes (`shape`: operand 0's), and the other
+    arguments after operand 0 (as _Arguments)."""
+
+    def __init__(self, operands: list, node: ast.AST, index=None):
+        super().__init__(operands[1:], node)
+        self.operands = operands
+        self.shapes = [o.shape for o in operands if isinstance(o, Tensor)]
+        self.shape = operands[0].shape if operands and isinstance(operands[0], Tensor) else None
+        self.node = node
+        self.index = index
+
 
 _UNKNOWN = object()
+# NumPy's names for arguments, which torch accepts too (`x.sum(axis=1, keepdims=True)`).
+_NUMPY_NAMES = {"dim": "axis", "keepdim": "keepdims"}
+_RULES: dict = {}
+
+
+def _rule(*names: str, first_shaped: bool = True):
+    """Register a shape function `(call, name) -> shape` for these op names; by default
+    it runs only when operand 0 is a tensor of known rank (`call.shape`)."""
+
+    def register(function):
+        function.first_shaped = first_shaped
+        _RULES.update(dict.fromkeys(names, function))
+        return function
+
+    return register
 
 
 def literal_keywords(node: ast.Call) -> dict:
@@ -247,19 +239,69 @@ def literal(value):
     return None
 
 
+def broadcast(shapes: list) -> Shape | None:
+    if any(shape is None for shape in shapes):
+        return None
+    rank = max((len(shape) for shape in shapes), default=0)
+    result = []
+    for position in range(-rank, 0):
+        sizes = {shape[position] for shape in shapes if len(shape) >= -position}
+        known = {size for size in sizes if size is not None and size != 1}
+        if len(known) > 1:
+            return None  # would not broadcast: torch raises, nothing to claim
+        if known:
+            result.append(known.pop())  # a valid broadcast takes the size above 1
+        elif None in sizes:
+            result.append(None)
+        else:
+            result.append(1)
+    return tuple(result)
+
+
+def _same(sizes) -> tuple[bool, int | None]:
+    """Sizes that must be equal: (whether they can be, the size when known)."""
+    known = {size for size in sizes if size is not None}
+    return len(known) <= 1, next(iter(known), None)
+
+
 def _axis(dim, rank: int) -> int | None:
-    if type(dim) is not int or not -rank <= dim < max(rank, 1):
+    """`dim` of a tensor of this rank as an index (None when not one: a 0-d tensor has none)."""
+    if type(dim) is not int or not -rank <= dim < rank:
         return None
-    return dim % rank if rank else 0
+    return dim % rank
 
 
-def _reduced(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
+def _dropped(shape: Shape, axis: int) -> Shape:
+    return (*shape[:axis], *shape[axis + 1 :])
+
+
+def _with(shape: Shape, axis: int, size) -> Shape:
+    return (*shape[:axis], size, *shape[axis + 1 :])
+
+
+# Reductions over `dim` (an int or a tuple of ints), with `keepdim`.
+_REDUCTIONS = {
+    "sum", "mean", "prod", "amax", "amin", "logsumexp", "nansum", "nanmean", "std", "var", "all", "any",
+    "argmax", "argmin", "max", "min", "median", "norm", "count_nonzero",
+}  # fmt: skip
+# Where `dim` and `keepdim` are among the positional arguments: `x.norm(p, dim, keepdim)`,
+# `x.std(dim, unbiased, keepdim)`; the others take `(dim, keepdim)`.
+_REDUCTION_POSITIONS = {"norm": (1, 2), "std": (0, 2), "var": (0, 2)}
+# Reductions over one dim only (a tuple raises).
+_ONE_DIM = {"argmax", "argmin", "max", "min", "median", "prod"}
+
+
+@_rule(*_REDUCTIONS)
+def _reduced(call: _Call, name: str) -> Shape | None:
+    shape = call.shape
+    if name in ("max", "min") and len(call.shapes) == 2 and len(call.operands) == 2:
+        return broadcast(call.shapes)  # `torch.max(a, b)`: elementwise
     dim_at, keepdim_at = _REDUCTION_POSITIONS.get(name, (0, 1))
-    dim = arguments.get(dim_at, "dim", None)
-    keepdim = arguments.get(keepdim_at, "keepdim", False)
-    if dim is _UNKNOWN or keepdim not in (True, False):
+    dim = call.get(dim_at, "dim", None)
+    keepdim = call.get(keepdim_at, "keepdim", False)
+    if dim is _UNKNOWN or keepdim not in (True, False) or len(call.shapes) > 1:
         return None
-    if dim is None:
+    if dim is None or (isinstance(dim, tuple) and name in _ONE_DIM):
         return None  # the whole tensor: measured ("scalar"), not claimed here
     dims = dim if isinstance(dim, tuple) else (dim,)
     axes = {_axis(d, len(shape)) for d in dims}
@@ -270,8 +312,10 @@ def _reduced(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
     return tuple(size for i, size in enumerate(shape) if i not in axes)
 
 
-def _squeezed(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
-    dim = arguments.get(0, "dim", None)
+@_rule("unsqueeze", "squeeze")
+def _squeezed(call: _Call, name: str) -> Shape | None:
+    shape = call.shape
+    dim = call.get(0, "dim", None)
     if name == "unsqueeze":
         axis = _axis(dim, len(shape) + 1)
         return None if axis is None else (*shape[:axis], 1, *shape[axis:])
@@ -282,12 +326,14 @@ def _squeezed(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
     axis = _axis(dim, len(shape))
     if axis is None or shape[axis] is None:
         return None
-    return shape if shape[axis] != 1 else (*shape[:axis], *shape[axis + 1 :])
+    return shape if shape[axis] != 1 else _dropped(shape, axis)
 
 
-def _reshaped(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
+@_rule("flatten", "view", "reshape")
+def _reshaped(call: _Arguments, name: str, shape: Shape | None = None) -> Shape | None:
+    shape = call.shape if shape is None else shape
     if name == "flatten":
-        start, end = arguments.get(0, "start_dim", 0), arguments.get(1, "end_dim", -1)
+        start, end = call.get(0, "start_dim", 0), call.get(1, "end_dim", -1)
         if not shape:
             return (1,)
         first, last = _axis(start, len(shape)), _axis(end, len(shape))
@@ -296,36 +342,42 @@ def _reshaped(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
         merged = shape[first : last + 1]
         size = None if None in merged else math.prod(merged)
         return (*shape[:first], size, *shape[last + 1 :])
-    sizes = arguments.all_positional()
-    if sizes is None and arguments.keywords.get("shape") is not None:
-        sizes = [arguments.keywords["shape"]]
-    if not sizes:
+    sizes = call.sizes("shape")
+    if not sizes or not all(size >= -1 for size in sizes) or sizes.count(-1) > 1:
         return None
-    if len(sizes) == 1 and isinstance(sizes[0], tuple):
-        sizes = list(sizes[0])
-    if not all(type(size) is int and size >= -1 for size in sizes) or sizes.count(-1) > 1:
-        return None
-    if -1 not in sizes:
-        return tuple(sizes)
     total = None if None in shape else math.prod(shape)
     rest = math.prod(size for size in sizes if size != -1)
-    inferred = total // rest if total is not None and rest and total % rest == 0 else None
-    return tuple(inferred if size == -1 else size for size in sizes)
+    if -1 not in sizes:
+        return sizes if total in (None, rest) else None
+    if total is None:
+        return tuple(None if size == -1 else size for size in sizes)
+    if not rest or total % rest:
+        return None  # torch raises
+    return tuple(total // rest if size == -1 else size for size in sizes)
 
 
-def _permuted(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
+@_rule("permute", "transpose", "swapaxes", "swapdims", "t", "T", "movedim", "moveaxis")
+def _permuted(call: _Call, name: str) -> Shape | None:
+    shape = call.shape
     rank = len(shape)
     if name in ("t", "T"):
         return shape[::-1] if rank <= 2 or name == "T" else None
     if name == "permute":
-        dims = arguments.all_positional()
-        if dims and len(dims) == 1 and isinstance(dims[0], tuple):
-            dims = list(dims[0])
-        axes = [_axis(d, rank) for d in dims or ()]
+        axes = [_axis(d, rank) for d in call.sizes("dims") or ()]
         if len(axes) != rank or None in axes or len(set(axes)) != rank:
             return None
         return tuple(shape[axis] for axis in axes)
-    first, second = _axis(arguments.get(0, "dim0"), rank), _axis(arguments.get(1, "dim1"), rank)
+    if name in ("movedim", "moveaxis"):
+        source, destination = call.get(0, "source"), call.get(1, "destination")
+        source, destination = [d if isinstance(d, tuple) else (d,) for d in (source, destination)]
+        moved = {_axis(d, rank): _axis(s, rank) for s, d in zip(source, destination)}  # destination: source
+        if len(source) != len(destination) or len(moved) != len(source) or len(set(moved.values())) != len(moved):
+            return None
+        if None in moved or None in moved.values():
+            return None
+        rest = iter(i for i in range(rank) if i not in moved.values())
+        return tuple(shape[moved[i]] if i in moved else shape[next(rest)] for i in range(rank))
+    first, second = _axis(call.get(0, "dim0"), rank), _axis(call.get(1, "dim1"), rank)
     if first is None or second is None:
         return None
     result = list(shape)
@@ -333,8 +385,42 @@ def _permuted(shape: Shape, name: str, arguments: _Arguments) -> Shape | None:
     return tuple(result)
 
 
+# ---------------------------------------------------------------- products
+
+# The ranks of the two matrices of each product, and the result's dims: `i` rows of the
+# first, `j` columns of the second, `b` the batch.
+_PRODUCTS = {"mm": (2, 2, "ij"), "bmm": (3, 3, "bij"), "mv": (2, 1, "i"), "outer": (1, 1, "ij"), "ger": (1, 1, "ij")}
+# The matrices of `addmm(c, a, b)`-like ops: operands 1 and 2, multiplied by the product named.
+_ADDED_PRODUCTS = {"addmm": "mm", "baddbmm": "bmm", "addmv": "mv", "addr": "outer"}
+
+
+@_rule("matmul", "__matmul__", *_PRODUCTS, *_ADDED_PRODUCTS)
+def _product(call: _Call, name: str) -> Shape | None:
+    if name in _ADDED_PRODUCTS:
+        product = _product(_Call(call.operands[1:], call.node), _ADDED_PRODUCTS[name])
+        # the added tensor broadcasts to the product (a larger one raises)
+        added = broadcast([call.shape, product]) if product is not None else None
+        return added if added is not None and len(added) == len(product) else None
+    factors = call.shapes
+    if len(factors) != 2 or None in factors:
+        return None
+    a, b = factors
+    if name in ("matmul", "__matmul__"):
+        return _matmul(a, b)
+    first_rank, second_rank, dims = _PRODUCTS[name]
+    if (len(a), len(b)) != (first_rank, second_rank):
+        return None
+    if name in ("outer", "ger"):
+        return (a[0], b[0])
+    if not _same([a[-1], b[-2] if second_rank > 1 else b[-1]])[0]:
+        return None
+    batch_ok, batch = _same([a[0], b[0]]) if "b" in dims else (True, None)
+    sizes = {"b": batch, "i": a[-2], "j": b[-1]}
+    return tuple(sizes[d] for d in dims) if batch_ok else None
+
+
 def _matmul(a: Shape, b: Shape) -> Shape | None:
-    if not a or not b:
+    if not a or not b or not _same([a[-1], b[-2] if len(b) > 1 else b[0]])[0]:
         return None
     if len(a) == 1 and len(b) == 1:
         return ()
@@ -346,8 +432,232 @@ def _matmul(a: Shape, b: Shape) -> Shape | None:
     return None if batch is None else (*batch, a[-2], b[-1])
 
 
-def _indexed(shape: Shape, node: ast.AST, index) -> Shape | None:
+_EINSUM_TERM = r"[A-Za-z]*(\.\.\.)?[A-Za-z]*"  # subscripts, with at most one `...`
+
+
+@_rule("einsum", first_shaped=False)
+def _einsum(call: _Call, name: str) -> Shape | None:
+    """`torch.einsum("bij,bjk->bik", a, b)` with a literal equation (`...` broadcast, sizes of
+    one subscript broadcast too)."""
+    equation = literal(call.operands[0]) if call.operands else None
+    operands = call.operands[1:]
+    if len(operands) == 1 and isinstance(operands[0], Sequence) and operands[0].each is None:
+        operands = list(operands[0].items)
+    if not isinstance(equation, str) or not all(isinstance(o, Tensor) and o.shape is not None for o in operands):
+        return None
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(operands) or not all(re.fullmatch(_EINSUM_TERM, t) for t in terms):
+        return None
+    sizes: dict = {}
+    ellipses = []
+    for term, operand in zip(terms, operands):
+        letters = term.replace("...", "")
+        covered = len(operand.shape) - len(letters)
+        if covered < 0 or (covered and "..." not in term):
+            return None
+        before = term.index("...") if "..." in term else len(term)
+        ellipses.append(operand.shape[before : before + covered])
+        for letter, size in zip(letters, operand.shape[:before] + operand.shape[before + covered :]):
+            sizes.setdefault(letter, []).append((size,))
+    ellipsis = broadcast(ellipses)
+    letters_of = {letter: broadcast(each) for letter, each in sizes.items()}
+    if ellipsis is None or None in letters_of.values():
+        return None
+    if not arrow:
+        counts = inputs.replace("...", "").replace(",", "")
+        output = "..." + "".join(sorted(letter for letter in sizes if counts.count(letter) == 1))
+    labels = output.replace("...", "")
+    if not re.fullmatch(_EINSUM_TERM, output) or any(labels.count(c) > 1 or c not in sizes for c in labels):
+        return None
+    before, _, after = output.partition("...")
+    middle = ellipsis if "..." in output else ()
+    return (*(letters_of[c][0] for c in before), *middle, *(letters_of[c][0] for c in after))
+
+
+# ---------------------------------------------------------------- joining and splitting
+
+
+@_rule("stack", "cat", "concat", "concatenate", first_shaped=False)
+def _joined(call: _Call, name: str) -> Shape | None:
+    """`torch.stack(items, dim)`: the items' common shape with their count inserted at `dim`;
+    `torch.cat(items, dim)`: the sizes along `dim` add up, the others are the items' own."""
+    items = call.operands[0] if call.operands else None
+    if not isinstance(items, Sequence) or items.each is not None or not items.items:
+        return None
+    shapes = [item.shape if isinstance(item, Tensor) else None for item in items.items]
+    if None in shapes or len({len(shape) for shape in shapes}) != 1:
+        return None
+    rank = len(shapes[0]) + (name == "stack")
+    axis = _axis(call.get(0, "dim", 0), rank)
+    if axis is None or not shapes[0]:
+        return None
+    common = [_same(sizes) for sizes in zip(*shapes)]
+    sizes = tuple(size for _, size in common)
+    if name == "stack":
+        return (*sizes[:axis], len(shapes), *sizes[axis:]) if all(ok for ok, _ in common) else None
+    if not all(ok for i, (ok, _) in enumerate(common) if i != axis):
+        return None  # the other sizes must be equal
+    along = [shape[axis] for shape in shapes]
+    return _with(sizes, axis, None if None in along else sum(along))
+
+
+@_rule("split", "chunk", "unbind")
+def _pieces(call: _Call, name: str) -> Shape | None:
+    """Each item of `x.split(size, dim)`, `x.chunk(n, dim)`, `x.unbind(dim)`: the size along
+    `dim` when every piece has the same, else not known."""
+    shape = call.shape
+    axis = _axis(call.get(0 if name == "unbind" else 1, "dim", 0), len(shape))
+    if axis is None or not shape:
+        return None
+    if name == "unbind":
+        return _dropped(shape, axis)
+    size, whole = call.get(0, "chunks" if name == "chunk" else "split_size", _UNKNOWN), shape[axis]
+    if size is _UNKNOWN:
+        size = call.keywords.get("split_size_or_sections", _UNKNOWN)
+    if isinstance(size, tuple) and all(type(s) is int for s in size):
+        if whole is not None and sum(size) != whole:
+            return None  # torch raises
+        pieces = set(size)  # sections
+    elif type(size) is not int or size <= 0:
+        return None
+    elif whole is None or whole == 0:
+        pieces = {whole}
+    else:
+        step = -(-whole // size) if name == "chunk" else size  # a chunk has ceil(whole / chunks)
+        pieces = {min(step, whole - start) for start in range(0, whole, step)}
+    return _with(shape, axis, pieces.pop() if len(pieces) == 1 else None)
+
+
+# ---------------------------------------------------------------- repeating
+
+
+@_rule("expand", "repeat", "tile")
+def _repeated(call: _Call, name: str) -> Shape | None:
+    shape = call.shape
+    sizes = call.sizes("size" if name == "expand" else "dims")
+    if sizes is None or (name == "repeat" and len(sizes) < len(shape)):
+        return None
+    if name == "tile":
+        sizes = (1,) * (len(shape) - len(sizes)) + sizes
+    grown = (1,) * (len(sizes) - len(shape)) + shape
+    if name != "expand":
+        return tuple(None if size is None else size * times for size, times in zip(grown, sizes))
+    result = []
+    for position, (size, wanted) in enumerate(zip(grown, sizes)):
+        new = position < len(sizes) - len(shape)
+        if wanted == -1 and not new:
+            result.append(size)
+        elif wanted < 0 or (size is not None and size not in (1, wanted)) or (new and wanted == -1):
+            return None  # torch raises
+        else:
+            result.append(wanted)
+    return tuple(result)
+
+
+# ---------------------------------------------------------------- selecting
+
+
+@_rule("narrow", "select", "index_select", "gather", "diagonal", "topk", "sort", "msort")
+def _selected(call: _Call, name: str) -> Shape | None:
+    shape = call.shape
+    if not shape:
+        return None
+    if name in ("sort", "msort"):
+        return shape
+    if name == "diagonal":
+        return _diagonal(shape, call.get(0, "offset", 0), call.get(1, "dim1", 0), call.get(2, "dim2", 1))
+    if name == "topk":
+        k, axis = call.get(0, "k"), _axis(call.get(1, "dim", -1), len(shape))
+        return None if type(k) is not int or axis is None else _with(shape, axis, k)
+    axis = _axis(call.get(0, "dim"), len(shape))
+    if axis is None:
+        return None
+    if name == "narrow":
+        start, length = call.get(1, "start"), call.get(2, "length")
+        return _with(shape, axis, length) if type(start) is int and type(length) is int and length >= 0 else None
+    if name == "select":
+        return _dropped(shape, axis)
+    index = call.shapes[1] if len(call.shapes) == 2 else None
+    if index is None:
+        return None
+    if name == "gather":
+        return index if len(index) == len(shape) else None
+    return _with(shape, axis, (index or (1,))[0]) if len(index) <= 1 else None
+
+
+def _diagonal(shape: Shape, offset, dim1, dim2) -> Shape | None:
+    first, second = _axis(dim1, len(shape)), _axis(dim2, len(shape))
+    if type(offset) is not int or first is None or second is None or first == second:
+        return None
+    rows, columns = shape[first], shape[second]
+    if rows is None or columns is None:
+        length = None
+    else:
+        length = max(0, min(rows, columns - offset) if offset >= 0 else min(rows + offset, columns))
+    return (*(size for i, size in enumerate(shape) if i not in (first, second)), length)
+
+
+# ---------------------------------------------------------------- measured as keeping the shape, but not always
+
+
+@_rule("atleast_1d", "atleast_2d", "atleast_3d")
+def _at_least(call: _Call, name: str) -> Shape | None:
+    rank, shape = int(name[-2]), call.shape
+    if len(call.operands) != 1 or len(shape) >= rank:
+        return shape if len(call.operands) == 1 else None  # several tensors: a tuple
+    if rank == 3 and shape:
+        return (*shape, 1) if len(shape) == 2 else (1, *shape, 1)
+    return (1,) * (rank - len(shape)) + shape
+
+
+@_rule("where", "masked_scatter", "slice_scatter", "searchsorted", "cartesian_prod")
+def _following(call: _Call, name: str) -> Shape | None:
+    """`torch.where(c)` gives the indices (a tuple); `a.masked_scatter(mask, source)` has the
+    shape of `a` and `mask` broadcast, `a.slice_scatter(src)` of `a`, `searchsorted(s, v)` of
+    `v`; `torch.cartesian_prod(a, b)` is one row per pair."""
+    if name == "where":
+        return broadcast(call.shapes) if len(call.operands) == 3 and not call.node.keywords else None
+    if name == "masked_scatter":
+        return broadcast(call.shapes[:2])
+    if name == "slice_scatter":
+        return call.shape
+    if name == "searchsorted":
+        return call.shapes[1] if len(call.shapes) == 2 else None
+    if not all(shape is not None and len(shape) == 1 for shape in call.shapes):
+        return None
+    if len(call.shapes) == 1:
+        return call.shape
+    sizes = [shape[0] for shape in call.shapes]
+    return (None if None in sizes else math.prod(sizes), len(sizes))
+
+
+@_rule("embedding")
+def _looked_up(call: _Call, name: str) -> Shape | None:
+    """`F.embedding(indices, weight)`: one row of `weight` per index."""
+    weight = call.shapes[1] if len(call.shapes) == 2 else None
+    return (*call.shape, weight[1]) if weight is not None and len(weight) == 2 else None
+
+
+@_rule("interpolate", "upsample")
+def _resized(call: _Call, name: str) -> Shape | None:
+    """`F.interpolate(x, size=...)`: batch and channels, then the sizes asked for."""
+    shape = call.shape
+    size = call.get(0, "size", None)
+    spatial = len(shape) - 2
+    if spatial < 1 or size is None or size is _UNKNOWN:
+        return (*shape[:2], *[None] * spatial) if spatial >= 1 else None
+    sizes = (size,) * spatial if type(size) is int else size
+    if not isinstance(sizes, tuple) or len(sizes) != spatial or not all(type(s) is int for s in sizes):
+        return (*shape[:2], *[None] * spatial)
+    return (*shape[:2], *sizes)
+
+
+@_rule("__getitem__")
+def _indexed(call: _Call, name: str) -> Shape | None:
     """`x[...]` with ints, slices, None, `...` and at most one tensor index of known rank."""
+    shape, node, index = call.shape, call.node, call.index
     if not isinstance(node, ast.Subscript):
         return None
     parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
@@ -396,29 +706,142 @@ _NORMALIZATIONS = {
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm",
 }  # fmt: skip
+# Positions of the constructor arguments that size a sliding window: (stride, padding, dilation,
+# output_padding, ceil_mode, return_indices); None: the module takes no such argument.
+_WINDOWS = {
+    "Conv": (3, 4, 5, None, None, None),
+    "ConvTranspose": (3, 4, 8, 5, None, None),
+    "MaxPool": (1, 2, 3, None, 5, 4),
+    "AvgPool": (1, 2, None, None, 3, None),
+}
+
+
+def _configuration(module):
+    """`get(position, name, default)`: a constructor argument of `module`, `default` when it
+    was not passed, `_UNKNOWN` when it may have been passed but its value is not known."""
+    config = dict(module.config)
+
+    def get(position, name, default=None):
+        if position in config or name in config:
+            return config.get(position, config.get(name))
+        return default if module.arguments_known else _UNKNOWN
+
+    return get
 
 
 def _module_result(module, tensors: list) -> Shape | None:
     kind = module.kind.rsplit(".", 1)[-1]
-    config = dict(module.config)
     if not tensors or tensors[0].shape is None:
         return None
     shape = tensors[0].shape
+    get = _configuration(module)
     if kind in _NORMALIZATIONS:
         return shape
     if kind == "Linear":
-        out = config.get(1, config.get("out_features"))
+        out = get(1, "out_features")
         return (*shape[:-1], out if type(out) is int else None) if shape else None
-    if kind in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d") and len(shape) in (3, 4):
-        size = config.get(0, config.get("output_size"))
-        size = (size, size) if type(size) is int else size
-        if isinstance(size, tuple) and len(size) == 2:
-            return (*shape[:-2], *(s if type(s) is int else None for s in size))
-        return None
-    if kind == "Conv2d" and len(shape) in (3, 4):
-        out = config.get(1, config.get("out_channels"))
-        return (*shape[:-3], out if type(out) is int else None, None, None)
+    if kind == "Embedding":
+        size = get(1, "embedding_dim")
+        return (*shape, size if type(size) is int else None)
+    family = kind.rstrip("123d")
+    if kind[-2:] in ("1d", "2d", "3d") and family in (*_WINDOWS, "AdaptiveAvgPool", "AdaptiveMaxPool"):
+        spatial = int(kind[-2])
+        if len(shape) not in (spatial + 1, spatial + 2):
+            return None
+        if family.startswith("Adaptive"):
+            # output_size: an int, or one per dim (None keeps the input's size)
+            wanted = _per_dim(get(0, "output_size", _UNKNOWN), spatial, allow_none=True) or (_UNKNOWN,) * spatial
+            sizes = (given if w is None else None if w is _UNKNOWN else w for w, given in zip(wanted, shape[-spatial:]))
+            return (*shape[:-spatial], *sizes)
+        return _windowed(shape, spatial, family, get)
     if kind == "Flatten":
-        start, end = config.get(0, config.get("start_dim", 1)), config.get(1, config.get("end_dim", -1))
-        return _reshaped(shape, "flatten", _Arguments([Constant(value=start), Constant(value=end)], None))
+        start, end = get(0, "start_dim", 1), get(1, "end_dim", -1)
+        arguments = _Arguments([Constant(value=start), Constant(value=end)], None)
+        return _reshaped(arguments, "flatten", shape)
     return None
+
+
+def _windowed(shape: Shape, spatial: int, family: str, get) -> Shape | None:
+    """Convolutions and pools: the channels, then each spatial size from the window
+    (kernel, stride, padding, dilation) sliding over it."""
+    stride_at, padding_at, dilation_at, output_padding_at, ceil_at, indices_at = _WINDOWS[family]
+    conv = family.startswith("Conv")
+    kernel_at = 2 if conv else 0
+    if indices_at is not None and get(indices_at, "return_indices", False) is not False:
+        return None  # a tuple
+    kernel = _per_dim(get(kernel_at, "kernel_size"), spatial)
+    stride = _per_dim(get(stride_at, "stride", 1 if conv else None) or kernel, spatial)
+    padding = get(padding_at, "padding", 0)
+    dilation = _per_dim(get(dilation_at, "dilation", 1) if dilation_at is not None else 1, spatial)
+    output_padding = _per_dim(get(output_padding_at, "output_padding", 0) if output_padding_at else 0, spatial)
+    ceil_mode = get(ceil_at, "ceil_mode", False) if ceil_at is not None else False
+    channels = shape[-spatial - 1]
+    if conv:
+        out = get(1, "out_channels")
+        channels = out if type(out) is int else None
+    padding = (0,) * spatial if padding == "valid" else padding
+    sizes = []
+    for i, size in enumerate(shape[-spatial:]):
+        if padding == "same":
+            sizes.append(size)
+            continue
+        pad = _per_dim(padding, spatial)
+        known = [kernel, stride, pad, dilation, output_padding]
+        if size is None or None in known or ceil_mode not in (True, False):
+            sizes.append(None)
+            continue
+        k, s, p, d, extra = (values[i] for values in known)
+        if family == "ConvTranspose":
+            sizes.append((size - 1) * s - 2 * p + d * (k - 1) + extra + 1)
+            continue
+        span = size + 2 * p - d * (k - 1) - 1
+        out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= size + p:
+            out -= 1
+        if span < 0 or out <= 0:
+            return None  # torch raises
+        sizes.append(out)
+    return (*shape[: -spatial - 1], channels, *sizes)
+
+
+def _per_dim(value, spatial: int, allow_none: bool = False) -> tuple | None:
+    """An int for every spatial dim, or a tuple of one per dim (None where not known)."""
+    if type(value) is int:
+        return (value,) * spatial
+    if isinstance(value, tuple) and len(value) == spatial:
+        return value if all(type(v) is int or (allow_none and v is None) for v in value) else None
+    return None
+
+
+# Positions of `batch_first` and `bidirectional` among the constructor arguments
+# (`nn.RNN` takes `nonlinearity` fourth).
+_RECURRENT = {"RNN": (5, 7), "GRU": (4, 6), "LSTM": (4, 6)}
+
+
+def of_items(module, operands: list) -> list | None:
+    """The shapes of the items of a module's tuple result, nested like it: an RNN's or a GRU's
+    `(output, h_n)`, an LSTM's `(output, (h_n, c_n))`; None when not known."""
+    kind = module.kind.rsplit(".", 1)[-1] if module is not None else None
+    shape = operands[0].shape if operands and isinstance(operands[0], Tensor) else None
+    if kind not in _RECURRENT or shape is None or len(shape) not in (2, 3):
+        return None
+    get = _configuration(module)
+    first_at, both_at = _RECURRENT[kind]
+    batch_first, bidirectional = get(first_at, "batch_first", False), get(both_at, "bidirectional", False)
+    if batch_first not in (True, False) or bidirectional not in (True, False):
+        return None
+    hidden, layers = (v if type(v) is int else None for v in (get(1, "hidden_size"), get(2, "num_layers", 1)))
+    projected = get(7, "proj_size", 0) if kind == "LSTM" else 0
+    out = (projected or hidden) if type(projected) is int else None  # an LSTM may project h to proj_size
+    directions = 2 if bidirectional else 1
+    features = None if out is None else directions * out
+    layers = None if layers is None else directions * layers
+    if len(shape) == 2:  # one sequence, no batch
+        output, state = (shape[0], features), (layers,)
+    else:
+        length, batch = (shape[1], shape[0]) if batch_first else (shape[0], shape[1])
+        output = (batch, length, features) if batch_first else (length, batch, features)
+        state = (layers, batch)
+    if kind == "LSTM":
+        return [output, [(*state, out), (*state, hidden)]]
+    return [output, (*state, out)]

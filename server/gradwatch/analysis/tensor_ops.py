@@ -161,8 +161,22 @@ def apply_op(
     if info.returns == "tuple":
         if qualname.rsplit(".", 1)[-1] in integer_dtypes.ALWAYS_PAIRED:
             return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
-        return Sequence((), each=result)
+        items = shapes.of_items(module, operands)
+        return Sequence((), each=result) if items is None else _items(result, items)
     return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
+
+
+def _items(result: Tensor, shapes_of: list) -> Sequence:
+    """A tuple result whose items have these shapes (nested lists: nested tuples), each
+    otherwise like `result` (an LSTM's `(output, (h_n, c_n))`)."""
+    items = []
+    for shape in shapes_of:
+        if isinstance(shape, list):
+            items.append(_items(result, shape))
+        else:
+            proved = shapes.multi_element(shape)
+            items.append(result.but(shape=shape, multi_element=result.multi_element if proved is UNKNOWN else proved))
+    return Sequence(tuple(items))
 
 
 def _graph_sources(present: list[Tensor], module) -> frozenset:
@@ -402,9 +416,13 @@ def inplace(
     result = result.but(
         view_of_leaf=tensor.view_of_leaf, origin=tensor.origin, factory=tensor.factory, deps=union_deps((tensor.deps, result.deps))
     )
-    if not op_name.rsplit(".", 1)[-1].startswith(("resize", "set")):
-        # Writing in place never changes a tensor's size (resizing ops aside), nor its dtype.
-        result = result.but(shape=tensor.shape, multi_element=tensor.multi_element, integer=tensor.integer)
+    short_name = op_name.rsplit(".", 1)[-1]
+    if not short_name.startswith(("resize", "set")):
+        # Writing in place never changes a tensor's size (resizing ops aside; `unsqueeze_`,
+        # `transpose_` reshape it, shapes.RESHAPED_IN_PLACE), nor its dtype.
+        reshaped = short_name.rstrip("_") in shapes.RESHAPED_IN_PLACE.values()
+        shape = result.shape if reshaped else tensor.shape
+        result = result.but(shape=shape, multi_element=tensor.multi_element, integer=tensor.integer)
     ev.update_aliases(tensor, result, target, state)
     return result
 
