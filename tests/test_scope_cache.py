@@ -210,3 +210,22 @@ def test_a_replayed_function_still_says_it_calls_other_files() -> None:
     cache = ScopeCache()
     assert check_source(text, cache=cache).calls_other_files
     assert check_source(text + "\n", cache=cache).calls_other_files
+
+
+def test_after_a_transient_syntax_error_the_scopes_from_before_it_are_replayed(monkeypatch) -> None:
+    """A `(` typed into `gate` takes the function away for one run; deleting it again finds
+    every scope the run before the error recorded (`step` and the module body call `gate`)."""
+    from gradwatch.analysis.interpreter import Interpreter
+
+    text = CALLER_AND_CALLEE + "\nfor _ in range(3):\n    step()\n"
+    broken = text.replace("return torch.sigmoid(x)", "return torch.sigmoid(x)(")
+    cache = ScopeCache()
+    check_source(text, cache=cache)
+    check_source(broken, cache=cache)
+    ran = []
+    original = Interpreter.exec_block
+    monkeypatch.setattr(Interpreter, "exec_block", lambda self, body, state: ran.append(body) or original(self, body, state))
+    fixed = check_source(text, cache=cache)
+    assert ran == []  # nothing analysed again
+    assert fixed.findings == check_source(text).findings
+    assert [(f.code, f.span.line) for f in fixed.findings] == [("GW201", 15)]

@@ -580,8 +580,9 @@ class RecheckCache:
         self._entries: dict = {}
         self.parsed_chunks = ParsedChunks()
 
-    def get(self, key):
-        return self._entries.get(key)
+    def get(self, key, usable=lambda entry: True):
+        hit = self._entries.get(key)
+        return hit if hit is not None and usable(hit) else None
 
     def put(self, key, value) -> None:
         self._entries[key] = value

@@ -60,8 +60,8 @@ class CachedScopes:
     def _run_or_replay(self, key, scopes: list, run, state=None):
         """Replay what the cache holds for `key` while its dependencies hold (and return the
         state it ended with), else `run()` and keep what it did (and a copy of `state`)."""
-        cached = self.cache.get(key) if key is not None else None
-        if cached is not None and all(self._unchanged(dependency) for dependency in cached[2]):
+        cached = self.cache.get(key, self._replayable) if key is not None else None
+        if cached is not None:
             events, names, _, steps, after, calls_other_files = cached
             self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
             for event in events:
@@ -87,6 +87,9 @@ class CachedScopes:
             dependencies = self._dependencies(scopes, followed) + (("", "<files>", self.file_stamps(files_read)),)
             self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files))
         return None
+
+    def _replayable(self, entry) -> bool:
+        return all(self._unchanged(dependency) for dependency in entry[2])
 
     def file_stamps(self, paths) -> frozenset:
         """(path, its size and modification time, or None when absent) for each path."""

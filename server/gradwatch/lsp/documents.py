@@ -145,10 +145,10 @@ class _CancellableCache:
         self._cache = cache
         self._cancelled = cancelled
 
-    def get(self, key):
+    def get(self, key, usable=lambda entry: True):
         if self._cancelled.is_set():
             raise AnalysisCancelled
-        return self._cache.get(key)
+        return self._cache.get(key, usable)
 
     def __getattr__(self, name: str):
         return getattr(self._cache, name)
