@@ -270,7 +270,7 @@ def test_an_unrecognised_error_exits_1(tmp_path: Path) -> None:
         """
         import torch
 
-        torch.randn(3) @ torch.randn(4)
+        torch.cat([torch.randn(2, 3), torch.randn(2, 4)])
         """,
     )
     done = _explain_error(tmp_path, error)

@@ -84,7 +84,7 @@ class NameState:
     span: Span
     name: str
     description: str
-    # The proved shape (sizes, None where one is not known; None when the rank is not known),
+    # The proved shape (sizes: ints, shapes.Symbol, None where one is not known; None when the rank is not known),
     # and whether the name is bound here (an assignment or loop target) rather than read: inlay hints.
     shape: tuple | None = None
     bound: bool = False

@@ -138,4 +138,38 @@ KINDS: tuple[Kind, ...] = (
         "from how it was computed and cannot be switched off.",
         "Use `y = y.detach()` to get a tensor outside the graph, or compute it under `torch.no_grad()`.",
     ),
+    Kind(
+        "matmul-shape-mismatch",
+        re.compile(
+            r"mat1 and mat2 shapes cannot be multiplied|Expected size for first two dimensions of batch2 tensor"
+            r"|size mismatch, got input \(\d+\), mat|inconsistent tensor size, expected tensor \[\d+\] and src"
+        ),
+        "a matrix product's inner dimensions differ",
+        ("GW401",),
+        "A matrix product needs the columns of its first factor to match the rows of the second: for `a @ b`, "
+        "`a.shape[-1] == b.shape[-2]`; for `nn.Linear(in_features, out_features)` (and `F.linear(x, weight)`), "
+        "the input's last size must be `in_features`. Torch folds the leading dimensions of the input into the "
+        "rows it reports (`8x5` for an input of shape (2, 4, 5)).",
+        "Make the inner sizes agree: size the layer for its input (`nn.Linear(5, 3)` for 5 features), "
+        "transpose one factor (`a @ b.T`), or fix the reshape that produced the input.",
+    ),
+    Kind(
+        "broadcast-mismatch",
+        re.compile(r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\) at non-singleton dimension"),
+        "two tensors of an elementwise op have shapes that cannot broadcast",
+        ("GW402",),
+        "Elementwise ops align their operands' shapes from the last dimension; each pair of sizes must be equal "
+        "or one of them 1. The dimension torch names is counted in the broadcast result.",
+        "Add the missing dimension (`b[:, None]`, `b.unsqueeze(0)`), transpose one operand, or fix the size "
+        "of the tensor that was built with the wrong one.",
+    ),
+    Kind(
+        "reshape-element-count",
+        re.compile(r"shape '\[[-\d, ]*\]' is invalid for input of size \d+"),
+        "`view`/`reshape` asked for a shape with another number of elements",
+        ("GW403",),
+        "`view` and `reshape` keep every element: the sizes asked for must multiply to the tensor's element "
+        "count (with one `-1`, the others must divide it).",
+        "Ask for sizes whose product is the element count (`x.numel()`), or let torch infer one with `-1`.",
+    ),
 )

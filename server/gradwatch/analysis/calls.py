@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, replace
 
-from gradwatch.analysis import generators
+from gradwatch.analysis import generators, shape_sources
 from gradwatch.analysis.classes import has_parameters
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted
@@ -312,6 +312,7 @@ def bind_arguments(ev, function: ast.FunctionDef, arguments: Arguments, receiver
         bound[function.args.vararg.arg] = _extra_positionals(parameters, values, arguments)
     if function.args.kwarg is not None:
         bound[function.args.kwarg.arg] = UNKNOWN_VALUE
+    shape_sources.fill_arguments(ev, function, bound)  # what the caller's values do not prove
     return bound
 
 

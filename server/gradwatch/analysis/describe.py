@@ -12,7 +12,7 @@ MAX_LISTED_OPS = 3
 
 
 def shape_text(shape: tuple) -> str:
-    """`(8, ?, 16)`: the sizes, `?` where one is not known."""
+    """`(8, ?, 16)`: the sizes, `?` where one is not known, a symbol by its name (`(batch, 3)`)."""
     return "(" + ", ".join("?" if size is None else str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
 
 

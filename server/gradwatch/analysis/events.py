@@ -133,6 +133,28 @@ class OptimizerParams:
     tensors: tuple[tuple[Tensor, str], ...] = ()  # tensors named in the list, with their text
 
 
+@dataclass(frozen=True)
+class ShapeError:
+    """An op whose operands' proved shapes make torch raise (analysis/shape_errors.py): inner
+    dimensions of a product that differ, shapes that cannot broadcast, a view or reshape to
+    another element count."""
+
+    span: Span
+    node: ast.AST
+    kind: str  # "product", "broadcast" or "reshape"
+    op: str  # how the op reads in a message: "`x @ w`", "`nn.Linear(6, 3)`"
+    # What torch raises; exact when every size in it is known, else its first words.
+    error: str
+    exact: bool
+    detail: str  # which sizes disagree, in words
+    shapes: tuple  # the operands' shapes, in the order torch names them
+    # Where each operand's shape came from (None when not known), in that order.
+    origins: tuple[Reason | None, ...] = ()
+    # When it happens inside a called function: the calls that led there, outermost first.
+    chain: tuple[Span, ...] = ()
+    layer: bool = False  # the sizes include a module's configuration (`nn.Linear(6, 3)`)
+
+
 @dataclass
 class Facts:
     source: SourceText
@@ -150,6 +172,7 @@ class Facts:
     optimizer_steps: list[OptimizerStep] = field(default_factory=list)
     accumulations: list[Accumulation] = field(default_factory=list)
     names: list[NameState] = field(default_factory=list)
+    shape_errors: list[ShapeError] = field(default_factory=list)
 
 
 # Which list of Facts each kind of event goes to.
@@ -163,4 +186,5 @@ FACT_LISTS = {
     Creation: "creations",
     OptimizerStep: "optimizer_steps",
     Accumulation: "accumulations",
+    ShapeError: "shape_errors",
 }

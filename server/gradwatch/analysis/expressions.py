@@ -27,7 +27,7 @@ from gradwatch.analysis import (
     tensor_ops,
 )
 from gradwatch.analysis.conditions import known_truth
-from gradwatch.analysis.events import Creation, GradRead, OptimizerStep
+from gradwatch.analysis.events import Creation, GradRead, OptimizerStep, ShapeError
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, keyword, literal_true
 from gradwatch.analysis.tensor_methods import TensorMethods
@@ -120,6 +120,7 @@ class Evaluator(TensorMethods):
         self.unrolled: tuple = ()
         self.unrolled_floor = 0  # how many of those lie outside the function being run
         self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
+        self.shapes_only = False  # the scope being run can make no event but shape errors
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -128,7 +129,14 @@ class Evaluator(TensorMethods):
         # events of its last (most general) run are the ones that count.
         # `part` tells apart the events of one call's parts (the children of an
         # nn.Sequential, each run by the same call).
+        if self.shapes_only and not isinstance(event, ShapeError):
+            return  # a scope run for its shape errors alone (Interpreter.relevant)
         self.events[(type(event).__name__, id(node), part, self.calls.call_string + self.unrolled)] = event
+
+    def retract(self, node: ast.AST, kind: type, part: tuple = ()) -> None:
+        """Drop the event of this kind an earlier run of `node` emitted: a loop body's last
+        (most general) run no longer shows it."""
+        self.events.pop((kind.__name__, id(node), part, self.calls.call_string + self.unrolled), None)
 
     def storage_for(self, node: ast.AST, part: tuple = ()) -> int:
         """One identity per creating expression (and `part` of it), stable across loop iterations."""
@@ -186,7 +194,7 @@ class Evaluator(TensorMethods):
         ):
             # Bound nowhere in this file, no builtin: with exactly one `from M import *`, it comes from M.
             value = self.star_imports[0](node.id)
-        if self.collect_names and isinstance(value, Tensor) and value.known:
+        if self.collect_names and not self.shapes_only and isinstance(value, Tensor) and value.known:
             self.names[id(node)] = (node, node.id, value, state.saved_by.get(value.storage, frozenset()))
         return value
 
@@ -216,6 +224,7 @@ class Evaluator(TensorMethods):
     def data_assigned(self, target: ast.Attribute, value, state: State) -> None:
         """`t.data = other`: t now holds other's data, of other's dtype (measured: an
         integer tensor given float data can then require grad)."""
+        self.data_resized(target, state)
         if isinstance(value, Tensor) and value.integer:
             return
         path = dotted(target.value)
@@ -229,6 +238,17 @@ class Evaluator(TensorMethods):
         for name, bound in list(state.bindings.items()):
             if isinstance(bound, Tensor) and bound.integer and bound.storage == owner.storage:
                 state.bindings[name] = bound.but(integer=False)
+
+    def data_resized(self, target: ast.Attribute, state: State) -> None:
+        """`t.data = other` may give t (and the names sharing it) another shape: theirs is no
+        longer known."""
+        path = dotted(target.value)
+        owner = state.bindings.get(path) if path is not None else None
+        if not isinstance(owner, Tensor) or owner.shape is None:
+            return
+        for name, bound in list(state.bindings.items()):
+            if name == path or (owner.storage is not None and isinstance(bound, Tensor) and bound.storage == owner.storage):
+                state.bindings[name] = bound.but(shape=None)
 
     def tensor_attribute(self, tensor: Tensor, node: ast.Attribute, state: State):
         if node.attr == "grad":

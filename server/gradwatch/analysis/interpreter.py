@@ -14,7 +14,7 @@ import ast
 import builtins
 import re
 
-from gradwatch.analysis import dependency_log, describe, module_dicts, summaries
+from gradwatch.analysis import dependency_log, describe, module_dicts, shape_sources, summaries
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
@@ -51,6 +51,15 @@ from gradwatch.source import SourceText
 # so it is skipped (this keeps whole-project checks fast).
 _RELEVANT = re.compile(
     r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward"
+)
+
+# A scope that does not match _RELEVANT can still make a shape error (GW4xx) when it makes
+# tensors of literal sizes (`torch.randn(4, 5)`, `torch.tensor([...])`, `nn.Linear(6, 3)`; other
+# factories give no shape) or takes tensors of known shape (`Float[Tensor, "b 3"]`): it then
+# runs for those events alone (`Evaluator.shapes_only`).
+_SHAPED = re.compile(
+    r"\b(?:randn|rand|zeros|ones|empty|full|randint)\(\s*[(\[]?\s*-?\d|\b(?:tensor|as_tensor)\(\s*[\[(]"
+    r"|\bLinear\(\s*\d|\[(?:torch\.)?Tensor\s*,"
 )
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -146,7 +155,11 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         backpropagates = bool(_BACKPROPAGATES.search(segment))
         self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
         self.follow_other_files = self.resolver is not None and backpropagates
-        return bool(_RELEVANT.search(segment))
+        if _RELEVANT.search(segment):
+            self.shapes_only = False
+            return True
+        self.shapes_only = bool(_SHAPED.search(segment))
+        return self.shapes_only
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
         for node in body:
@@ -176,6 +189,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
         for arg in arguments:
             state.bindings[arg.arg] = UNKNOWN_VALUE
+        state.bindings.update(shape_sources.parameter_tensors(self, node))  # `x: Float[Tensor, "b 3"]`
         if in_class is not None and arguments and node.name != "__init__":
             self_name = arguments[0].arg
             for attribute, value in in_class.attributes:
@@ -307,7 +321,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     def assign(self, target: ast.AST, value, state: State) -> None:
         if isinstance(target, ast.Name):
             state.bind(target.id, value)
-            if self.collect_names and isinstance(value, Tensor) and value.known:
+            if self.collect_names and not self.shapes_only and isinstance(value, Tensor) and value.known:
                 self.names[id(target)] = (target, target.id, value, state.saved_by.get(value.storage, frozenset()))
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = value.items if isinstance(value, Sequence) and len(value.items) == len(target.elts) else None
@@ -383,6 +397,12 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 if isinstance(item, Tensor):
                     self.backward(item, node.value, node, state, implicit=True)
         raise _PathEnded
+
+    def exec_Assert(self, node: ast.Assert, state: State) -> None:
+        for child in (node.test, node.msg):
+            if child is not None:
+                self.eval(child, state)
+        shape_sources.refine(self, node.test, state)  # `assert x.shape == (B, 3)`: only a pass goes on
 
     def exec_Raise(self, node, state: State) -> None:
         for child in (node.exc, node.cause):

@@ -1,10 +1,15 @@
 """Tensor shapes, as far as the code proves them.
 
-A shape is a tuple of dimensions, each a known size (int) or None (a size
-not known here); a tensor whose rank is not known has no shape (None). The
-sizes come from literal factory sizes (`torch.randn(8, 20)`), from the
-configuration of torch modules (`nn.Linear(32, 4)`), and flow through the
-ops below; every other op gives no shape, never a guess.
+A shape is a tuple of dimensions, each a known size (int), a Symbol (a size
+not known as a number, shared by the values that provably have the same one:
+`batch` from `x: Float[Tensor, "batch 3"]`) or None (a size not known here);
+a tensor whose rank is not known has no shape (None). The sizes come from
+literal factory sizes (`torch.randn(8, 20)`), from the configuration of torch
+modules (`nn.Linear(32, 4)`), from the shapes users write (jaxtyping
+annotations, `assert x.shape == ...`: shape_sources.py), and flow through the
+ops below; every other op gives no shape, never a guess. A symbol is never
+taken for a number: it may be 1 (or 0), so only equality with itself is used
+(broadcasting `batch` with `batch`, the inner sizes of a product).
 
 Which ops keep the broadcast shape of their operands is measured by the
 probe (`OpInfo.keeps_shape`); the hand-written rules here (reductions,
@@ -26,10 +31,29 @@ from __future__ import annotations
 import ast
 import math
 import re
+from dataclasses import dataclass
 
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Sequence, Tensor, Tri
 
-Shape = tuple  # of int | None
+Shape = tuple  # of int | Symbol | None
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A size known only by its name; equal sizes share one (`scope`: where the name is
+    meaningful, e.g. one function's annotations)."""
+
+    name: str
+    scope: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def is_size(size) -> bool:
+    """A size known as a number (not a symbol, not unknown)."""
+    return type(size) is int
+
 
 _SIZED_FACTORIES = {"randn", "rand", "zeros", "ones", "empty", "randint", "full"}
 _LIKE_FACTORIES = {"randn_like", "rand_like", "zeros_like", "ones_like", "empty_like", "full_like", "randint_like"}
@@ -37,7 +61,7 @@ def multi_element(shape: Shape | None) -> Tri:
     """YES: provably not one element; NO: provably one; UNKNOWN otherwise."""
     if shape is None:
         return UNKNOWN
-    if any(size is not None and size != 1 for size in shape):
+    if any(is_size(size) and size != 1 for size in shape):
         return YES
     return NO if all(size == 1 for size in shape) else UNKNOWN
 
@@ -246,22 +270,25 @@ def broadcast(shapes: list) -> Shape | None:
     result = []
     for position in range(-rank, 0):
         sizes = {shape[position] for shape in shapes if len(shape) >= -position}
-        known = {size for size in sizes if size is not None and size != 1}
+        known = {size for size in sizes if is_size(size) and size != 1}
+        symbols = {size for size in sizes if isinstance(size, Symbol)}
         if len(known) > 1:
             return None  # would not broadcast: torch raises, nothing to claim
         if known:
             result.append(known.pop())  # a valid broadcast takes the size above 1
-        elif None in sizes:
-            result.append(None)
+        elif None in sizes or len(symbols) > 1:
+            result.append(None)  # (two symbols: either may be 1)
         else:
-            result.append(1)
+            result.append(symbols.pop() if symbols else 1)
     return tuple(result)
 
 
-def _same(sizes) -> tuple[bool, int | None]:
-    """Sizes that must be equal: (whether they can be, the size when known)."""
-    known = {size for size in sizes if size is not None}
-    return len(known) <= 1, next(iter(known), None)
+def _same(sizes) -> tuple[bool, int | Symbol | None]:
+    """Sizes that must be equal: (whether they can be, the size when known; a symbol
+    stands for an int, and two symbols for one size once torch accepted them)."""
+    known = {size for size in sizes if is_size(size)}
+    symbol = next((size for size in sizes if isinstance(size, Symbol)), None)
+    return len(known) <= 1, next(iter(known), symbol)
 
 
 def _axis(dim, rank: int) -> int | None:
@@ -320,11 +347,11 @@ def _squeezed(call: _Call, name: str) -> Shape | None:
         axis = _axis(dim, len(shape) + 1)
         return None if axis is None else (*shape[:axis], 1, *shape[axis:])
     if dim is None:
-        if None in shape:
-            return None
+        if not all(is_size(size) for size in shape):
+            return None  # a symbol may be 1
         return tuple(size for size in shape if size != 1)
     axis = _axis(dim, len(shape))
-    if axis is None or shape[axis] is None:
+    if axis is None or not is_size(shape[axis]):
         return None
     return shape if shape[axis] != 1 else _dropped(shape, axis)
 
@@ -339,21 +366,31 @@ def _reshaped(call: _Arguments, name: str, shape: Shape | None = None) -> Shape 
         first, last = _axis(start, len(shape)), _axis(end, len(shape))
         if first is None or last is None or first > last:
             return None
-        merged = shape[first : last + 1]
-        size = None if None in merged else math.prod(merged)
-        return (*shape[:first], size, *shape[last + 1 :])
+        return (*shape[:first], _product_of(shape[first : last + 1]), *shape[last + 1 :])
     sizes = call.sizes("shape")
     if not sizes or not all(size >= -1 for size in sizes) or sizes.count(-1) > 1:
         return None
-    total = None if None in shape else math.prod(shape)
+    total = math.prod(shape) if all(is_size(size) for size in shape) else None
     rest = math.prod(size for size in sizes if size != -1)
     if -1 not in sizes:
         return sizes if total in (None, rest) else None
+    symbols = [size for size in shape if isinstance(size, Symbol)]
+    numbers = math.prod(size for size in shape if is_size(size))
+    if total is None and None not in shape and len(symbols) == 1 and rest and numbers == rest:
+        return tuple(symbols[0] if size == -1 else size for size in sizes)  # `(batch, 3, 4).view(-1, 12)`
     if total is None:
         return tuple(None if size == -1 else size for size in sizes)
     if not rest or total % rest:
         return None  # torch raises
     return tuple(total // rest if size == -1 else size for size in sizes)
+
+
+def _product_of(sizes: Shape):
+    """The size of dims merged into one: known when they are, a symbol alone (next to 1s) is kept."""
+    if all(is_size(size) for size in sizes):
+        return math.prod(sizes)
+    rest = [size for size in sizes if size != 1]
+    return rest[0] if len(rest) == 1 and isinstance(rest[0], Symbol) else None
 
 
 @_rule("permute", "transpose", "swapaxes", "swapdims", "t", "T", "movedim", "moveaxis")
@@ -500,7 +537,7 @@ def _joined(call: _Call, name: str) -> Shape | None:
     if not all(ok for i, (ok, _) in enumerate(common) if i != axis):
         return None  # the other sizes must be equal
     along = [shape[axis] for shape in shapes]
-    return _with(sizes, axis, None if None in along else sum(along))
+    return _with(sizes, axis, sum(along) if all(is_size(size) for size in along) else None)
 
 
 @_rule("split", "chunk", "unbind")
@@ -517,13 +554,13 @@ def _pieces(call: _Call, name: str) -> Shape | None:
     if size is _UNKNOWN:
         size = call.keywords.get("split_size_or_sections", _UNKNOWN)
     if isinstance(size, tuple) and all(type(s) is int for s in size):
-        if whole is not None and sum(size) != whole:
+        if is_size(whole) and sum(size) != whole:
             return None  # torch raises
         pieces = set(size)  # sections
     elif type(size) is not int or size <= 0:
         return None
-    elif whole is None or whole == 0:
-        pieces = {whole}
+    elif not is_size(whole) or whole == 0:
+        pieces = {0 if whole == 0 else None}
     else:
         step = -(-whole // size) if name == "chunk" else size  # a chunk has ceil(whole / chunks)
         pieces = {min(step, whole - start) for start in range(0, whole, step)}
@@ -543,13 +580,15 @@ def _repeated(call: _Call, name: str) -> Shape | None:
         sizes = (1,) * (len(shape) - len(sizes)) + sizes
     grown = (1,) * (len(sizes) - len(shape)) + shape
     if name != "expand":
-        return tuple(None if size is None else size * times for size, times in zip(grown, sizes))
+        return tuple(
+            size * times if is_size(size) else size if times == 1 else None for size, times in zip(grown, sizes)
+        )
     result = []
     for position, (size, wanted) in enumerate(zip(grown, sizes)):
         new = position < len(sizes) - len(shape)
         if wanted == -1 and not new:
             result.append(size)
-        elif wanted < 0 or (size is not None and size not in (1, wanted)) or (new and wanted == -1):
+        elif wanted < 0 or (is_size(size) and size not in (1, wanted)) or (new and wanted == -1):
             return None  # torch raises
         else:
             result.append(wanted)
@@ -592,8 +631,8 @@ def _diagonal(shape: Shape, offset, dim1, dim2) -> Shape | None:
     if type(offset) is not int or first is None or second is None or first == second:
         return None
     rows, columns = shape[first], shape[second]
-    if rows is None or columns is None:
-        length = None
+    if not is_size(rows) or not is_size(columns):
+        length = rows if rows == columns and isinstance(rows, Symbol) and offset == 0 else None
     else:
         length = max(0, min(rows, columns - offset) if offset >= 0 else min(rows + offset, columns))
     return (*(size for i, size in enumerate(shape) if i not in (first, second)), length)
@@ -630,7 +669,7 @@ def _following(call: _Call, name: str) -> Shape | None:
     if len(call.shapes) == 1:
         return call.shape
     sizes = [shape[0] for shape in call.shapes]
-    return (None if None in sizes else math.prod(sizes), len(sizes))
+    return (_product_of(sizes), len(sizes))
 
 
 @_rule("embedding")
@@ -787,7 +826,7 @@ def _windowed(shape: Shape, spatial: int, family: str, get) -> Shape | None:
             continue
         pad = _per_dim(padding, spatial)
         known = [kernel, stride, pad, dilation, output_padding]
-        if size is None or None in known or ceil_mode not in (True, False):
+        if not is_size(size) or None in known or ceil_mode not in (True, False):
             sizes.append(None)
             continue
         k, s, p, d, extra = (values[i] for values in known)

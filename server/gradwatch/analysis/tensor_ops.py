@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis import integer_dtypes, losses, op_table, shapes
+from gradwatch.analysis import integer_dtypes, losses, op_table, shape_errors, shapes
 from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
@@ -142,6 +142,7 @@ def apply_op(
     shape = shapes.of_result(info, operands, node, module, index)
     if info.numel == "scalar" and _unreduced_loss(node, module):
         shape = losses.shape(module.kind if module is not None else info.name, operands)
+    shape_errors.check(ev, info, operands, node, module, part, shape)  # torch may raise for the shapes
     result = Tensor(
         requires_grad=requires,
         is_leaf=NO if requires is YES else (YES if requires is NO else UNKNOWN),

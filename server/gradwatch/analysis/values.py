@@ -136,7 +136,7 @@ class Tensor:
     through_data: bool = False  # obtained through `.data`
     retains_grad: bool = False  # `.retain_grad()` was called: a non-leaf that gets .grad
     multi_element: Tri = UNKNOWN  # more than one element (backward() then needs a gradient argument)
-    shape: tuple | None = None  # sizes (int, or None when not known); None when the rank is not known (shapes.py)
+    shape: tuple | None = None  # sizes (int, Symbol, None: not known); None when the rank is not known (shapes.py)
     # Provably an integer or bool dtype (indices, `.long()`): it can never require grad.
     integer: bool = False
     known: bool = True  # False when it stands for a value the analysis could not follow

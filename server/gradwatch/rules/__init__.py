@@ -31,6 +31,7 @@ def _load() -> None:
         grad_access,
         graph_cut,
         inplace,
+        shapes,
         tensor_api,
         training_loop,
     )

@@ -191,13 +191,16 @@ tensor with several elements torch raises:
 How many elements a result has comes from its shape where the code proves one
 (hover a tensor name to see it): literal factory sizes (`torch.randn(8, 32)`),
 torch modules' configuration (`nn.Linear(32, 4)`, `Conv2d`, adaptive pools,
-`Flatten`), and the ops between: those the probe measured as keeping the
-broadcast shape, reductions with `dim`/`keepdim`, `squeeze`/`unsqueeze`,
-`view`/`reshape`, `permute`/`transpose`, `matmul`, `stack`/`cat`, indexing, and
-losses asked not to reduce (`reduction='none'`, the legacy `reduce=False`). One
-known size other than 1 is enough: the tensor then has 0 or at least 2
-elements. Elsewhere the measured element counts of the ops decide (elementwise
-ops keep their inputs' size, `sum()` and the default-reduction losses give one).
+`Flatten`), jaxtyping annotations of parameters (`x: Float[Tensor, "batch 3"]`),
+asserts (`assert x.shape == (B, 3)`), and the ops between: those the probe
+measured as keeping the broadcast shape, reductions with `dim`/`keepdim`,
+`squeeze`/`unsqueeze`, `view`/`reshape`, `permute`/`transpose`, `matmul`,
+`stack`/`cat`, indexing, and losses asked not to reduce (`reduction='none'`, the
+legacy `reduce=False`). One known size other than 1 is enough: the tensor then
+has 0 or at least 2 elements; a size known only by name (`batch`) may be 1, so
+it never counts. Elsewhere the measured element counts of the ops decide
+(elementwise ops keep their inputs' size, `sum()` and the default-reduction
+losses give one).
 """
     fix_summary = "Reduce first (`y.sum().backward()` or `.mean()`), or pass `gradient=torch.ones_like(y)`."
     examples = (
