@@ -206,3 +206,14 @@ def test_a_scope_without_autograd_is_checked_for_shapes_only() -> None:
     """
     findings = check_source(textwrap.dedent(code)).findings
     assert [f.code for f in findings] == ["GW401"]
+
+
+def test_a_size_from_a_jaxtyping_annotation_is_cited_as_the_annotation():
+    text = (
+        "import torch\nfrom jaxtyping import Float\nfrom torch import Tensor\n\n"
+        "def head(x: Float[Tensor, \"batch 3\"]):\n"
+        "    return x @ torch.randn(4, 2)\n"
+    )
+    [finding] = check_source(text).findings
+    assert finding.code == "GW401"
+    assert [(r.span.line, r.message) for r in finding.related][0] == (5, "the annotation of `x` has shape (batch, 3)")

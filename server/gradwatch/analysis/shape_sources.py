@@ -54,7 +54,11 @@ def parameter_tensors(ev, function: ast.FunctionDef) -> dict[str, Tensor]:
         described = _annotated(ev, arg.annotation, scope) if arg.annotation is not None else None
         if described is not None:
             shape, integer = described
-            found[arg.arg] = Tensor(shape=shape, multi_element=multi_element(shape), integer=integer, deps=None)
+            # The annotation is where the sizes come from: a shape error cites it.
+            origin = ev.reason(arg, f"the annotation of `{arg.arg}`")
+            found[arg.arg] = Tensor(
+                shape=shape, multi_element=multi_element(shape), integer=integer, deps=None, origin=origin
+            )
     return found
 
 
