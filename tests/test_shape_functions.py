@@ -451,15 +451,23 @@ def proved_shapes(lines: list[str]) -> dict:
             + "".join(f"y{start + k} = {line}\n" for k, line in enumerate(chunk))
             + "torch.ones(1, requires_grad=True).sum().backward()\n"  # names are described where backward runs
         )
-        checked = check_source(text)
-        assert not any(f.code in ("GW001", "GW002") for f in checked.findings), checked.findings[:3]
-        for name in checked.names:
-            if name.name.startswith("y") and name.name[1:].isdigit():
-                match = re.search(r"Tensor of shape \(([^)]*)\)", name.description)
-                if match:
-                    sizes = [s.strip() for s in match.group(1).split(",") if s.strip()]
-                    result[int(name.name[1:])] = tuple(None if s == "?" else int(s) for s in sizes)
+        for line, sizes in hover_sizes(text).items():
+            result[line] = tuple(None if s == "?" else int(s) for s in sizes)
     return result
+
+
+def hover_sizes(text: str) -> dict[int, list[str]]:
+    """k -> the sizes the hover of `y<k>` names, as written (`4`, `?`, `batch`), for each `y<k>`
+    with a proved shape in `text` (which must analyse: no GW001 or GW002)."""
+    checked = check_source(text)
+    assert not any(f.code in ("GW001", "GW002") for f in checked.findings), checked.findings[:3]
+    found = {}
+    for name in checked.names:
+        if name.name.startswith("y") and name.name[1:].isdigit():
+            match = re.search(r"Tensor of shape \(([^)]*)\)", name.description)
+            if match:
+                found[int(name.name[1:])] = [s.strip() for s in match.group(1).split(",") if s.strip()]
+    return found
 
 
 def torch_shapes(lines: list[str]) -> dict:

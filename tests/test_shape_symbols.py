@@ -49,17 +49,9 @@ def _proved_symbolic(lines: list[str]) -> dict:
             + "".join(f"    y{start + k} = {line}\n" for k, line in enumerate(chunk))
             + "    torch.ones(1, requires_grad=True).sum().backward()\n"
         )
-        checked = check_source(text)
-        assert not any(f.code in ("GW001", "GW002") for f in checked.findings), checked.findings[:3]
-        for name in checked.names:
-            if name.name.startswith("y") and name.name[1:].isdigit():
-                match = re.search(r"Tensor of shape \(([^)]*)\)", name.description)
-                if match:
-                    sizes = [s.strip() for s in match.group(1).split(",") if s.strip()]
-                    with_symbols += any(s.startswith("s") for s in sizes)
-                    result[int(name.name[1:])] = tuple(
-                        None if s == "?" else int(s[1:]) if s.startswith("s") else int(s) for s in sizes
-                    )
+        for line, sizes in grid.hover_sizes(text).items():
+            with_symbols += any(s.startswith("s") for s in sizes)
+            result[line] = tuple(None if s == "?" else int(s[1:]) if s.startswith("s") else int(s) for s in sizes)
     return result, with_symbols
 
 
