@@ -229,3 +229,57 @@ def test_after_a_transient_syntax_error_the_scopes_from_before_it_are_replayed(m
     assert ran == []  # nothing analysed again
     assert fixed.findings == check_source(text).findings
     assert [(f.code, f.span.line) for f in fixed.findings] == [("GW201", 15)]
+
+
+def test_replayed_scopes_spend_the_call_budget_their_runs_spent(monkeypatch) -> None:
+    # Calls are followed within a budget per file: the module body's call of `gate` spends
+    # it (here, all of it), so `step` does not follow its own. Replayed, the module body
+    # must spend it all the same, or `step`, edited, would follow the call (a GW201).
+    from gradwatch.analysis import calls
+
+    monkeypatch.setattr(calls, "CALL_BUDGET", 1)
+    text = CALLER_AND_CALLEE + "\n\ny = gate(torch.ones(2))\n"
+    cache = ScopeCache()
+    assert check_source(text, cache=cache).findings == []
+    edited = text.replace("randn(3", "randn(4")
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings == []
+
+
+def test_an_edit_that_moves_a_called_function_gives_its_findings_their_new_lines() -> None:
+    # `step` is unchanged and stays in place, but `helper`, whose events its call carries, moves down.
+    text = CALLER_AND_CALLEE.replace("def unrelated():\n    return 1\n\n\n", "").replace(
+        "def gate(x):\n    return torch.sigmoid(x)\n\n\n", ""
+    ) + "\n\ndef unrelated():\n    return 1\n\n\ndef gate(x):\n    y = torch.sigmoid(x)\n    y.mul_(2)\n    return y\n"
+    text = text.replace("    g.mul_(2)\n", "")
+    cache = ScopeCache()
+    first = check_source(text, cache=cache).findings
+    edited = text.replace("    return 1\n", "    a = 1\n    return a\n")
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings != first
+
+
+
+
+STAR_IMPORT = """\
+from torch import *
+
+lr = 0.1
+
+
+def step():
+    x = randn(3, requires_grad=True)
+    y = sigmoid(x)
+    y.add_(1)
+    y.sum().backward()
+
+
+def other():
+    return randn(2)
+"""
+
+
+def test_which_module_a_star_import_reads_is_part_of_every_key() -> None:
+    cache = ScopeCache()
+    assert [f.code for f in check_source(STAR_IMPORT, cache=cache).findings] == ["GW201"]
+    edited = STAR_IMPORT.replace("from torch import *", "from helpers import *")
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings == []
+

@@ -62,14 +62,16 @@ class CachedScopes:
         state it ended with), else `run()` and keep what it did (and a copy of `state`)."""
         cached = self.cache.get(key, self._replayable) if key is not None else None
         if cached is not None:
-            events, names, _, steps, after, calls_other_files = cached
+            events, names, _, steps, after, calls_other_files, (_, calls_spent) = cached
             self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
+            self.calls.budget -= calls_spent  # so is the budget of calls the scopes after it may follow
             for event in events:
                 self.events[("cached", id(event))] = event
             self.names.update({id(entry): entry for entry in names})
             self.facts.calls_other_files |= calls_other_files  # the editor follows them in a second pass
             return after
         events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
+        budget_before = self.calls.budget
         calls_before, self.facts.calls_other_files = self.facts.calls_other_files, False
         followed = self.calls.track()
         try:
@@ -85,11 +87,21 @@ class CachedScopes:
             steps = self.steps.taken - steps_before
             after = state.copy() if state is not None else None
             dependencies = self._dependencies(scopes, followed) + (("", "<files>", self.file_stamps(files_read)),)
-            self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files))
+            calls = (budget_before, budget_before - self.calls.budget)
+            self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files, calls))
         return None
 
     def _replayable(self, entry) -> bool:
-        return all(self._unchanged(dependency) for dependency in entry[2])
+        return self._same_calls_followed(entry[6]) and all(self._unchanged(dependency) for dependency in entry[2])
+
+    def _same_calls_followed(self, calls: tuple) -> bool:
+        """Would the scope follow the calls it followed when recorded, with the budget of calls
+        left now? Yes if that run never ran out (it would not now either), else only with the
+        same budget."""
+        budget_then, spent = calls
+        if budget_then - spent > 0:
+            return self.calls.budget - spent > 0
+        return self.calls.budget == budget_then
 
     def file_stamps(self, paths) -> frozenset:
         """(path, its size and modification time, or None when absent) for each path."""
@@ -114,7 +126,7 @@ class CachedScopes:
         if not followed:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
-        functions = [(owners.get(id(f), ""), f.name, self.source.segment(f)) for f in followed]
+        functions = [(owners.get(id(f), ""), f.name, self._text_and_place(f)) for f in followed]
         return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
 
     def _meaning(self, name: str) -> tuple:
@@ -136,7 +148,11 @@ class CachedScopes:
         if name == "<module>":
             return text == self._module_text()
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
-        return current is not None and self.source.segment(current) == text
+        return current is not None and self._text_and_place(current) == text
+
+    def _text_and_place(self, node: ast.AST) -> tuple:
+        """A function's text and where it starts: the events its callers replay cite its lines."""
+        return (node.lineno, node.col_offset, self.source.segment(node))
 
     def _module_text(self) -> str:
         if self._module_statements is None:
@@ -182,6 +198,7 @@ class CachedScopes:
                         ),
                         self.globals_files,  # classes from other files, read when their values were made
                         self.not_from_star_import,  # what a name left unbound can be
+                        self.star_modules,  # and where it comes from
                     )
                 )
             except TypeError:

@@ -112,6 +112,7 @@ class Evaluator(TensorMethods):
         self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
         self.follow_other_files = False  # set per scope by the interpreter
         self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
+        self.star_modules: tuple[str, ...] = ()  # each such M
         self.not_from_star_import: frozenset = frozenset()  # names this file or Python binds (syntax.module_scope_names)
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
         self.calls = calls.CallContext()

@@ -138,6 +138,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.globals.update(import_bindings(node))
                 if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
                     self.star_imports.append(star_import(node))
+                    self.star_modules += ("." * node.level + (node.module or ""),)
         self.class_nodes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
         if self.star_imports:
             self.not_from_star_import = module_scope_names(tree) | _BUILTIN_NAMES
@@ -236,6 +237,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         helper.functions = self.functions
         helper.class_nodes = self.class_nodes
         helper.star_imports = self.star_imports
+        helper.star_modules = self.star_modules
         helper.not_from_star_import = self.not_from_star_import
         helper.forward_methods = self.forward_methods
         helper._summaries = self._summaries
