@@ -26,7 +26,7 @@ from pathlib import Path
 
 from gradwatch.analysis.module_files import module_file as module_file_of
 from gradwatch.analysis.project import Definition
-from gradwatch.analysis.syntax import inner_statements
+from gradwatch.analysis.syntax import dotted, inner_statements
 
 UNDECIDED = object()
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -121,7 +121,10 @@ class ImportPaths:
         if binding.kind == "imported":
             return self._resolve(folder, ".".join([binding.target, *rest[1:]]), hops - 1, seen)
         if len(rest) == 2 and binding.kind == "class":
-            return _method_of_class(module_file, binding.line, rest[1])
+            found = _method_of_class(module_file, binding.line, rest[1])
+            if isinstance(found, list):  # not the class's own: its only base's, as Python's lookup goes on
+                return self._name_in(module_file, [*found, rest[1]], hops - 1, seen)
+            return found
         if len(rest) > 1:
             return UNDECIDED  # an attribute of a value: jedi infers those
         if binding.kind == "other":
@@ -241,8 +244,10 @@ def _read_names(module_file: str) -> _ModuleNames | None:
 
 def _method_of_class(module_file: str, class_line: int, name: str):
     """`Class.method`: the function the class's own body defines under that name once, plain,
-    static or class method; UNDECIDED for anything else (inherited, a property, bound in a
-    branch or twice, a class attribute): jedi infers those."""
+    static or class method; when the body does not bind the name and the class has a single
+    base (no metaclass), that base as dotted names of the module (where to look next);
+    UNDECIDED for anything else (a property, bound in a branch or twice, a class attribute,
+    several bases): jedi infers those."""
     read = module_file_of(module_file)
     if read is None or not read.parses:
         return UNDECIDED
@@ -255,6 +260,9 @@ def _method_of_class(module_file: str, class_line: int, name: str):
         for inner in ([statement] if isinstance(statement, _DEFINITIONS) else inner_statements(statement))
         if any(bound_name == name for bound_name, _ in _bound_by(inner))
     ]
+    if not bound and len(owner.bases) == 1 and not owner.keywords:
+        base = dotted(owner.bases[0])
+        return base.split(".") if base is not None else UNDECIDED
     if len(bound) != 1 or not isinstance(bound[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or bound[0] not in owner.body:
         return UNDECIDED
     method = bound[0]
