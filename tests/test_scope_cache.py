@@ -283,3 +283,22 @@ def test_which_module_a_star_import_reads_is_part_of_every_key() -> None:
     edited = STAR_IMPORT.replace("from torch import *", "from helpers import *")
     assert check_source(edited, cache=cache).findings == check_source(edited).findings == []
 
+
+
+def test_with_a_star_import_a_def_taken_away_costs_only_the_scopes_that_use_its_name(monkeypatch) -> None:
+    """With `from torch import *`, a name the file does not bind may come from torch: a syntax
+    error that takes `other` away changes what `other` names, not what `step` uses."""
+    from gradwatch.analysis.interpreter import Interpreter
+
+    cache = ScopeCache()
+    check_source(STAR_IMPORT, cache=cache)
+    ran = []
+    original = Interpreter.run_function
+    monkeypatch.setattr(Interpreter, "run_function", lambda self, node, c: ran.append(node.name) or original(self, node, c))
+    broken = STAR_IMPORT.replace("    return randn(2)", "    return randn(2")
+    assert sorted(f.code for f in check_source(broken, cache=cache).findings) == ["GW001", "GW201"]
+    assert ran == []
+    uses_it = broken + "\n\ndef caller():\n    return other()\n"
+    check_source(uses_it, cache=cache)
+    assert ran == ["caller"]
+    assert check_source(uses_it, cache=cache).findings == check_source(uses_it).findings

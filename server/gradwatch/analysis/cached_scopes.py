@@ -130,14 +130,16 @@ class CachedScopes:
         return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
 
     def _meaning(self, name: str) -> tuple:
-        """Whether `name` is a function of the file, and the classes that have a method by that name."""
+        """Whether `name` is a function of the file, the classes that have a method by that name,
+        and, with a star import, whether the file binds it (else it may come from there)."""
         if self._methods_by_name is None:
             self._methods_by_name = {}
             for cls in self.class_nodes.values():
                 for item in cls.body:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self._methods_by_name.setdefault(item.name, set()).add(cls.name)
-        return (name in self.functions, tuple(sorted(self._methods_by_name.get(name, ()))))
+        bound_here = bool(self.star_modules) and name in self.not_from_star_import
+        return (name in self.functions, tuple(sorted(self._methods_by_name.get(name, ()))), bound_here)
 
     def _unchanged(self, dependency: tuple) -> bool:
         owner, name, text = dependency
@@ -197,8 +199,7 @@ class CachedScopes:
                             if not (isinstance(value, UserFunction) and name in self.functions)
                         ),
                         self.globals_files,  # classes from other files, read when their values were made
-                        self.not_from_star_import,  # what a name left unbound can be
-                        self.star_modules,  # and where it comes from
+                        self.star_modules,  # where a name left unbound comes from (which ones: `_meaning`)
                     )
                 )
             except TypeError:
