@@ -7,6 +7,7 @@ torch confirms each claim when the step runs.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,15 @@ def test_a_class_or_static_method_is_found_by_path_and_its_arguments_line_up(tmp
         findings = check_source(step.format(method=method), str(tmp_path / "a.py"), project=CrossModule(index)).findings
         assert [(f.span.line, f.code) for f in findings] == [(6, "GW201")], method
     assert asked == []
+
+
+def test_module_scope_names_include_globals_declared_in_functions_and_skip_locals():
+    from gradwatch.analysis.syntax import module_scope_names
+
+    tree = ast.parse(
+        "import a.b\nfrom c import d as e\nx = 1\nfor i, (j, k) in []: pass\n"
+        "try:\n    pass\nexcept Exception as err:\n    pass\n"
+        "def f(arg):\n    local = 1\n    def g():\n        global counter\n"
+        "class C:\n    attribute = 2\n"
+    )
+    assert module_scope_names(tree) == {"a", "e", "x", "i", "j", "k", "err", "f", "counter", "C"}

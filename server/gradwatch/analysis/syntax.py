@@ -51,7 +51,8 @@ def module_scope_names(tree: ast.Module) -> frozenset:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(child.name)
-                names.update(n for inner in ast.walk(child) if isinstance(inner, ast.Global) for n in inner.names)
+                # `global` is a statement: the blocks are enough, not every expression in them.
+                names.update(n for inner in inner_statements(child) if isinstance(inner, ast.Global) for n in inner.names)
             elif isinstance(child, ast.Lambda):
                 continue
             elif isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
