@@ -21,6 +21,7 @@ import os
 import weakref
 
 from gradwatch.analysis import calls, dependency_log, module_dicts
+from gradwatch.analysis.syntax import DEFINITIONS
 from gradwatch.analysis.values import ModuleClass, UserFunction
 
 
@@ -30,7 +31,6 @@ _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
 # Methods run without their name being written at the call (`model(x)`, `Net()`).
 _IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 class CachedScopes:
@@ -42,13 +42,13 @@ class CachedScopes:
         """Run the module's own statements into `state`, or replay them: their events and the
         state after them depend on their text and place, the names its defs and classes
         bind and, as a function's do, on what the calls they made ran."""
-        statements = [s for s in tree.body if not isinstance(s, _DEFINITIONS)]
+        statements = [s for s in tree.body if not isinstance(s, DEFINITIONS)]
         key = None
         if self.cache is not None and self._globals_fingerprint() is not False:
             key = (
                 "<module>",
                 tuple((s.lineno, s.col_offset, self.source.segment(s)) for s in statements),
-                tuple(s.name for s in tree.body if isinstance(s, _DEFINITIONS)),
+                tuple(s.name for s in tree.body if isinstance(s, DEFINITIONS)),
                 self._globals_fingerprint(),
                 self.collect_names,
                 self._resolver_identity(),
@@ -162,7 +162,7 @@ class CachedScopes:
             self._module_statements = "\n".join(
                 self.source.segment(s)
                 for s in body
-                if not isinstance(s, _DEFINITIONS)
+                if not isinstance(s, DEFINITIONS)
             )
         return self._module_statements
 

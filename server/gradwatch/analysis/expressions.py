@@ -28,6 +28,7 @@ from gradwatch.analysis import (
 )
 from gradwatch.analysis.conditions import known_truth
 from gradwatch.analysis.events import Creation, GradRead, OptimizerStep, ShapeError
+from gradwatch.analysis.imports import from_star_import
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, keyword, literal_true
 from gradwatch.analysis.tensor_methods import TensorMethods
@@ -111,8 +112,7 @@ class Evaluator(TensorMethods):
         self.loops: list[ast.AST] = []  # the loops around the statement being run, innermost last
         self.resolver = None  # a CrossModule, when calls into the project's other files may be followed
         self.follow_other_files = False  # set per scope by the interpreter
-        self.star_imports: list = []  # for each `from M import *`: name -> what M may bind
-        self.star_modules: tuple[str, ...] = ()  # each such M
+        self.star_modules: tuple[str, ...] = ()  # M of each `from M import *`
         self.not_from_star_import: frozenset = frozenset()  # names this file or Python binds (syntax.module_scope_names)
         self.backprop_scope = False  # the scope being run backpropagates (worth following calls)
         self.calls = calls.CallContext()
@@ -189,12 +189,12 @@ class Evaluator(TensorMethods):
         value = state.lookup(node.id)
         if (
             value is UNKNOWN_VALUE
-            and len(self.star_imports) == 1
+            and len(self.star_modules) == 1
             and node.id not in state.bindings
             and node.id not in self.not_from_star_import
         ):
             # Bound nowhere in this file, no builtin: with exactly one `from M import *`, it comes from M.
-            value = self.star_imports[0](node.id)
+            value = from_star_import(self.star_modules[0], node.id)
         if self.collect_names and not self.shapes_only and isinstance(value, Tensor) and value.known:
             self.names[id(node)] = (node, node.id, value, state.saved_by.get(value.storage, frozenset()))
         return value

@@ -26,10 +26,9 @@ from pathlib import Path
 
 from gradwatch.analysis.module_files import module_file as module_file_of
 from gradwatch.analysis.project import Definition
-from gradwatch.analysis.syntax import dotted, inner_statements
+from gradwatch.analysis.syntax import DEFINITIONS, dotted, inner_statements
 
 UNDECIDED = object()
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 MAX_HOPS = 8  # re-exports and star imports followed before giving up (cycles included)
 
 
@@ -257,7 +256,7 @@ def _method_of_class(module_file: str, class_line: int, name: str):
     bound = [
         inner
         for statement in owner.body
-        for inner in ([statement] if isinstance(statement, _DEFINITIONS) else inner_statements(statement))
+        for inner in ([statement] if isinstance(statement, DEFINITIONS) else inner_statements(statement))
         if any(bound_name == name for bound_name, _ in _bound_by(inner))
     ]
     if not bound and len(owner.bases) == 1 and not owner.keywords:

@@ -41,9 +41,13 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, object
     return bound
 
 
-def star_import(node: ast.ImportFrom):
-    """What an unbound name may be after `from MODULE import *`: a factory of its value."""
-    module = "." * node.level + (node.module or "")
-    if node.level == 0 and (module == "torch" or module.startswith("torch.")):
-        return lambda name: TorchRef(canonical(f"{module}.{name}"))
-    return lambda name: Imported(f"{module}.{name}")
+def star_module(node: ast.ImportFrom) -> str:
+    """`M` of `from M import *`, relative ones with their leading dots."""
+    return "." * node.level + (node.module or "")
+
+
+def from_star_import(module: str, name: str):
+    """What an unbound name may be after `from module import *`."""
+    if module == "torch" or module.startswith("torch."):
+        return TorchRef(canonical(f"{module}.{name}"))
+    return Imported(f"{module}.{name}")

@@ -20,7 +20,7 @@ from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
 from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
-from gradwatch.analysis.imports import import_bindings, star_import
+from gradwatch.analysis.imports import import_bindings, star_module
 from gradwatch.analysis.cached_scopes import CachedScopes
 from gradwatch.analysis.iterations import Iterations
 from gradwatch.analysis.loops import Loops
@@ -137,10 +137,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.globals.update(import_bindings(node))
                 if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-                    self.star_imports.append(star_import(node))
-                    self.star_modules += ("." * node.level + (node.module or ""),)
+                    self.star_modules += (star_module(node),)
         self.class_nodes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-        if self.star_imports:
+        if self.star_modules:
             self.not_from_star_import = module_scope_names(tree) | _BUILTIN_NAMES
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
@@ -236,7 +235,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         helper.globals = self.globals
         helper.functions = self.functions
         helper.class_nodes = self.class_nodes
-        helper.star_imports = self.star_imports
         helper.star_modules = self.star_modules
         helper.not_from_star_import = self.not_from_star_import
         helper.forward_methods = self.forward_methods

@@ -32,7 +32,7 @@ _files: OrderedDict[str, tuple[tuple[int, int], ModuleFile | None]] = OrderedDic
 _lock = threading.Lock()
 
 
-def stamp_of(path: str) -> tuple[int, int] | None:
+def _stamp_of(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)
     except OSError:
@@ -42,7 +42,7 @@ def stamp_of(path: str) -> tuple[int, int] | None:
 
 def module_file(path: str) -> ModuleFile | None:
     """The file's text and tree; None when it cannot be read (see checker.read_python_file)."""
-    stamp = stamp_of(path)
+    stamp = _stamp_of(path)
     if stamp is None:
         return None
     with _lock:

@@ -25,6 +25,7 @@ def keyword(node: ast.Call, name: str) -> ast.AST | None:
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def inner_statements(statement: ast.AST):
