@@ -309,13 +309,17 @@ def _default_jobs() -> int:
 
 
 def _check_all(tasks: list[_CheckTask], jobs: int) -> list[_FileOutcome]:
+    from gradwatch.collector import tune_for_analysis
+
+    tune_for_analysis()
     if jobs > 1 and len(tasks) >= PARALLEL_MIN_FILES:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
         workers = min(jobs, len(tasks))
         try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # The initializer for processes that are started rather than forked (macOS, Windows).
+            with ProcessPoolExecutor(max_workers=workers, initializer=tune_for_analysis) as pool:
                 # Several files per message: per-file round trips would eat the gain on small files.
                 return list(pool.map(_check_file, tasks, chunksize=max(1, len(tasks) // (workers * 4))))
         except (OSError, BrokenProcessPool):

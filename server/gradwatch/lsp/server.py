@@ -27,6 +27,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from gradwatch import __version__
+from gradwatch.collector import tune_for_analysis
 from gradwatch.lsp import actions, notebooks, runtime
 from gradwatch.findings import Finding
 from gradwatch.lsp.documents import Analyser, Analysis, Program, single_document_program
@@ -615,6 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         log.info("ignoring command line arguments %s", unknown)
     server.interpreters = InterpreterPolicy(args.python, args.trust_settings_interpreter)
+    tune_for_analysis()
     if args.tcp is not None:
         server.start_tcp(*args.tcp)
     else:
