@@ -49,8 +49,12 @@ from gradwatch.source import SourceText
 
 # A scope none of whose text matches this cannot produce an event any rule uses,
 # so it is skipped (this keeps whole-project checks fast).
+# A write through a subscript (`x[i] = v`) is a statement whose target starts its line: a
+# `]` before `=` elsewhere is mostly a parameter's default (`mask: Optional[Tensor] = None`).
 _RELEVANT = re.compile(
-    r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|\]\s*=[^=]|inplace|forward"
+    r"backward|autograd|numpy|requires_grad|\.grad\b|[A-Za-z0-9]_\(|[-+*/@%&|^]=|inplace|forward"
+    r"|(?:^|;)[ \t]*[\w.]+\[.*\][ \t]*=[^=]",
+    re.MULTILINE,
 )
 
 # A scope that does not match _RELEVANT can still make a shape error (GW4xx) when it makes
