@@ -73,8 +73,11 @@ def test_a_syntax_error_costs_only_its_own_statement() -> None:
     edited, whole = parse(broken, chunks), parse(broken)
     assert edited.syntax_error is not None and whole.syntax_error is not None
     assert edited.syntax_error[0].line == 10  # the bracket's line
-    kept = [statement.name for statement in edited.tree.body if isinstance(statement, ast.FunctionDef)]
-    assert kept == ["f0", "f2", "f3"]
+    kept = {statement.name: statement for statement in edited.tree.body if isinstance(statement, ast.FunctionDef)}
+    assert list(kept) == ["f0", "f1", "f2", "f3"]
+    # Only the broken line is lost: `pass` stands in its place, the return after it stays.
+    assert [type(statement) for statement in kept["f1"].body] == [ast.Pass, ast.Return]
+    assert kept["f1"].body[0].lineno == 10
     assert edited.tree.body[-1] is before.body[-1]
     # The same broken text again: the error is reported again, not cached away.
     assert parse(broken, chunks).syntax_error == edited.syntax_error

@@ -299,6 +299,27 @@ def test_an_unterminated_string_with_nothing_below_to_pair_with_costs_two_parses
     assert len(result.tree.body) == 700 and result.syntax_error[0].line == DOCUMENTED.count("\n") + 2
 
 
+def test_a_half_typed_line_costs_only_itself_so_its_function_keeps_its_finding():
+    text = (
+        "import torch\n"
+        "def train(model, batch):\n"
+        "    x = torch.randn(3, requires_grad=True)\n"
+        "    y = x.sigmoid()\n"
+        "    y.add_(1)\n"
+        "    total = model(batch)(\n"  # being typed
+        "    y.sum().backward()\n"
+    )
+    result = check_source(text)
+    assert [(f.code, f.span.line) for f in result.findings] == [("GW201", 5), ("GW001", 6)]
+
+
+def test_a_broken_block_header_still_costs_its_block():
+    text = "def f(x(:\n    return x\ndef g(x):\n    return x\n"
+    result = parse(text)
+    assert [node.name for node in result.tree.body] == ["g"]
+    assert result.syntax_error[0].line == 1
+
+
 def test_recovery_from_a_file_of_errors_stays_within_its_budget(parsed_characters):
     text = "def f(:\n    x\n" * 2000
     result = parse(text)

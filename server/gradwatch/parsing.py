@@ -1,7 +1,8 @@
 """Parse half-typed and pathological code: a syntax error costs only the code around it.
 
-Recovery blanks the broken part and parses again; line numbers stay put, so
-findings elsewhere keep their positions. Its cost is bounded: a few guesses
+Recovery puts `pass` in place of the line with the error or, when that does not
+parse, blanks the def or class around it, and parses again; line numbers stay
+put, so findings elsewhere keep their positions. Its cost is bounded: a few guesses
 from the error's line (the enclosing def or class), then, when that fails or
 the error has no useful line, a bisection for the first top-level statement
 that stops the text from parsing. An unterminated triple-quoted string is such
@@ -236,11 +237,23 @@ class _Recovery:
         return result
 
     def _guess(self, error: BaseException) -> ast.Module | BaseException | None:
-        """Blank the block around the error's line and parse again; None when that cannot help."""
+        """Put `pass` in place of the error's line, or else blank the block around it, and
+        parse again; None when that cannot help."""
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         if not line:
             return None
         before = list(self.lines)
+        # A half-typed simple statement (`y = f(x)(`) then costs only itself, not its
+        # function: the function's other statements, and what its callers see, stay.
+        # Not for stray triple quotes: Python names the line of the file's last string, and
+        # a `pass` there could turn all the code between into one string that parses.
+        if not _unterminated_triple_quote(error) and _pass_in_place_of(self.lines, line):
+            self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
+            after = self._parse_rest()
+            if isinstance(after, ast.Module):
+                self._note(error, line, before)
+                return after
+            self.lines = list(before)
         if not _blank_enclosing_block(self.lines, line):
             return None
         self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
@@ -356,6 +369,18 @@ def _statement_starts(lines: list[str]) -> list[int]:
         if line.strip() and not line.lstrip().startswith("#"):
             previous = line.rstrip()
     return starts
+
+
+def _pass_in_place_of(lines: list[str], error_line: int) -> bool:
+    """Replace line `error_line` (1-based) by `pass` at the same indentation; False when it
+    is blank or a block's header (its body would then be indented under nothing)."""
+    index = error_line - 1
+    if not 0 <= index < len(lines) or not lines[index].strip() or _BLOCK_START.match(lines[index]):
+        return False
+    text = lines[index]
+    code = text.rstrip("\r\n")
+    lines[index] = code[: _indent(code)] + "pass" + text[len(code) :]
+    return True
 
 
 def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
