@@ -295,7 +295,7 @@ def test_with_a_star_import_a_def_taken_away_costs_only_the_scopes_that_use_its_
     ran = []
     original = Interpreter.run_function
     monkeypatch.setattr(Interpreter, "run_function", lambda self, node, c: ran.append(node.name) or original(self, node, c))
-    broken = STAR_IMPORT.replace("    return randn(2)", "    return randn(2")
+    broken = STAR_IMPORT.replace("def other():", "def other(:")
     assert sorted(f.code for f in check_source(broken, cache=cache).findings) == ["GW001", "GW201"]
     assert ran == []
     uses_it = broken + "\n\ndef caller():\n    return other()\n"
