@@ -118,6 +118,46 @@ def outer():
     assert check_source(text + "\n", cache=cache).findings == first == check_source(text).findings
 
 
+NESTED_HELPER = """\
+import torch
+
+
+def build(x):
+    def squash(v):
+        return torch.sigmoid(v)
+
+    return squash(x)
+
+
+def step():
+    y = build(torch.randn(3, requires_grad=True))
+    y.add_(1)
+    y.sum().backward()
+
+
+def unrelated():
+    return 1
+"""
+
+
+def test_a_caller_of_a_nested_helper_is_replayed_until_the_helper_changes(monkeypatch) -> None:
+    from gradwatch.analysis.interpreter import Interpreter
+
+    cache = ScopeCache()
+    assert [(f.code, f.span.line) for f in check_source(NESTED_HELPER, cache=cache).findings] == [("GW201", 13)]
+    ran = []
+    original = Interpreter.run_function
+    monkeypatch.setattr(Interpreter, "run_function", lambda self, node, cls: ran.append(node.name) or original(self, node, cls))
+    edited = NESTED_HELPER.replace("return 1", "return 2")
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings
+    assert "step" not in ran[: ran.index("unrelated") + 1]  # only `unrelated` ran again
+    ran.clear()
+    repaired = edited.replace("torch.sigmoid(v)", "v * 2")
+    after = check_source(repaired, cache=cache).findings
+    assert "step" in ran and after == check_source(repaired).findings
+    assert "GW201" not in [f.code for f in after]
+
+
 def test_a_real_file_with_nested_scopes_that_follow_calls_is_checked() -> None:
     # torch's own dynamo module once crashed the bookkeeping of followed calls.
     import importlib.util

@@ -126,7 +126,14 @@ class CachedScopes:
         if not followed:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
-        functions = [(owners.get(id(f), ""), f.name, self._text_and_place(f)) for f in followed]
+        top_level = {id(statement) for statement in self.facts.tree.body} if self.facts.tree is not None else set()
+        # A def nested in a function (or in module-level code) ran only because the code
+        # around it did, whose text is a dependency already: it has no name to look it up by.
+        functions = [
+            (owners.get(id(f), ""), f.name, self._text_and_place(f))
+            for f in followed
+            if id(f) in owners or id(f) in top_level
+        ]
         return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
 
     def _meaning(self, name: str) -> tuple:
