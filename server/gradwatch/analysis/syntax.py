@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import weakref
 
 from gradwatch.analysis.values import NO, UNKNOWN, Tri
 
@@ -45,27 +46,39 @@ def module_scope_names(tree: ast.Module) -> frozenset:
     """The names the module's own code binds at module level: assigned, imported, defined,
     looped over, caught, or declared `global` in a function. Such a name never comes from
     a `from M import *`, even where the analysis does not know its value."""
+    names: set[str] = set()
+    for statement in tree.body:
+        # Per statement, kept while its tree lives: an edit re-parses only the statements it touched.
+        bound = _BOUND_AT_MODULE_LEVEL.get(statement)
+        if bound is None:
+            bound = _BOUND_AT_MODULE_LEVEL[statement] = _names_bound(statement)
+        names |= bound
+    names.discard("*")
+    return frozenset(names)
+
+
+_BOUND_AT_MODULE_LEVEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _names_bound(statement: ast.stmt) -> frozenset:
     names = set()
-    stack: list[ast.AST] = [tree]
+    stack: list[ast.AST] = [statement]
     while stack:
         node = stack.pop()
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(child.name)
-                # `global` is a statement: the blocks are enough, not every expression in them.
-                names.update(n for inner in inner_statements(child) if isinstance(inner, ast.Global) for n in inner.names)
-            elif isinstance(child, ast.Lambda):
-                continue
-            elif isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
-                names.add(child.id)
-            elif isinstance(child, ast.alias):
-                names.add((child.asname or child.name).split(".", 1)[0])
-            elif isinstance(child, ast.ExceptHandler) and child.name:
-                names.add(child.name)
-                stack.append(child)
-            else:
-                stack.append(child)
-    names.discard("*")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            # `global` is a statement: the blocks are enough, not every expression in them.
+            names.update(n for inner in inner_statements(node) if isinstance(inner, ast.Global) for n in inner.names)
+        elif isinstance(node, ast.Lambda):
+            continue
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".", 1)[0])
+        else:
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+            stack.extend(ast.iter_child_nodes(node))
     return frozenset(names)
 
 
