@@ -21,6 +21,10 @@ def edits(text: str):
     yield "".join(lines[:middle] + ["    pass\n" if lines[middle].startswith(" ") else "pass\n"] + lines[middle:])
     yield text.replace("add_(", "add(", 1)
     yield text.replace(".detach()", "", 1)
+    # What the module's imports and classes are: each scope depends on those it can see.
+    yield text.replace("import torch.nn as nn", "import torch.nn as nnx", 1)
+    yield text.replace("(nn.Module)", "(object)", 1)
+    yield text.replace("import torch\n", "import torchvision\n", 1)
     yield text
 
 
@@ -342,3 +346,58 @@ def test_with_a_star_import_a_def_taken_away_costs_only_the_scopes_that_use_its_
     check_source(uses_it, cache=cache)
     assert ran == ["caller"]
     assert check_source(uses_it, cache=cache).findings == check_source(uses_it).findings
+
+
+IMPORTS_AND_A_CLASS = """\
+import torch
+import torch.nn as nn
+from enum import Enum
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def step():
+    x = torch.randn(3, requires_grad=True)
+    y = x.sigmoid()
+    y.add_(1)
+    y.sum().backward()
+
+
+def uses_net():
+    net = Net()
+    out = net(torch.randn(2, 3))
+    return out
+"""
+
+
+@pytest.mark.parametrize(
+    "edit, runs_again",
+    [
+        # Nothing uses `Enum`: no function is analysed again.
+        (("import Enum", "import Enumx"), set()),
+        # `Net` is made from `nn`: what uses `Net` runs again, `step` (torch only) does not.
+        (("import torch.nn as nn", "import torch.nn as nnx"), {"__init__", "forward", "uses_net"}),
+        # The functions that use `torch` by name (Net's methods use `nn`, bound apart).
+        (("import torch\n", "import torchx\n"), {"step", "uses_net"}),
+    ],
+)
+def test_an_edited_import_costs_only_the_functions_that_can_see_it(monkeypatch, edit, runs_again) -> None:
+    from gradwatch.analysis.interpreter import Interpreter
+
+    edited = IMPORTS_AND_A_CLASS.replace(*edit, 1)
+    assert edited != IMPORTS_AND_A_CLASS
+    fresh = check_source(edited).findings
+    cache = ScopeCache()
+    check_source(IMPORTS_AND_A_CLASS, cache=cache)
+    ran = set()
+    original = Interpreter.run_function
+    monkeypatch.setattr(Interpreter, "run_function", lambda self, node, cls: ran.add(node.name) or original(self, node, cls))
+    assert check_source(edited, cache=cache).findings == fresh
+    assert ran == runs_again
