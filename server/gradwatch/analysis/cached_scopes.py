@@ -7,9 +7,7 @@ of the file also depends on their text and on the module-level code: it is
 replayed only while those are unchanged too. Which functions and methods of the
 file exist matters only by name: a function is replayed while each name it and
 the functions it ran use still names the same functions and methods (so a
-function that an edit's syntax error takes away costs only its users), and
-while the imports and classes those names reach are unchanged (so an edited
-import costs only the functions that can see it). What it
+function that an edit's syntax error takes away costs only its users). What it
 read of other files (cross-module analysis) is replayed while those files are
 unchanged on disk.
 
@@ -122,19 +120,12 @@ class CachedScopes:
         """What a scope's events depend on besides its own text (`scopes`: the function, or the
         module's own statements): what the names it and the functions its calls ran use name
         among the file's functions and methods, those functions' text, and the module-level
-        code whose names those calls read; and which of the module's imports and classes they
-        can see (`_globals_seen`)."""
+        code whose names those calls read."""
         names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *followed)))
         meanings = ("", "<names>", frozenset((name, self._meaning(name)) for name in names))
-        owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
-        # A method runs on an instance of its class, made from what the class's text uses.
-        classes = {owners[id(f)] for f in (*scopes, *followed) if id(f) in owners}
         if not followed:
-            return (meanings, ("", "<globals>", self._globals_seen(names | classes)))
-        # The module-level names that calls read (calls._module_names) were made by the
-        # module's statements from what those use.
-        statements = [s for s in self.facts.tree.body if not isinstance(s, DEFINITIONS)] if self.facts.tree else []
-        seen = self._globals_seen(names.union(classes, *(_used_names(s) for s in statements)))
+            return (meanings,)
+        owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
         top_level = {id(statement) for statement in self.facts.tree.body} if self.facts.tree is not None else set()
         # A def nested in a function (or in module-level code) ran only because the code
         # around it did, whose text is a dependency already: it has no name to look it up by.
@@ -143,39 +134,7 @@ class CachedScopes:
             for f in followed
             if id(f) in owners or id(f) in top_level
         ]
-        return (meanings, ("", "<globals>", seen), ("", "<module>", self._module_text()), *sorted(functions))
-
-    def _globals_seen(self, names: frozenset) -> tuple:
-        """What the names reach of the module's imports and classes: (name, fingerprint) of
-        each that is bound, and the names that are not (an import added later binds them).
-        A class's value is made from the imports and classes its own text uses: those count
-        too. So an edit of an import costs only the scopes that can see it."""
-        present, absent = [], set()
-        pending, done = list(names), set()
-        while pending:
-            name = pending.pop()
-            if name in done:
-                continue
-            done.add(name)
-            if name not in self.globals:
-                absent.add(name)
-                continue
-            fingerprint = self._global_fingerprint(name)
-            if fingerprint is not None:
-                present.append((name, fingerprint))
-            node = self.class_nodes.get(name)
-            if node is not None:
-                pending.extend(_used_names(node))
-        return tuple(present), frozenset(absent)
-
-    def _global_fingerprint(self, name: str):
-        """`_fingerprint` of a module-level import or class, once per run; None for the
-        file's own functions, which matter by name only (see `_meaning`) and when absent."""
-        if name not in self._global_fingerprints:
-            value = self.globals.get(name)
-            skip = value is None or (isinstance(value, UserFunction) and name in self.functions)
-            self._global_fingerprints[name] = None if skip else self._fingerprint(name, value)
-        return self._global_fingerprints[name]
+        return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
 
     def _meaning(self, name: str) -> tuple:
         """Whether `name` is a function of the file, the classes that have a method by that name,
@@ -193,11 +152,6 @@ class CachedScopes:
         owner, name, text = dependency
         if name == "<names>":
             return all(self._meaning(used) == meaning for used, meaning in text)
-        if name == "<globals>":
-            present, absent = text
-            return absent.isdisjoint(self.globals) and all(
-                self._global_fingerprint(used) == fingerprint for used, fingerprint in present
-            )
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
@@ -239,9 +193,8 @@ class CachedScopes:
         return (name, tuple(parts), tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
     def _globals_fingerprint(self):
-        """A hash of what the module body sees of the module's imports and classes (False when
-        something unhashable is there: nothing is cached). The state after the module body
-        holds their values, and calls from functions read it (calls._module_names)."""
+        """A hash of what every function sees of the module's imports and classes (False when
+        something unhashable is there: nothing is cached)."""
         if self._globals_key is None:
             try:
                 self._globals_key = hash(
@@ -261,14 +214,14 @@ class CachedScopes:
         return self._globals_key
 
     def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
-        """What the function's events depend on: its text and place, and what it sees from
-        outside (of the module's imports and classes, only what it uses: a dependency)."""
+        """What the function's events depend on: its text and place, and what it sees from outside."""
+        if self._globals_fingerprint() is False:
+            return None
         return (
             self.source.segment(node),
             node.lineno,
             node.col_offset,
-            self.globals_files,
-            self.star_modules,
+            self._globals_key,
             self._fingerprint(in_class.name, in_class) if in_class is not None else None,
             self.is_forward(node),
             self.collect_names,

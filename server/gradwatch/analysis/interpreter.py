@@ -119,7 +119,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._module_statements: str | None = None
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
-        self._global_fingerprints: dict[str, object] = {}  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
