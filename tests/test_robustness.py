@@ -313,6 +313,28 @@ def test_a_half_typed_line_costs_only_itself_so_its_function_keeps_its_finding()
     assert [(f.code, f.span.line) for f in result.findings] == [("GW201", 5), ("GW001", 6)]
 
 
+@pytest.mark.parametrize(
+    "typed, bound",
+    [
+        ("from torch import nn, F(", ["nn", "F"]),
+        ("import torch.nn as", ["torch"]),
+        ("import torch, numpy as np,", ["torch", "np"]),
+    ],
+)
+def test_an_import_being_typed_keeps_the_names_before_the_error(typed, bound):
+    result = parse("import os\n" + typed + "\nx = 1\n")
+    imported = result.tree.body[1]
+    assert isinstance(imported, (ast.Import, ast.ImportFrom))
+    assert [alias.asname or alias.name.split(".")[0] for alias in imported.names] == bound
+    assert result.syntax_error[0].line == 2
+    assert result.syntax_error[1].endswith("gradwatch skipped the rest of that import")
+
+
+def test_a_finding_that_uses_an_import_survives_a_typo_in_that_import():
+    text = HAZARD.replace("import torch\n", "import torch, math(\n", 1)
+    assert [(f.code, f.span.line) for f in check_source(text).findings] == [("GW001", 1), ("GW201", HAZARD_LINE)]
+
+
 def test_a_broken_block_header_still_costs_its_block():
     text = "def f(x(:\n    return x\ndef g(x):\n    return x\n"
     result = parse(text)

@@ -1,7 +1,8 @@
 """Parse half-typed and pathological code: a syntax error costs only the code around it.
 
-Recovery puts `pass` in place of the line with the error or, when that does not
-parse, blanks the def or class around it, and parses again; line numbers stay
+Recovery puts `pass` in place of the line with the error (an import keeps the
+names before the error) or, when that does not parse, blanks the def or class
+around it, and parses again; line numbers stay
 put, so findings elsewhere keep their positions. Its cost is bounded: a few guesses
 from the error's line (the enclosing def or class), then, when that fails or
 the error has no useful line, a bisection for the first top-level statement
@@ -32,6 +33,8 @@ _BLOCK_START = re.compile(r"\s*(async\s+def|def|class)\b")
 # this test; where they pass, the bisection still ends on a cut that parses.
 _STATEMENT_START = re.compile(r"(?!(?:else|elif|except|finally)\b)[^\s#'\")\]}]")
 _UNTERMINATED_TRIPLE_QUOTE = "unterminated triple-quoted string"
+_IMPORT_START = re.compile(r"[ \t]*(?:import|from)\b")
+MAX_IMPORT_PREFIXES = 20  # prefixes of a broken import line tried, longest first (each a tiny parse)
 
 MAX_BLOCK_GUESSES = 3
 # Parsing done while recovering, in multiples of the text's size, and at most
@@ -230,7 +233,7 @@ class _Recovery:
             if retried is None:
                 if self.budget <= 0 or not self._blank_first_failing_statement(result):
                     # Out of budget: what is known to parse is all there is.
-                    self._note(result, min(self.good + 1, len(self.lines)) or 1)
+                    self._note(result, min(self.good + 1, len(self.lines)) or 1, skipped="everything from the statement that contains it on")
                     return self.good_tree
                 retried = self._parse_rest()
             result = retried
@@ -247,11 +250,12 @@ class _Recovery:
         # function: the function's other statements, and what its callers see, stay.
         # Not for stray triple quotes: Python names the line of the file's last string, and
         # a `pass` there could turn all the code between into one string that parses.
-        if not _unterminated_triple_quote(error) and _pass_in_place_of(self.lines, line):
+        skipped = None if _unterminated_triple_quote(error) else _stand_in_for_line(self.lines, line)
+        if skipped is not None:
             self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
             after = self._parse_rest()
             if isinstance(after, ast.Module):
-                self._note(error, line, before)
+                self._note(error, line, before, skipped)
                 return after
             self.lines = list(before)
         if not _blank_enclosing_block(self.lines, line):
@@ -284,10 +288,11 @@ class _Recovery:
             return ast.Module(body=self.good_tree.body + result.body, type_ignores=[])
         return result
 
-    def _note(self, error: BaseException, line: int, lines: list[str] | None = None) -> None:
-        """Remember the first error, at `line` of `lines` (the text before any blanking of it)."""
+    def _note(self, error: BaseException, line: int, lines: list[str] | None = None, skipped: str = "the block that contains it") -> None:
+        """Remember the first error, at `line` of `lines` (the text before any blanking of it),
+        and what of the code around it recovery left out."""
         if self.first_error is None:
-            self.first_error = (_error_span(error, lines or self.lines, line), _error_message(error))
+            self.first_error = (_error_span(error, lines or self.lines, line), _error_message(error, skipped))
 
     def _blank_first_failing_statement(self, error: BaseException) -> bool:
         """Bisect for the top-level statement whose addition stops the text from parsing; blank it.
@@ -312,7 +317,7 @@ class _Recovery:
         start, end = cuts[low], cuts[high]
         while start < end - 1 and not self.lines[start].strip():
             start += 1  # point the error at the statement, not at the blank lines before it
-        self._note(error, start + 1)
+        self._note(error, start + 1, skipped="the statement that contains it")
         changed = _blank(self.lines, start, end)
         # The prefix still parses: blank lines after a module change nothing.
         self.good = end
@@ -337,12 +342,12 @@ def _error_span(error: BaseException, lines: list[str], line: int) -> Span:
     return Span(line, column, line, max(len(text), column))
 
 
-def _error_message(error: BaseException) -> str:
+def _error_message(error: BaseException, skipped: str) -> str:
     if isinstance(error, (RecursionError, MemoryError)):
         message = "too deeply nested for Python's parser"
     else:
         message = getattr(error, "msg", None) or str(error)
-    return f"syntax error: {message}; gradwatch skipped the block that contains it"
+    return f"syntax error: {message}; gradwatch skipped {skipped}"
 
 
 def _indent(line: str) -> int:
@@ -371,16 +376,41 @@ def _statement_starts(lines: list[str]) -> list[int]:
     return starts
 
 
-def _pass_in_place_of(lines: list[str], error_line: int) -> bool:
-    """Replace line `error_line` (1-based) by `pass` at the same indentation; False when it
-    is blank or a block's header (its body would then be indented under nothing)."""
+def _stand_in_for_line(lines: list[str], error_line: int) -> str | None:
+    """Replace line `error_line` (1-based) by what of it can stand: an import up to its last
+    whole name (`from torch import nn, F(` -> `from torch import nn, F`: the names it bound
+    before the edit stay bound, so the rest of the file means what it meant), else `pass`
+    at the same indentation. Returns what was left out (for the message), None when the
+    line is blank or a block's header (its body would then be indented under nothing)."""
     index = error_line - 1
     if not 0 <= index < len(lines) or not lines[index].strip() or _BLOCK_START.match(lines[index]):
-        return False
+        return None
     text = lines[index]
     code = text.rstrip("\r\n")
-    lines[index] = code[: _indent(code)] + "pass" + text[len(code) :]
-    return True
+    prefix = _import_prefix(code)
+    lines[index] = (prefix or code[: _indent(code)] + "pass") + text[len(code) :]
+    return "the rest of that import" if prefix else "the line that contains it"
+
+
+def _import_prefix(code: str) -> str | None:
+    """The longest prefix of an import line, ending after a name, that is an import by itself."""
+    if not _IMPORT_START.match(code):
+        return None
+    for end in sorted((match.end() for match in re.finditer(r"\w\b", code)), reverse=True)[:MAX_IMPORT_PREFIXES]:
+        prefix = code[:end]
+        if end < len(code.rstrip()) and _is_import(prefix.strip()):
+            return prefix
+    return None
+
+
+def _is_import(statement: str) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            body = ast.parse(statement).body
+        except _PARSE_ERRORS:
+            return False
+    return len(body) == 1 and isinstance(body[0], (ast.Import, ast.ImportFrom))
 
 
 def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
