@@ -71,9 +71,9 @@ def test_facts_about_shared_parameters_grow_linearly_with_the_loops(monkeypatch)
     carried_over = iterations.Iterations.carried_over
 
     def measured(self, state, loop, start):
-        carried = carried_over(self, state, loop, start)
+        carried, known_at_start = carried_over(self, state, loop, start)
         sizes.append(sum(len(saved) for saved in carried.saved_by.values()))
-        return carried
+        return carried, known_at_start
 
     monkeypatch.setattr(iterations.Iterations, "carried_over", measured)
     largest = {}

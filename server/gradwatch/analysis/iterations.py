@@ -12,6 +12,7 @@ carried values, made again in the next iteration of an outer loop, are new.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import replace
 
 from gradwatch.analysis.state import State
@@ -24,23 +25,30 @@ class Iterations:
     def __init__(self) -> None:
         self._storages: dict[tuple[int, frozenset], int] = {}
         self._origins: dict[int, tuple[int, frozenset]] = {}
+        # What each container value reaches, by identity: the same objects (`self`, its
+        # submodules) are walked again at every round of every loop. Values are immutable;
+        # each entry keeps its value alive, so that its id is not reused.
+        self._reached: dict[int, tuple[object, _Reached]] = {}
 
-    def carried_over(self, state: State, loop, start: State) -> State:
+    def carried_over(self, state: State, loop, start: State) -> tuple[State, set[SavedOp]]:
         """`state` as the next iteration of `loop` (a hashable identity) starts with it;
-        `start` is the state the iteration started from.
+        `start` is the state the iteration started from. Also every saved op `start`
+        knows of, found by the same walk over its values: one that saved a tensor, was
+        clobbered, or is in the history of a value a name reaches (on the paths of
+        `start`, any other op was never applied).
 
         Only names the iteration bound anew can hold what it made; the others are
         the same objects in every iteration and keep their identities. Facts about
         tensors no name can reach any more are dropped: nothing later can modify or
         backpropagate them (and they would grow with every iteration)."""
         rebound = {name for name, value in state.bindings.items() if start.bindings.get(name) is not value}
-        kept_storages, kept_ops, kept_parameters = _reachable(
+        kept_storages, kept_ops, kept_parameters = self._reachable(
             value for name, value in state.bindings.items() if name not in rebound
         )
-        new_storages, new_ops, new_parameters = _reachable(state.bindings[name] for name in rebound)
+        new_storages, new_ops, new_parameters = self._reachable(state.bindings[name] for name in rebound)
         # What the iteration started with: the kept values (the same objects) and what
         # names it rebound or dropped held then.
-        replaced, _, _ = _reachable(
+        replaced, replaced_ops, _ = self._reachable(
             value for name, value in start.bindings.items() if name in rebound or name not in state.bindings
         )
         storages, ops = kept_storages | new_storages, kept_ops | new_ops
@@ -48,6 +56,7 @@ class Iterations:
         # come from before the loop, or from an earlier loop over the same parameters):
         # relabelling them too would double them at every loop of a program.
         before = set().union(*start.saved_by.values())
+        known_at_start = (kept_ops | replaced_ops | before).union(start.clobbered)
         # Likewise a tensor that existed when the iteration started and that it only
         # modified in place (`b[i] = ...`): the next iteration modifies the same memory.
         relabel = _Relabel(self, loop, kept_storages | new_parameters | replaced, kept_ops | before)
@@ -56,7 +65,7 @@ class Iterations:
             name: relabel.value(value) if name in rebound else value for name, value in state.bindings.items()
         }
         carried.saved_by = {
-            relabel.storage(storage): frozenset(map(relabel.op, saved))
+            relabel.storage(storage): relabel.ops(saved)
             for storage, saved in state.saved_by.items()
             if storage in storages
         }
@@ -67,7 +76,7 @@ class Iterations:
             for part, why in state.freed.items()
             if (part in live_ops if isinstance(part, SavedOp) else part[1] in storages)
         }
-        return carried
+        return carried, known_at_start
 
     def earlier(self, storage: int, loop) -> int:
         origin, loops = self._origins.get(storage, (storage, frozenset()))
@@ -81,46 +90,56 @@ class Iterations:
         return relabelled
 
 
-def known_ops(state: State) -> set[SavedOp]:
-    """Every saved op the state knows of: one that saved a tensor, was clobbered, or is in
-    the history of a value a name reaches. On the paths of this state, any other op was
-    never applied."""
-    _, ops, _ = _reachable(state.bindings.values())
-    return ops.union(*state.saved_by.values(), state.clobbered)
+    def _reachable(self, values) -> tuple[set[int], set[SavedOp], set[int]]:
+        """The storages and saved ops that the values (and what they hold) refer to, and
+        the storages of parameters (modules' and optimizers'), which are the same
+        tensors in every iteration."""
+        reached = _Reached()
+        for value in values:
+            self._add_reached(reached, value)
+        return reached.storages | reached.parameters, reached.ops, reached.parameters
 
-
-def _reachable(values) -> tuple[set[int], set[SavedOp], set[int]]:
-    """The storages and saved ops that the values (and what they hold) refer to, and
-    the storages of parameters (modules' and optimizers'), which are the same
-    tensors in every iteration."""
-    storages: set[int] = set()
-    parameters: set[int] = set()
-    ops: set[SavedOp] = set()
-    stack = list(values)
-    visited: set[int] = set()  # containers by identity: a module's children are also its attributes
-    while stack:
-        value = stack.pop()
-        if isinstance(value, (Sequence, Module, Mapping)):
-            if id(value) in visited:
-                continue
-            visited.add(id(value))
+    def _add_reached(self, reached: _Reached, value) -> None:
         if isinstance(value, Tensor):
             if value.storage is not None:
-                storages.add(value.storage)
-            ops |= value.history
-        elif isinstance(value, Sequence):
-            stack.extend(value.items)
-            if value.each is not None:
-                stack.append(value.each)
-        elif isinstance(value, Module):
-            parameters.update(storage for _, storage in value.parameter_storages)
-            stack.extend(value.children)
-            stack.extend(v for _, v in value.attributes)
-        elif isinstance(value, Mapping):
-            stack.extend(v for _, v in value.entries)
+                reached.storages.add(value.storage)
+            reached.ops |= value.history
+        elif isinstance(value, (Sequence, Module, Mapping)):
+            reached.update(self._reached_by(value))
         elif isinstance(value, Optimizer):
-            parameters |= value.parameters
-    return storages | parameters, ops, parameters
+            reached.parameters |= value.parameters
+
+    def _reached_by(self, container) -> _Reached:
+        known = self._reached.get(id(container))
+        if known is None:
+            reached = _Reached()
+            if isinstance(container, Module):
+                reached.parameters.update(storage for _, storage in container.parameter_storages)
+            for value in _held_by(container):
+                self._add_reached(reached, value)
+            known = self._reached[id(container)] = (container, reached)
+        return known[1]
+
+
+class _Reached:
+    def __init__(self) -> None:
+        self.storages: set[int] = set()
+        self.ops: set[SavedOp] = set()
+        self.parameters: set[int] = set()
+
+    def update(self, other: _Reached) -> None:
+        self.storages |= other.storages
+        self.ops |= other.ops
+        self.parameters |= other.parameters
+
+
+def _held_by(container) -> list:
+    """The values a Sequence, Module or Mapping holds (a module's children are also its attributes)."""
+    if isinstance(container, Sequence):
+        return [*container.items, *([container.each] if container.each is not None else [])]
+    if isinstance(container, Module):
+        return [*container.children, *(value for _, value in container.attributes)]
+    return [value for _, value in container.entries]
 
 
 class _Relabel:
@@ -132,6 +151,12 @@ class _Relabel:
         self.kept_storages = kept_storages
         self.kept_ops = kept_ops
         self._ops: dict[SavedOp, SavedOp] = {}
+        # What op() and ops() returned, by the identity of their argument: the same objects
+        # recur in many values' histories and in saved_by, and hashing or comparing a SavedOp
+        # costs Python calls (a third of a run on a call inside nested loops). Each entry keeps
+        # its key object alive, so that its id is not reused while this relabelling lasts.
+        self._op_by_id: dict[int, tuple[SavedOp, SavedOp]] = {}
+        self._ops_by_id: dict[int, tuple[frozenset, frozenset]] = {}
 
     def storage(self, storage: int | None) -> int | None:
         if storage is None or storage in self.kept_storages:
@@ -139,6 +164,21 @@ class _Relabel:
         return self.iterations.earlier(storage, self.loop)
 
     def op(self, op: SavedOp) -> SavedOp:
+        known = self._op_by_id.get(id(op))
+        if known is None:
+            known = self._op_by_id[id(op)] = (op, self._relabelled(op))
+        return known[1]
+
+    def ops(self, ops: frozenset[SavedOp]) -> frozenset[SavedOp]:
+        """`ops` relabelled; the very same set when none of them changes."""
+        known = self._ops_by_id.get(id(ops))
+        if known is None:
+            relabelled = tuple(map(self.op, ops))
+            unchanged = all(map(operator.is_, relabelled, ops))  # a set iterates in the same order again
+            known = self._ops_by_id[id(ops)] = (ops, ops if unchanged else frozenset(relabelled))
+        return known[1]
+
+    def _relabelled(self, op: SavedOp) -> SavedOp:
         if self.loop in op.earlier or op in self.kept_ops:
             return op
         relabelled = self._ops.get(op)
@@ -157,7 +197,7 @@ class _Relabel:
     def value(self, value):
         if isinstance(value, Tensor):
             # `deps` (what it was computed from, for messages) keeps the identities it had.
-            return value.but(storage=self.storage(value.storage), history=frozenset(map(self.op, value.history)))
+            return value.but(storage=self.storage(value.storage), history=self.ops(value.history))
         if isinstance(value, Sequence):
             each = self.value(value.each) if value.each is not None else None
             return Sequence(tuple(map(self.value, value.items)), each=each)

@@ -10,7 +10,6 @@ import ast
 
 from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations, has_continue
-from gradwatch.analysis.iterations import known_ops
 from gradwatch.analysis.state import State
 from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor, join_all
 
@@ -83,14 +82,14 @@ class Loops:
             exits = self.loop_exits.pop()
             if end is not None:
                 ends.append(end)
-                end = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
+                end, known_at_head = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
             new_head = head.join(end) if end is not None else head
             if end is not None:
                 # What one iteration's backward freed is gone in the next one (a
                 # graph built before the loop cannot be backpropagated twice), and
                 # what the iteration built again is not.
                 new_head.freed = dict(end.freed)
-                new_head.clobbered.update(_clobbered_by_earlier_iterations(head, end))
+                new_head.clobbered.update(_clobbered_by_earlier_iterations(known_at_head, end))
             if new_head.same_as(head):
                 break
             head = new_head
@@ -103,13 +102,15 @@ class Loops:
         state.become(after)
 
 
-def _clobbered_by_earlier_iterations(head: State, end: State) -> dict:
+def _clobbered_by_earlier_iterations(known_at_head: set, end: State) -> dict:
     """What the iteration clobbered among ops the loop head does not know at all (those
     of an earlier iteration: `opt.step()` after a backward that kept the graph). On the
     paths that reach the head without them the ops were never applied, so joining must
-    not forget that they are clobbered wherever they were."""
-    known = known_ops(head)
-    return {op: why for op, why in end.clobbered.items() if op not in known}
+    not forget that they are clobbered wherever they were.
+
+    `known_at_head`: every saved op the head knows of (Iterations.carried_over): one that
+    saved a tensor, was clobbered, or is in the history of a value a name reaches."""
+    return {op: why for op, why in end.clobbered.items() if op not in known_at_head}
 
 
 def _after_iterations(ends: list[State], fewest: int) -> State | None:

