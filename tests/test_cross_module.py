@@ -210,3 +210,47 @@ def test_module_scope_names_include_globals_declared_in_functions_and_skip_local
         "class C:\n    attribute = 2\n"
     )
     assert module_scope_names(tree) == {"a", "e", "x", "i", "j", "k", "err", "f", "counter", "C"}
+
+
+SCALER = "import torch\n\nclass Scaler:\n    def apply(self, t, other):\n        t.mul_(2)\n        return other\n\n"
+INSTANCE_STEP = (
+    "import torch\nfrom util import scaler\n\n"
+    "x = torch.randn(3, requires_grad=True)\nw = torch.randn(3, requires_grad=True)\n"
+    "y = x.sigmoid()\nz = w.exp()\nscaler.apply(y, z)\n{backward}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("binding", "found_by_path"),
+    [("scaler = Scaler()\n", True), ("import sys\nif sys.platform:\n    scaler = Scaler()\n", False)],
+    ids=["module-level instance, found by path", "bound in a branch, found by jedi"],
+)
+def test_a_method_called_on_an_instance_gets_its_arguments_after_self(tmp_path, monkeypatch, binding, found_by_path):
+    """`scaler.apply(y, z)` modifies `y` (`t`, the first parameter after `self`), not `z`: so
+    backward through `y` raises (sigmoid saved its output) and backward through `z` alone does
+    not (torch agrees: test_torch_agrees_on_the_instance_method_steps)."""
+    (tmp_path / "util.py").write_text(SCALER + binding)
+    index = ProjectIndex(tmp_path)
+    asked = []
+    original = index.definition
+    monkeypatch.setattr(index, "definition", lambda *a, **k: asked.append(a) or original(*a, **k))
+    for backward, expected in INSTANCE_BACKWARDS.items():
+        step = INSTANCE_STEP.format(backward=backward)
+        findings = check_source(step, str(tmp_path / "a.py"), project=CrossModule(index)).findings
+        assert [(f.span.line, f.code) for f in findings] == expected, backward
+        assert all("modifies `y`" in f.message for f in findings)
+    assert (asked == []) == found_by_path
+
+
+INSTANCE_BACKWARDS = {"(y.sum() + z.sum()).backward()": [(8, "GW201")], "z.sum().backward()": []}
+
+
+def test_torch_agrees_on_the_instance_method_steps(tmp_path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "util.py").write_text(SCALER + "scaler = Scaler()\n")
+    for backward, expected in INSTANCE_BACKWARDS.items():
+        (tmp_path / "a.py").write_text(INSTANCE_STEP.format(backward=backward))
+        run = subprocess.run([sys.executable, "a.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert (run.returncode != 0) == bool(expected), run.stderr
+        if expected:
+            assert "modified by an inplace operation" in run.stderr

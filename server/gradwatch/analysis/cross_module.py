@@ -16,7 +16,7 @@ import ast
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gradwatch.analysis import dependency_log
 from gradwatch.analysis.import_paths import UNDECIDED, ImportPaths
@@ -76,7 +76,8 @@ class CrossModule:
         if isinstance(summary, ModuleClass):
             return summary
         if isinstance(summary, FunctionSummary):
-            return apply_summary(ev, summary, node, state)
+            bound = 1 if summary.binds_self and definition.through_value else 0
+            return apply_summary(ev, summary, node, state, bound)
         return None
 
     def _definition(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
@@ -106,6 +107,10 @@ class CrossModule:
             # jedi does not say which files it went through: those the search by path read
             # before it gave up are the best guess.
             definition = self._asked_jedi(ev, node, path)  # costs jedi a parse of the calling file
+            if definition is not None and isinstance(node.func, ast.Attribute):
+                # What path search leaves to jedi is mostly an attribute of a value (an instance),
+                # rarely a class bound in a branch: a method's `self` counts as passed.
+                definition = replace(definition, through_value=True)
         if definition is not None and definition.kind != "torch" and not self.index.is_user_file(definition.path):
             definition = None
         return definition, consulted
@@ -147,7 +152,8 @@ class CrossModule:
             return value if isinstance(value, ModuleClass) else None
         if target is None:
             return None
-        return function_summary(module.interpreter.sharing_module(), target, definition.path)
+        method = id(target) in module.methods
+        return function_summary(module.interpreter.sharing_module(), target, definition.path, method)
 
     def _module(self, path: str, stamp: int) -> _Module:
         """The file parsed, with its imports and classes collected: once per version of the
@@ -167,6 +173,7 @@ class CrossModule:
 class _Module:
     interpreter: object  # an Interpreter whose globals are the file's
     definitions: dict  # (line, name) -> the def or class there
+    methods: frozenset  # id() of the defs directly in a class body
 
     @staticmethod
     def read(path: str) -> _Module:
@@ -183,4 +190,7 @@ class _Module:
             for node in inner_statements(tree)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         }
-        return _Module(interpreter, definitions)
+        methods = frozenset(
+            id(item) for node in definitions.values() if isinstance(node, ast.ClassDef) for item in node.body
+        )
+        return _Module(interpreter, definitions, methods)

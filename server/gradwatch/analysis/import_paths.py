@@ -10,7 +10,9 @@ files; asking jedi costs a parse of the importing file with its own, slower
 parser.
 
 A name bound by an assignment (`to_2tuple = _ntuple(2)`) is no function or
-class to follow: None, as jedi's answer (a statement) would give. What this
+class to follow: None, as jedi's answer (a statement) would give. A method of a
+module-level instance (`STRATEGY_REGISTRY.available_strategies`, where the module
+bound `STRATEGY_REGISTRY = _StrategyRegistry()` once) is its class's method. What this
 cannot decide the way Python would (a name bound in a branch or a `try`, a
 module that is no plain file, a star import of a module it cannot read) comes
 back UNDECIDED, for jedi to answer.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import ast
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gradwatch.analysis.module_files import module_file as module_file_of
@@ -34,10 +36,12 @@ MAX_HOPS = 8  # re-exports and star imports followed before giving up (cycles in
 
 @dataclass(frozen=True)
 class _Binding:
-    kind: str  # "function" | "class" | "imported" (from another module) | "other" (assigned)
+    # "function" | "class" | "imported" (from another module) | "instance" (`name = Class(...)`,
+    # or of whatever the call makes) | "other" (assigned)
+    kind: str
     line: int
     column: int
-    target: str = ""  # for "imported": the dotted import path it names
+    target: str = ""  # for "imported": the dotted import path it names; for "instance": the callee
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,23 @@ class ImportPaths:
             if isinstance(found, list):  # not the class's own: its only base's, as Python's lookup goes on
                 return self._name_in(module_file, [*found, rest[1]], hops - 1, seen)
             return found
+        if len(rest) == 2 and binding.kind == "instance":
+            return self._method_of_instance(module_file, binding.target, rest[1], hops - 1, seen)
         if len(rest) > 1:
             return UNDECIDED  # an attribute of a value: jedi infers those
-        if binding.kind == "other":
+        if binding.kind in ("other", "instance"):
             return None
         return Definition(module_file, binding.line, binding.column, binding.kind, rest[0])
+
+    def _method_of_instance(self, module_file: str, callee: str, method: str, hops: int, seen: set):
+        """`registry.method` where the module bound `registry = Registry(...)` once: the class's
+        method, reached through a value (its `self` is bound); UNDECIDED when the callee is no
+        class found by path (a factory function: jedi infers what it returns)."""
+        made_by = self._name_in(module_file, callee.split("."), hops, seen)
+        if not isinstance(made_by, Definition) or made_by.kind != "class":
+            return UNDECIDED
+        found = self._name_in(made_by.path, [made_by.name, method], hops - 1, seen)
+        return replace(found, through_value=True) if isinstance(found, Definition) else found
 
     def _last_exporting(self, folder: str, stars: list[str], name: str, hops: int, seen: set) -> str | None:
         """Of `stars` (star imports, last first), the first that exports `name`; "" when one
@@ -318,9 +334,21 @@ def _bound_by(statement: ast.AST):
             else:
                 top = alias.name.split(".", 1)[0]
                 yield top, _Binding("imported", statement.lineno, 0, top)
+    elif isinstance(statement, ast.Assign) and _is_instance_binding(statement):
+        yield statement.targets[0].id, _Binding("instance", statement.lineno, 0, dotted(statement.value.func))
     elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
         for target in targets:
             for node in ast.walk(target):
                 if isinstance(node, ast.Name):
                     yield node.id, _Binding("other", statement.lineno, 0)
+
+
+def _is_instance_binding(statement: ast.Assign) -> bool:
+    """`name = Callee(...)` with one plain name on each side (`Callee` may be dotted)."""
+    return (
+        len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and isinstance(statement.value, ast.Call)
+        and dotted(statement.value.func) is not None
+    )

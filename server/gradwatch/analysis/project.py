@@ -39,6 +39,9 @@ class Definition:
     column: int  # 0-based column, in characters
     kind: str  # jedi's name type: "function" | "class" | "module" | "statement" | "param" | ...
     name: str
+    # Reached as an attribute of a value (`scaler.apply`), not of a class or module: a plain
+    # method's first parameter is then the value, bound, and the call's arguments come after it.
+    through_value: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,18 @@ class FunctionSummary:
     returns_number: bool = False  # the value returned is a Python number (`.item()`)
     # Argument index -> (the in-place op's name, e.g. "sub_", and where it happens).
     mutates: tuple[tuple[int, str, Reason], ...] = ()
+    # A plain method: argument 0 is `self`, which a call through an instance passes itself.
+    binds_self: bool = False
 
 
-def apply_summary(ev, summary: FunctionSummary, node: ast.Call, state):
+def apply_summary(ev, summary: FunctionSummary, node: ast.Call, state, bound: int = 0):
     """What the caller sees of a call: the arguments it modifies in place, and a value without a
-    graph when the function returns one."""
+    graph when the function returns one. `bound`: how many leading parameters the call does not
+    pass (1 for `self` in a method called on an instance)."""
     args = ev.eval_arguments(node, state)
-    for index, method, where in summary.mutates:
-        if index < len(args) and isinstance(args[index], Tensor):
+    for parameter, method, where in summary.mutates:
+        index = parameter - bound
+        if 0 <= index < len(args) and isinstance(args[index], Tensor):
             ev.inplace(
                 args[index],
                 node.args[index],
@@ -66,7 +70,9 @@ def apply_summary(ev, summary: FunctionSummary, node: ast.Call, state):
     )
 
 
-def function_summary(interpreter, node: ast.FunctionDef, path: str) -> FunctionSummary:
+def function_summary(interpreter, node: ast.FunctionDef, path: str, method: bool = False) -> FunctionSummary:
+    """`method`: the function is defined in a class body (its first parameter is `self`
+    unless it is a static or class method)."""
     state = interpreter.function_entry_state(node, None)
     parameters = node.args.posonlyargs + node.args.args
     if any(isinstance(d, ast.Name) and d.id == "classmethod" for d in node.decorator_list):
@@ -91,7 +97,9 @@ def function_summary(interpreter, node: ast.FunctionDef, path: str) -> FunctionS
     if values and all(_without_graph(v) for v in values):
         returns_cut = tuple(replace(cut, path=path) for cut in values[0].cuts)
         number = isinstance(values[0], Constant)
-    return FunctionSummary(node.name, path, returns_cut, number, tuple(mutates))
+    decorators = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+    binds_self = method and not decorators & {"staticmethod", "classmethod"}
+    return FunctionSummary(node.name, path, returns_cut, number, tuple(mutates), binds_self)
 
 
 def _without_graph(value) -> bool:
