@@ -254,3 +254,29 @@ def test_torch_agrees_on_the_instance_method_steps(tmp_path) -> None:
         assert (run.returncode != 0) == bool(expected), run.stderr
         if expected:
             assert "modified by an inplace operation" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("fallback", "found_by_path"),
+    [
+        ("except ImportError:\n    def cut(x):\n        return x\n", True),
+        ("except (ImportError, ModuleNotFoundError):\n    cut = None\n", True),
+        # `else` runs after the import succeeded: what it binds is for jedi to infer.
+        ("except ImportError:\n    pass\nelse:\n    cut = cut\n", False),
+        ("except Exception:\n    def cut(x):\n        return x\n", False),
+    ],
+)
+def test_an_import_with_a_fallback_binds_what_it_imports(tmp_path, monkeypatch, fallback, found_by_path) -> None:
+    """`try: from fast import cut` / `except ImportError: <fallback>`: when the import works,
+    Python binds the imported `cut` (a detaching helper here)."""
+    (tmp_path / "fast.py").write_text("def cut(x):\n    return x.detach()\n")
+    (tmp_path / "util.py").write_text("try:\n    from fast import cut\n" + fallback)
+    step = "import torch\nfrom util import cut\n\nw = torch.randn(3, requires_grad=True)\nloss = cut(w * 2).sum()\nloss.backward()\n"
+    index = ProjectIndex(tmp_path)
+    asked = []
+    original = index.definition
+    monkeypatch.setattr(index, "definition", lambda *a, **k: asked.append(a) or original(*a, **k))
+    findings = check_source(step, str(tmp_path / "a.py"), project=CrossModule(index)).findings
+    assert (asked == []) == found_by_path
+    if found_by_path:  # else jedi's answer stands, whichever definition it picks
+        assert [(f.span.line, f.code) for f in findings] == [(6, "GW101")]

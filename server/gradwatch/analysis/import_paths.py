@@ -242,12 +242,15 @@ def _read_names(module_file: str) -> _ModuleNames | None:
         if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
             star = "." * statement.level + (statement.module or "")
             stars.insert(0, (statement.lineno, star))
-        for name, binding in _bound_by(statement):
+        fallback = _import_fallback(statement)
+        for name, binding in _bound_by(statement) if fallback is None else fallback[0]:
             earlier = bindings.get(name)
             if earlier is not None and (earlier.kind, earlier.target) != (binding.kind, binding.target):
                 ambiguous.add(name)  # `from .a import x` then `from .b import x`; the same import twice is no doubt
             bindings[name] = binding
-        if isinstance(statement, (ast.If, ast.Try, ast.For, ast.While, ast.With)):
+        if fallback is not None:
+            ambiguous.update(fallback[1])
+        elif isinstance(statement, (ast.If, ast.Try, ast.For, ast.While, ast.With)):
             ambiguous.update(name for inner in inner_statements(statement) for name, _ in _bound_by(inner))
         if _mentions_all(statement):
             all_names = _literal_all(statement) if all_names is None and not all_changed else None
@@ -352,3 +355,29 @@ def _is_instance_binding(statement: ast.Assign) -> bool:
         and isinstance(statement.value, ast.Call)
         and dotted(statement.value.func) is not None
     )
+
+
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
+
+
+def _import_fallback(statement: ast.stmt) -> tuple[list, set] | None:
+    """For `try: from torch import _assert` / `except ImportError: def _assert(...)`: the
+    names the imports bind, as Python binds them whenever the import succeeds (jedi's answer
+    too), and the other names the statement binds (those stay undecided). None for any
+    other statement."""
+    if not isinstance(statement, ast.Try) or not statement.body or not statement.handlers:
+        return None
+    if not all(isinstance(inner, (ast.Import, ast.ImportFrom)) for inner in statement.body):
+        return None
+    for handler in statement.handlers:
+        caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if not all(isinstance(kind, ast.Name) and kind.id in _IMPORT_ERRORS for kind in caught):
+            return None
+    imported = [pair for inner in statement.body for pair in _bound_by(inner)]
+    fallbacks = _names_bound_in(statement.handlers) - {name for name, _ in imported}
+    # `else` and `finally` run after a successful import too: what they bind stays undecided.
+    return imported, fallbacks | _names_bound_in([*statement.orelse, *statement.finalbody])
+
+
+def _names_bound_in(blocks: list) -> set[str]:
+    return {name for block in blocks for inner in inner_statements(block) for name, _ in _bound_by(inner)}
