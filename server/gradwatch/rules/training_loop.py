@@ -64,6 +64,51 @@ def _calls_one_of(node: ast.AST, names: set[str]) -> bool:
     return name in names
 
 
+def _backpropagates_in(loop: ast.AST) -> bool:
+    """The loop calls `backward`, `autograd.backward` or `autograd.grad` (each iteration is a step)."""
+    return any(_calls(node, "backward") or _calls(node, "grad") for node in _loop_nodes(loop))
+
+
+_STORING_METHODS = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
+
+
+def _leaves_after(tree: ast.Module | None, loop: ast.AST, name: str) -> bool:
+    """After `loop`, in the function (or module) around it, `name` is returned or yielded,
+    stored in an attribute or an item (`batch.x = total`, `out[k] = total`), or appended:
+    it goes on into more computation, which may backpropagate it."""
+    scope = _innermost_function(tree, loop) or tree
+    if scope is None:
+        return False
+    for node in ast.walk(scope):
+        if getattr(node, "lineno", 0) <= loop.end_lineno:
+            continue
+        if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and _mentions(node.value, name):
+            returned = True
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            returned = _mentions(node.value, name) and any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            returned = node.func.attr in _STORING_METHODS and any(_mentions(a, name) for a in node.args)
+        else:
+            returned = False
+        if returned:
+            return True
+    return False
+
+
+def _innermost_function(tree: ast.Module | None, inner: ast.AST) -> ast.AST | None:
+    found = None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= inner.lineno <= node.end_lineno:
+            if found is None or node.lineno > found.lineno:
+                found = node
+    return found
+
+
+def _mentions(node: ast.AST | None, name: str) -> bool:
+    return node is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
 def _calls(node: ast.AST, attribute: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute
 
@@ -185,7 +230,10 @@ memory grows with each step until the loop ends or the process runs out. For
 logging, add the number instead: `total += loss.item()`.
 
 This rule stays quiet when the total is itself backpropagated later (summing
-losses on purpose).
+losses on purpose), and when the loop backpropagates nothing and the total leaves
+it for more computation (returned, stored in an attribute or an item, or appended):
+summing the outputs of several heads or embeddings in a `forward` is the model,
+not a leak.
 """
     fix_summary = "Accumulate the number: `total += loss.item()` (an unsafe fix: `total` becomes a Python float)."
     examples = (
@@ -204,6 +252,28 @@ assert total.requires_grad
 """,
             RUNS,
             line=9,
+        ),
+        Example(
+            """
+import torch
+
+w = torch.ones(3, requires_grad=True)
+
+
+def train():
+    total = 0
+    for step in range(3):
+        loss = (w * step).sum()
+        loss.backward()
+        total += loss
+    return total / 3
+
+
+# Each iteration's graph was backpropagated already; the mean still holds all three.
+assert train().requires_grad
+""",
+            RUNS,
+            line=12,
         ),
     )
     near_misses = (
@@ -226,20 +296,64 @@ for task in range(3):
     total += (w * task).sum()
 total.backward()
 """,
+        """
+import torch
+import torch.nn as nn
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+
+    def forward(self, x):
+        out = 0
+        for head in self.heads:
+            out += head(x)
+        return out
+
+
+Heads()(torch.randn(2, 4)).sum().backward()
+""",
+        """
+import types
+
+import torch
+import torch.nn as nn
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embeddings = nn.ModuleList([nn.Embedding(10, 4) for _ in range(3)])
+
+    def forward(self, batch):
+        encoded = 0
+        for i in range(batch.x.shape[1]):
+            encoded += self.embeddings[i](batch.x[:, i])
+        batch.x = encoded
+        return batch
+
+
+batch = Encoder()(types.SimpleNamespace(x=torch.randint(0, 10, (5, 3))))
+batch.x.sum().backward()
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
         for event in facts.accumulations:
+            # A forward's result counts (`implicit`): the caller is assumed to backpropagate it.
             backpropagated = any(
                 b.target_text == event.name or (event.storage is not None and b.target.depends_on(event.storage) is not NO)
                 for b in facts.backwards
-                if not b.implicit
             )
             reset_in_loop = any(
                 isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == event.name for t in n.targets)
                 for n in _loop_nodes(event.loop)
             )
             if backpropagated or reset_in_loop:
+                continue
+            if not _backpropagates_in(event.loop) and _leaves_after(facts.tree, event.loop, event.name):
                 continue
             value = event.node.value
             message = (
