@@ -138,3 +138,58 @@ for step in range(3):
     assert len(messages) == 1, messages
     (found,) = messages
     assert any("`y.sum().backward()` (line 9)" in message for message in found), found
+
+
+_OUTER_LOOP = """
+import torch
+import torch.nn as nn
+
+layer = nn.Linear(2, 2)
+opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+data = torch.randn(3, 5, 2)
+out = layer(data[:, 0, :])
+for itr in range(3):
+    opt.zero_grad()
+{inner}
+    out.sum().backward()
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        # `out` is made afresh on every path: nothing of the last iteration's graph is left.
+        ("    out = layer(data[:, 1, :])", []),
+        # When the inner loop runs, `out` is this iteration's (only a loop over no steps would
+        # leave the last iteration's `out`, whose graph backward freed): taken to run, no finding.
+        ("    for t in range(data.size(1)):\n        out = layer(data[:, t, :])", []),
+        # When the branch is not taken, `out` is the last iteration's: it may raise, but what the
+        # first backward freed is then not known on every path either. No finding (it used to
+        # be an error).
+        ("    if data.sum() > 0:\n        out = layer(data[:, 1, :])", []),
+        # Not rebound at all: the second backward goes through the freed graph.
+        ("    pass", [("GW106", "ERROR")]),
+    ],
+    ids=["rebound", "rebound by a loop that may not run", "rebound in a branch", "carried over"],
+)
+def test_backward_raises_only_where_every_path_reaches_the_freed_graph(inner, expected) -> None:
+    findings = check_source(_OUTER_LOOP.format(inner=inner)).findings
+    found = sorted({(f.code, f.severity.name) for f in findings if f.severity in (Severity.ERROR, Severity.WARNING)})
+    assert found == expected
+
+
+def test_a_graph_freed_on_some_paths_only_is_a_warning_that_says_may() -> None:
+    # The cached loss is reused when the branch is taken: then backward raises (torch:
+    # "Trying to backward through the graph a second time"); otherwise it runs.
+    text = (
+        "import random\nimport torch\n\nw = torch.randn(3, requires_grad=True)\n"
+        "cached = (w * w).sum()\ncached.backward()\n"
+        "if random.random() > 0.5:\n    loss = cached\nelse:\n    loss = (w * w).sum()\nloss.backward()\n"
+    )
+    [finding] = [f for f in check_source(text).findings if f.code == "GW106"]
+    assert (finding.span.line, finding.severity) == (11, Severity.WARNING)
+    assert "may raise: on some paths" in finding.message
+    for branch in ("loss = cached", "loss = (w * w).sum()"):
+        namespace, error, _ = run(text.replace("if random.random() > 0.5", "if True").replace("    loss = cached\n", f"    {branch}\n"))
+        assert (error is not None) == (branch == "loss = cached")

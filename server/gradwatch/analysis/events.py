@@ -25,6 +25,8 @@ class Backward:
     clobbered: tuple[tuple[SavedOp, InPlace], ...] = ()
     # An earlier backward, without retain_graph=True, that already freed this graph.
     freed_by: Backward | None = None
+    # Else one that freed a part of it that only some paths reach (`uncertain` history).
+    maybe_freed_by: Backward | None = None
 
 
 @dataclass(frozen=True)

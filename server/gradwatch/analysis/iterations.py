@@ -197,7 +197,9 @@ class _Relabel:
     def value(self, value):
         if isinstance(value, Tensor):
             # `deps` (what it was computed from, for messages) keeps the identities it had.
-            return value.but(storage=self.storage(value.storage), history=self.ops(value.history))
+            return value.but(
+                storage=self.storage(value.storage), history=self.ops(value.history), uncertain=self.ops(value.uncertain)
+            )
         if isinstance(value, Sequence):
             each = self.value(value.each) if value.each is not None else None
             return Sequence(tuple(map(self.value, value.items)), each=each)

@@ -11,7 +11,19 @@ import ast
 from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations, has_continue
 from gradwatch.analysis.state import State
-from gradwatch.analysis.values import CONSTANT, NO, UNKNOWN, UNKNOWN_VALUE, YES, Parameters, Sequence, Tensor, join_all
+from gradwatch.analysis.values import (
+    CONSTANT,
+    NO,
+    UNKNOWN,
+    UNKNOWN_VALUE,
+    YES,
+    JoinOf,
+    Module,
+    Parameters,
+    Sequence,
+    Tensor,
+    join_all,
+)
 
 MAX_LOOP_ROUNDS = 4
 
@@ -19,6 +31,9 @@ MAX_LOOP_ROUNDS = 4
 class Loops:
     def exec_For(self, node: ast.For, state: State) -> None:
         iterable = self.eval(node.iter, state)
+        children = _children_of_sequential(iterable)
+        if children is not None:
+            iterable = Sequence(children)  # `for layer in self.stack:` runs once per layer, in order
         if module_dicts.runs_no_iteration(self, node, state):
             if node.orelse and self.exec_block(node.orelse, state) is None:
                 self.end_path()
@@ -41,6 +56,8 @@ class Loops:
             element = Sequence((CONSTANT, parameter)) if named else parameter
             self._note_parameter_freezing(node, iterable, freezing.loop_parameter(node.target, named), state)
         fewest = fewest_iterations(node, state)
+        if children is not None and not has_continue(node):
+            fewest = max(fewest, len(children))
         most = _most_iterations(node, iterable)
         if most is not None and not has_continue(node):
             fewest = max(fewest, most)
@@ -83,7 +100,7 @@ class Loops:
             if end is not None:
                 ends.append(end)
                 end, known_at_head = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
-            new_head = head.join(end) if end is not None else head
+            new_head = head.join(end, JoinOf.ITERATIONS) if end is not None else head
             if end is not None:
                 # What one iteration's backward freed is gone in the next one (a
                 # graph built before the loop cannot be backpropagated twice), and
@@ -93,13 +110,26 @@ class Loops:
             if new_head.same_as(head):
                 break
             head = new_head
-        after = _after_iterations(ends, fewest) or entry.join(head)
+        after = _after_iterations(ends, fewest)
+        if after is None:
+            # Maybe no iteration at all: the entry's facts, or those after some iterations
+            # (the head mixes both as iterations of one loop).
+            iterated = _after_iterations(ends, 1)
+            after = entry.join(iterated, JoinOf.LOOP_RAN) if iterated is not None else entry.join(head)
         for exit_state in exits:
             after = after.join(exit_state)
         if node.orelse:
             end = self.exec_block(node.orelse, after.copy())
             after = end if end is not None else after
         state.become(after)
+
+
+def _children_of_sequential(iterable) -> tuple | None:
+    """The layers of an `nn.Sequential` whose layers are all known, else None."""
+    if isinstance(iterable, Module) and iterable.kind == "torch.nn.Sequential" and iterable.children:
+        if all(child is not None for child in iterable.children):
+            return iterable.children
+    return None
 
 
 def _clobbered_by_earlier_iterations(known_at_head: set, end: State) -> dict:
@@ -125,7 +155,7 @@ def _after_iterations(ends: list[State], fewest: int) -> State | None:
     proved = ends[min(fewest, len(ends)) - 1 :]
     after = proved[0].copy()
     for end in proved[1:]:
-        after = after.join(end)
+        after = after.join(end, JoinOf.ITERATIONS)
     return after
 
 

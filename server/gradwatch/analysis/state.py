@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from gradwatch.analysis.syntax import dotted
 
 from gradwatch.analysis.values import (
+    JOINING,
     UNKNOWN_VALUE,
     YES,
+    JoinOf,
     Reason,
     SavedOp,
     Tri,
@@ -85,12 +87,17 @@ class State:
     def forget(self, name: str) -> None:
         self.bind(name, UNKNOWN_VALUE)
 
-    def join(self, other: State) -> State:
+    def join(self, other: State, of: JoinOf = JoinOf.PATHS) -> State:
+        """The facts on either path; `of`: how the two relate (values.JoinOf)."""
         bindings = dict(self.bindings)
-        for name, value in other.bindings.items():
-            mine = bindings.get(name, _MISSING)
-            if mine is not value:  # most names are untouched by a branch: same object
-                bindings[name] = value if mine is _MISSING else join_values(mine, value)
+        token = JOINING.set(of)
+        try:
+            for name, value in other.bindings.items():
+                mine = bindings.get(name, _MISSING)
+                if mine is not value:  # most names are untouched by a branch: same object
+                    bindings[name] = value if mine is _MISSING else join_values(mine, value)
+        finally:
+            JOINING.reset(token)
         saved_by = dict(self.saved_by)
         for storage, ops in other.saved_by.items():
             saved_by[storage] = saved_by.get(storage, frozenset()) | ops

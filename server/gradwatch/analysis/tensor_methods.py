@@ -27,6 +27,7 @@ from gradwatch.analysis.values import (
     Tensor,
     TorchRef,
     Tri,
+    merged_uncertain,
     union_deps,
 )
 
@@ -64,7 +65,7 @@ class TensorMethods:
             input_entries.append((inputs, self.span(inputs_node), self.text(inputs_node)))
         elif isinstance(inputs, Parameters) and inputs_node is not None:
             input_entries.extend(_frozen_parameters(self, inputs, inputs_node))
-        clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.history])
+        clobbered = tensor_ops.clobbered_in(state, [op for t in outputs_tensors for op in t.certain_history])
         allow_unused = literal_true(keyword(node, "allow_unused"))
         if keyword(node, "materialize_grads") is not None:
             allow_unused = UNKNOWN
@@ -76,14 +77,14 @@ class TensorMethods:
         return Sequence((), each=each)
 
     def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
-        clobbered = tensor_ops.clobbered_in(state, target.history)
-        graph = list(target.history)
+        # What raises is what the graph runs through on every path (freeing, too, is a must-fact).
+        clobbered = tensor_ops.clobbered_in(state, target.certain_history)
+        graph = list(target.certain_history)
         if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
             graph.append(("graph", target.storage))
         # Of several backwards that freed parts of this graph, the first in the source:
         # the same one whatever order the history (a set) is walked in.
-        freed = [state.freed[part] for part in graph if part in state.freed]
-        freed_by = min(freed, key=lambda event: event.span, default=None)
+        freed_by = _first_freeing(state, graph)
         event = Backward(
             self.span(node),
             target,
@@ -92,6 +93,7 @@ class TensorMethods:
             implicit=implicit,
             clobbered=clobbered,
             freed_by=freed_by,
+            maybe_freed_by=_first_freeing(state, target.uncertain) if freed_by is None else None,
         )
         self.emit(node, event)
         if not implicit and isinstance(node, ast.Call) and self.frees_graph(node):
@@ -188,6 +190,7 @@ class TensorMethods:
                         else value.requires_grad,
                         is_leaf=new.is_leaf if value.is_leaf is not NO else NO,
                         history=value.history | new.history,
+                        uncertain=merged_uncertain((value, new)),
                         sources=value.sources | new.sources,
                     )
         state.bind_expression(target, new)
@@ -243,3 +246,9 @@ def _leaf_rejects_inplace(tensor: Tensor, state: State) -> bool:
     if state.grad_enabled is not YES or not state.grad_mode_known or tensor.through_data or not tensor.known:
         return False
     return tensor.view_of_leaf or (tensor.is_leaf is YES and tensor.requires_grad is YES)
+
+
+def _first_freeing(state: State, parts) -> Backward | None:
+    """Of the backwards that freed any of `parts`, the first in the source."""
+    freed = [state.freed[part] for part in parts if part in state.freed]
+    return min(freed, key=lambda event: event.span, default=None)

@@ -20,6 +20,7 @@ from gradwatch.analysis.values import (
     Tensor,
     TorchRef,
     Tri,
+    merged_uncertain,
     union_deps,
 )
 from gradwatch.findings import Span
@@ -123,6 +124,7 @@ def apply_op(
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()
+    uncertain = merged_uncertain(present) if in_graph else frozenset()
     ev.steps.take(len(history) // HISTORY_PER_STEP)
     sources = _graph_sources(present, module) if in_graph else frozenset()
     zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
@@ -148,6 +150,7 @@ def apply_op(
         is_leaf=NO if requires is YES else (YES if requires is NO else UNKNOWN),
         storage=storage,
         history=history,
+        uncertain=uncertain,
         sources=sources,
         cuts=cuts,
         zero_grads=zero_grads,
@@ -411,6 +414,7 @@ def inplace(
             requires_grad=tensor.requires_grad,
             is_leaf=tensor.is_leaf,
             history=tensor.history | result.history,
+            uncertain=merged_uncertain((tensor, result)),
             sources=tensor.sources,
             cuts=_inplace_cuts(tensor, result),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 
 from gradwatch.findings import Span
@@ -122,7 +123,11 @@ class Tensor:
     requires_grad: Tri = UNKNOWN
     is_leaf: Tri = UNKNOWN
     storage: int | None = None  # None: identity unknown
+    # The saved ops whose backward its graph runs through, on some path (a may-set).
     history: frozenset[SavedOp] = frozenset()
+    # Those of `history` that only some paths have (a branch, or a loop that may not run,
+    # joined two values): a rule that says "will raise" goes by `certain_history`.
+    uncertain: frozenset[SavedOp] = frozenset()
     sources: frozenset[GradSource] = frozenset()
     # Why the value has no graph although something upstream required grad.
     cuts: tuple[Reason, ...] = ()
@@ -143,6 +148,11 @@ class Tensor:
     # Made by an op or a factory call: an object, never None (a `.grad` read may be None).
     never_none: bool = False
 
+    @property
+    def certain_history(self) -> frozenset[SavedOp]:
+        """The saved ops its graph runs through on every path."""
+        return self.history - self.uncertain if self.uncertain else self.history
+
     def depends_on(self, storage: int) -> Tri:
         """Whether this value was computed from `storage` (UNKNOWN once its dependencies are not tracked)."""
         if self.deps is None:
@@ -156,7 +166,8 @@ class Tensor:
             requires_grad=self.requires_grad.join(other.requires_grad),
             is_leaf=self.is_leaf.join(other.is_leaf),
             storage=self.storage if self.storage == other.storage else None,
-            history=self.history | other.history,
+            history=_joined_history(self, other),
+            uncertain=_joined_uncertain(self, other),
             sources=self.sources | other.sources,
             cuts=_merge(self.cuts, other.cuts),
             zero_grads=_merge(self.zero_grads, other.zero_grads),
@@ -437,6 +448,46 @@ def join_all(values: list):
     for value in values[1:]:
         joined = join_values(joined, value)
     return joined
+
+
+class JoinOf(enum.Enum):
+    """What a State.join joins, for the history of the tensors it joins."""
+
+    PATHS = "paths"  # alternatives (a branch): an op only one of them has is uncertain
+    # The same point of a loop in two iterations (the back edge): a rule there speaks of the
+    # next iteration, so the ops of either stay certain.
+    ITERATIONS = "iterations"
+    # The state before a loop (its first value) and after some of its iterations (its second):
+    # a loop whose count is not known is taken to run, so the history is the second's
+    # (`for t in range(x.size(1)): out = f(t)` makes `out` afresh: the `out` of before is gone).
+    LOOP_RAN = "loop ran"
+
+
+JOINING: ContextVar[JoinOf] = ContextVar("joining", default=JoinOf.PATHS)
+
+
+def _joined_history(a: Tensor, b: Tensor) -> frozenset[SavedOp]:
+    return b.history if JOINING.get() is JoinOf.LOOP_RAN else a.history | b.history
+
+
+def _joined_uncertain(a: Tensor, b: Tensor) -> frozenset[SavedOp]:
+    if a.history == b.history and not a.uncertain and not b.uncertain:
+        return frozenset()
+    joining = JOINING.get()
+    if joining is JoinOf.ITERATIONS:
+        return a.uncertain | b.uncertain
+    if joining is JoinOf.LOOP_RAN:
+        return b.uncertain
+    return (a.history | b.history) - (a.certain_history & b.certain_history)
+
+
+def merged_uncertain(tensors) -> frozenset[SavedOp]:
+    """`uncertain` of a value computed from all of `tensors` (its history is the union of
+    theirs): an op is certain when any of them has it on every path."""
+    uncertain = frozenset().union(*(t.uncertain for t in tensors))
+    if not uncertain:
+        return uncertain
+    return uncertain - frozenset().union(*(t.certain_history for t in tensors))
 
 
 def join_values(a, b):

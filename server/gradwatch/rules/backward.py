@@ -80,7 +80,7 @@ for step in range(3):
 
     def check(self, facts: Facts) -> Iterator[Finding]:
         for event in facts.backwards:
-            earlier = event.freed_by
+            earlier = event.freed_by or event.maybe_freed_by
             if earlier is None or event.implicit:
                 continue
             call = facts.source.text_of(event.span)
@@ -88,14 +88,19 @@ for step in range(3):
                 where = "in the loop's previous iteration"
             else:
                 where = f"`{facts.source.text_of(earlier.span)}` (line {earlier.span.line})"
-            message = (
-                f"`{call}` will raise: {where} already backpropagated through this graph and freed it "
-                f"(RuntimeError: {SECOND_TIME})"
-            )
+            if event.freed_by is not None:
+                message = f"`{call}` will raise: {where} already backpropagated through this graph and freed it"
+                severity = None
+            else:  # the freed part is reached on some paths only (a branch, an item of a list)
+                message = (
+                    f"`{call}` may raise: on some paths its graph runs through a part that {where} "
+                    "already backpropagated through and freed"
+                )
+                severity = Severity.WARNING
+            message += f" (RuntimeError: {SECOND_TIME})"
             fix = add_argument(earlier.node, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
-            yield self.finding(
-                message, event.span, [Related(earlier.span, "the graph was freed here")], [fix] if fix else []
-            )
+            related = [Related(earlier.span, "the graph was freed here")]
+            yield self.finding(message, event.span, related, [fix] if fix else [], severity)
 
 
 @register

@@ -499,4 +499,4 @@ assert torch.allclose(x.grad, torch.exp(torch.ones(3)))
 
 def _history(event) -> set:
     targets = [event.target] if hasattr(event, "target") else list(event.outputs)
-    return set().union(*(t.history for t in targets))
+    return set().union(*(t.certain_history for t in targets))
