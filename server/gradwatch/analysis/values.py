@@ -186,7 +186,7 @@ class Tensor:
 
     def but(self, **changes) -> Tensor:
         """This tensor with `changes`: what dataclasses.replace does, five times faster
-        (replace loops over the 18 fields, then the frozen __init__ sets each one; this
+        (replace loops over every field, then the frozen __init__ sets each one; this
         runs at every op). A Tensor's fields are its __dict__, and it has no __post_init__."""
         if not changes.keys() <= _TENSOR_FIELDS:
             raise TypeError(f"Tensor has no field {sorted(changes.keys() - _TENSOR_FIELDS)}")
