@@ -478,16 +478,19 @@ def _joined_uncertain(a: Tensor, b: Tensor) -> frozenset[SavedOp]:
         return a.uncertain | b.uncertain
     if joining is JoinOf.LOOP_RAN:
         return b.uncertain
-    return (a.history | b.history) - (a.certain_history & b.certain_history)
+    return (a.history ^ b.history) | a.uncertain | b.uncertain  # not in both, or uncertain in one
 
 
 def merged_uncertain(tensors) -> frozenset[SavedOp]:
     """`uncertain` of a value computed from all of `tensors` (its history is the union of
     theirs): an op is certain when any of them has it on every path."""
-    uncertain = frozenset().union(*(t.uncertain for t in tensors))
+    with_history = [t for t in tensors if t.history]
+    if len(with_history) == 1:  # a unary op, or an op with leaves and constants: the usual case
+        return with_history[0].uncertain
+    uncertain = frozenset().union(*(t.uncertain for t in with_history))
     if not uncertain:
         return uncertain
-    return uncertain - frozenset().union(*(t.certain_history for t in tensors))
+    return frozenset(op for op in uncertain if not any(op in t.history and op not in t.uncertain for t in with_history))
 
 
 def join_values(a, b):
