@@ -31,6 +31,9 @@ graph again, from the same loss or from another value computed from it, raises:
 
 A common way to hit it is a loss computed once, before a loop, and backpropagated
 inside the loop: the second iteration raises.
+
+When only some paths reach the freed part (a cached value reused in one branch and
+recomputed in the other), the finding is a warning that says the backward may raise.
 """
     fix_summary = "Pass `retain_graph=True` to the first backward (an unsafe fix: the graph then stays in memory), or recompute the loss before each backward."
     examples = (
