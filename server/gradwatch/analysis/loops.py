@@ -91,6 +91,7 @@ class Loops:
         head = state.copy()
         exits: list[State] = []
         ends: list[State] = []  # the end of the body in each round, before the back edge
+        carried: State | None = None  # the ends after the back edge, joined
         for _ in range(MAX_LOOP_ROUNDS if most is None else min(most, MAX_LOOP_ROUNDS)):
             self.loop_exits.append([])
             body_state = head.copy()
@@ -100,6 +101,7 @@ class Loops:
             if end is not None:
                 ends.append(end)
                 end, known_at_head = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
+                carried = end if carried is None else carried.join(end, JoinOf.ITERATIONS)
             new_head = head.join(end, JoinOf.ITERATIONS) if end is not None else head
             if end is not None:
                 # What one iteration's backward freed is gone in the next one (a
@@ -114,8 +116,7 @@ class Loops:
         if after is None:
             # Maybe no iteration at all: the entry's facts, or those after some iterations
             # (the head mixes both as iterations of one loop).
-            iterated = _after_iterations(ends, 1)
-            after = entry.join(iterated, JoinOf.LOOP_RAN) if iterated is not None else entry.join(head)
+            after = entry.join(carried, JoinOf.LOOP_RAN) if carried is not None else entry.join(head)
         for exit_state in exits:
             after = after.join(exit_state)
         if node.orelse:
