@@ -79,20 +79,18 @@ def _leaves_after(tree: ast.Module | None, loop: ast.AST, name: str) -> bool:
     scope = _innermost_function(tree, loop) or tree
     if scope is None:
         return False
-    for node in ast.walk(scope):
-        if getattr(node, "lineno", 0) <= loop.end_lineno:
-            continue
-        if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and _mentions(node.value, name):
-            returned = True
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            returned = _mentions(node.value, name) and any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            returned = node.func.attr in _STORING_METHODS and any(_mentions(a, name) for a in node.args)
-        else:
-            returned = False
-        if returned:
-            return True
+    return any(getattr(node, "lineno", 0) > loop.end_lineno and _passes_on(node, name) for node in ast.walk(scope))
+
+
+def _passes_on(node: ast.AST, name: str) -> bool:
+    """`node` returns or yields `name`, stores it in an attribute or an item, or appends it."""
+    if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
+        return _mentions(node.value, name)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return _mentions(node.value, name) and any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr in _STORING_METHODS and any(_mentions(a, name) for a in node.args)
     return False
 
 
