@@ -221,6 +221,64 @@ def test_an_edit_inside_a_class_gives_what_a_fresh_check_gives(edit) -> None:
     assert check_source(edited, cache=cache).findings == check_source(edited).findings
 
 
+MODULE_LEVEL_LOSS = """\
+import torch
+import torch.nn as nn
+
+criterion = nn.L1Loss(reduction="none")
+print("epochs", 10)
+
+
+def loss_of(prediction, target):
+    return criterion(prediction, target)
+
+
+def step():
+    prediction = torch.randn(8, 3, requires_grad=True)
+    loss_of(prediction, torch.randn(8, 3)).backward()
+"""
+
+
+def _functions_run(monkeypatch) -> list:
+    from gradwatch.analysis.interpreter import Interpreter
+
+    ran = []
+    original = Interpreter.run_function
+    monkeypatch.setattr(Interpreter, "run_function", lambda self, node, cls: ran.append(node.name) or original(self, node, cls))
+    return ran
+
+
+def test_a_function_whose_callee_reads_a_module_level_name_is_reused_until_that_binding_changes(monkeypatch) -> None:
+    cache = ScopeCache()
+    assert [(f.code, f.span.line) for f in check_source(MODULE_LEVEL_LOSS, cache=cache).findings] == [("GW112", 14)]
+    ran = _functions_run(monkeypatch)
+    # Module-level code that does not bind `criterion`: `step` (which followed `loss_of`) is replayed.
+    edited = MODULE_LEVEL_LOSS.replace("10)", "20)")
+    replayed = check_source(edited, cache=cache).findings
+    assert "step" not in ran
+    assert replayed == check_source(edited).findings
+    # A new binding of the name `loss_of` reads: `step` runs again, and the error goes.
+    ran.clear()
+    repaired = edited.replace('reduction="none"', 'reduction="mean"')
+    assert check_source(repaired, cache=cache).findings == []
+    assert "step" in ran
+    assert check_source(repaired).findings == []
+
+
+def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_all_module_level_code(monkeypatch) -> None:
+    # A tensor made at module level has identities numbered anew in each run: no binding of
+    # it compares equal to the last run's, so the callers of functions that read it run again.
+    text = MODULE_LEVEL_LOSS.replace('print("epochs", 10)', 'print("epochs", 10)\nweight = torch.ones(3)').replace(
+        "criterion(prediction, target)", "criterion(prediction * weight, target)"
+    )
+    cache = ScopeCache()
+    assert [(f.code, f.span.line) for f in check_source(text, cache=cache).findings] == [("GW112", 15)]
+    ran = _functions_run(monkeypatch)
+    edited = text.replace("10)", "20)")
+    assert [(f.code, f.span.line) for f in check_source(edited, cache=cache).findings] == [("GW112", 15)]
+    assert "step" in ran
+
+
 def test_a_function_that_follows_a_call_into_another_file_is_reused_until_that_file_changes(tmp_path, monkeypatch):
     from gradwatch.analysis.cross_module import CrossModule
     from gradwatch.analysis.project import ProjectIndex

@@ -3,8 +3,9 @@ per-document cache.
 
 A function whose text, place and surroundings are unchanged produces the same
 events (scope_cache.py keeps them). A function whose calls ran other functions
-of the file also depends on their text and on the module-level code: it is
-replayed only while those are unchanged too. Which functions and methods of the
+of the file also depends on their text and on what the module body bound the
+names they looked up to (on all of the module-level code when one of those is
+a tensor or a model made there): it is replayed only while those are unchanged too. Which functions and methods of the
 file exist matters only by name: a function is replayed while each name it and
 the functions it ran use still names the same functions and methods (so a
 function that an edit's syntax error takes away costs only its users). What it
@@ -22,7 +23,18 @@ import weakref
 
 from gradwatch.analysis import calls, dependency_log, module_dicts
 from gradwatch.analysis.syntax import DEFINITIONS
-from gradwatch.analysis.values import ModuleClass, UserFunction
+from gradwatch.analysis.values import (
+    Constant,
+    GradModeContext,
+    Mapping,
+    Module,
+    ModuleClass,
+    Sequence,
+    Tensor,
+    TorchRef,
+    Unknown,
+    UserFunction,
+)
 
 
 # distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
@@ -31,6 +43,7 @@ _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
 # Methods run without their name being written at the call (`model(x)`, `Net()`).
 _IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GLOBAL = "<global>"  # a name the module body left bound as the file's imports and classes bind it
 
 
 class CachedScopes:
@@ -86,7 +99,8 @@ class CachedScopes:
             names = [n for k, n in self.names.items() if k not in names_before]
             steps = self.steps.taken - steps_before
             after = state.copy() if state is not None else None
-            dependencies = self._dependencies(scopes, followed) + (("", "<files>", self.file_stamps(files_read)),)
+            dependencies = self._dependencies(scopes, followed, module_body=state is not None)
+            dependencies += (("", "<files>", self.file_stamps(files_read)),)
             calls = (budget_before, budget_before - self.calls.budget)
             self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files, calls))
         return None
@@ -116,14 +130,15 @@ class CachedScopes:
                 self._stamps_seen[path] = None
         return self._stamps_seen[path]
 
-    def _dependencies(self, scopes, followed: set) -> tuple:
+    def _dependencies(self, scopes, followed: calls.Followed, module_body: bool) -> tuple:
         """What a scope's events depend on besides its own text (`scopes`: the function, or the
         module's own statements): what the names it and the functions its calls ran use name
-        among the file's functions and methods, those functions' text, and the module-level
-        code whose names those calls read."""
-        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *followed)))
+        among the file's functions and methods, those functions' text, and, for a function,
+        what the module body bound the names those functions looked up to."""
+        ran = followed.functions
+        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *ran)))
         meanings = ("", "<names>", frozenset((name, self._meaning(name)) for name in names))
-        if not followed:
+        if not ran:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
         top_level = {id(statement) for statement in self.facts.tree.body} if self.facts.tree is not None else set()
@@ -131,10 +146,37 @@ class CachedScopes:
         # around it did, whose text is a dependency already: it has no name to look it up by.
         functions = [
             (owners.get(id(f), ""), f.name, self._text_and_place(f))
-            for f in followed
+            for f in ran
             if id(f) in owners or id(f) in top_level
         ]
-        return (meanings, ("", "<module>", self._module_text()), *sorted(functions))
+        if module_body:  # they read what it bound so far; its key holds all of its text
+            return (meanings, *sorted(functions))
+        return (meanings, self._module_dependency(followed.module_names), *sorted(functions))
+
+    def _module_dependency(self, names: set[str]) -> tuple:
+        """The module body's bindings of `names` where each is the same value in every run
+        (a constant, something unknown, an import, one of the file's functions), else
+        all of the module-level code (a tensor or a model made there has identities that
+        differ from one run to the next)."""
+        bindings = frozenset((name, self._module_binding(name)) for name in names)
+        if any(binding is None for _, binding in bindings):
+            return ("", "<module>", self._module_text())
+        return ("", "<module names>", bindings)
+
+    def _module_binding(self, name: str):
+        """What the module body left `name` bound to, as far as it is the same in every run:
+        None when it is not."""
+        module = self.calls.module_state
+        value = module.bindings.get(name, _GLOBAL) if module is not None else _GLOBAL
+        if value is _GLOBAL or value is self.globals.get(name):
+            return _GLOBAL  # an import, class or function: part of every cache key already
+        if not _same_in_every_run(value):
+            return None
+        try:
+            hash(value)
+        except TypeError:  # a constant holding a list
+            return None
+        return value
 
     def _meaning(self, name: str) -> tuple:
         """Whether `name` is a function of the file, the classes that have a method by that name,
@@ -156,6 +198,8 @@ class CachedScopes:
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
             return text == self._module_text()
+        if name == "<module names>":
+            return all(self._module_binding(used) == binding for used, binding in text)
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
         return current is not None and self._text_and_place(current) == text
 
@@ -232,6 +276,30 @@ class CachedScopes:
         """Which project other files were followed in (an analysis that followed no file, or
         other ones, is no answer for this one)."""
         return None if self.resolver is None else self.resolver.identity
+
+
+def _same_in_every_run(value) -> bool:
+    """Whether `value` holds no identity that the next run numbers anew (a tensor's storage,
+    the ops that saved it, a module's parameters, a nested def): it then compares equal to
+    what an unchanged module body binds in that run."""
+    if isinstance(value, (Unknown, Constant, TorchRef, GradModeContext)):
+        return True
+    if isinstance(value, UserFunction):
+        return value.nested is None
+    if isinstance(value, Tensor):
+        return value.storage is None and not value.history and not value.deps
+    if isinstance(value, Module):
+        return (
+            not value.parameter_storages
+            and not value.shared_dicts
+            and value.user_class is None
+            and all(_same_in_every_run(child) for child in value.children)
+        )
+    if isinstance(value, Sequence):
+        return all(_same_in_every_run(item) for item in (*value.items, value.each))
+    if isinstance(value, Mapping):
+        return all(_same_in_every_run(item) for entry in value.entries for item in entry)
+    return value is None or isinstance(value, (str, int, float, bool))  # a Mapping's key, a missing `each`
 
 
 def _used_names(node: ast.AST) -> frozenset:

@@ -34,6 +34,39 @@ MAX_CALL_DEPTH = 4
 CALL_BUDGET = 300
 
 
+class Followed:
+    """What the calls made while a scope ran depended on: the functions they ran, and the
+    module-level names those functions looked up (cached_scopes.py)."""
+
+    def __init__(self) -> None:
+        self.functions: set[ast.AST] = set()
+        self.module_names: set[str] = set()
+
+
+class ModuleNames(dict):
+    """The names a followed function sees of the module (`_module_names`), each look-up noted
+    with `note`: a scope that followed calls depends on the module body's bindings of the
+    names they looked up, not on all of the module's code."""
+
+    __slots__ = ("_note",)
+
+    def __init__(self, names: dict, note) -> None:
+        super().__init__(names)
+        self._note = note
+
+    def get(self, name, default=None):
+        self._note(name)
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name):
+        self._note(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name) -> bool:
+        self._note(name)
+        return dict.__contains__(self, name)
+
+
 class CallContext:
     """What the interpreter knows about the calls it is inside of."""
 
@@ -45,22 +78,26 @@ class CallContext:
         self.running_arguments: list = []  # the Arguments each of them was called with (recursion.py)
         self.budget = CALL_BUDGET
         self.module_state: State | None = None  # the module body's state, for module-level names
-        self._tracking: list[set] = []  # for each scope being cached: the functions its calls ran
+        self._tracking: list[Followed] = []  # for each scope being cached: what its calls ran and read
 
-    def track(self) -> set:
-        followed: set = set()
+    def track(self) -> Followed:
+        followed = Followed()
         self._tracking.append(followed)
         return followed
 
-    def untrack(self, followed: set) -> None:
-        # By identity: two sets that are still empty compare equal.
+    def untrack(self, followed: Followed) -> None:
         assert self._tracking and self._tracking[-1] is followed
         self._tracking.pop()
 
     def note_followed(self, function: ast.AST) -> None:
         """The scopes being cached depend on `function`'s text from now on."""
         for followed in self._tracking:
-            followed.add(function)
+            followed.functions.add(function)
+
+    def note_module_name(self, name: str) -> None:
+        """The scopes being cached depend on what the module body bound `name` to."""
+        for followed in self._tracking:
+            followed.module_names.add(name)
 
     def can_enter(self, function: ast.AST) -> bool:
         return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
@@ -181,10 +218,8 @@ def enter(
 def _module_names(ev) -> dict:
     """What a function sees of the module: its imports, classes and functions, and the
     names the module body has bound so far (`model`, `criterion`, `COOR_BIN`)."""
-    outer = dict(ev.globals)
-    if ev.calls.module_state is not None:
-        outer.update(ev.calls.module_state.bindings)
-    return outer
+    module = ev.calls.module_state.bindings if ev.calls.module_state is not None else {}
+    return ModuleNames({**ev.globals, **module}, ev.calls.note_module_name)
 
 
 def _entry_state(

@@ -240,7 +240,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 with dependency_log.recording() as files_read:
                     summary = summaries.function_summary(helper, node, None)
                 helper.calls.untrack(followed)
-                self._summaries[name] = summary, (node, *followed), tuple(files_read)
+                self._summaries[name] = summary, (node, *followed.functions), tuple(files_read)
         summary, ran, files_read = self._summaries[name]
         for function in ran:
             self.calls.note_followed(function)
