@@ -279,6 +279,21 @@ def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_all_module_lev
     assert "step" in ran
 
 
+def test_an_import_edit_runs_again_only_the_scopes_that_name_it(monkeypatch) -> None:
+    text = "import random\n" + MODULE_LEVEL_LOSS.replace('print("epochs", 10)', "nn.init.calculate_gain('relu')")
+    cache = ScopeCache()
+    assert [(f.code, f.span.line) for f in check_source(text, cache=cache).findings] == [("GW112", 15)]
+    ran = _functions_run(monkeypatch)
+    edited = text.replace("import random", "import randomx")  # named nowhere
+    assert [(f.code, f.span.line) for f in check_source(edited, cache=cache).findings] == [("GW112", 15)]
+    assert ran == []
+    # `nn`, named by the module body and by `step`'s callee (through `criterion`), is gone:
+    renamed = edited.replace("import torch.nn as nn", "import torch.nn as nnx")
+    rechecked = check_source(renamed, cache=cache).findings
+    assert "step" in ran
+    assert rechecked == check_source(renamed).findings
+
+
 def test_a_function_that_follows_a_call_into_another_file_is_reused_until_that_file_changes(tmp_path, monkeypatch):
     from gradwatch.analysis.cross_module import CrossModule
     from gradwatch.analysis.project import ProjectIndex

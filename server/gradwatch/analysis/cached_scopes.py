@@ -44,6 +44,7 @@ _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
 _IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GLOBAL = "<global>"  # a name the module body left bound as the file's imports and classes bind it
+_FUNCTION = "<function>"  # a name bound to a function of the file
 
 
 class CachedScopes:
@@ -53,18 +54,18 @@ class CachedScopes:
 
     def analyse_module_body(self, tree: ast.Module, state) -> None:
         """Run the module's own statements into `state`, or replay them: their events and the
-        state after them depend on their text and place, the names its defs and classes
-        bind and, as a function's do, on what the calls they made ran."""
+        state after them (the names they bound) depend on their text and place and, as a
+        function's do, on the imports and classes they name and on what the calls they made ran."""
         statements = [s for s in tree.body if not isinstance(s, DEFINITIONS)]
         key = None
         if self.cache is not None and self._globals_fingerprint() is not False:
             key = (
                 "<module>",
                 tuple((s.lineno, s.col_offset, self.source.segment(s)) for s in statements),
-                tuple(s.name for s in tree.body if isinstance(s, DEFINITIONS)),
-                self._globals_fingerprint(),
                 self.collect_names,
                 self._resolver_identity(),
+                self.globals_files,
+                self.star_modules,
             )
         after = self._run_or_replay(key, statements, lambda: self.exec_block(tree.body, state), state)
         if after is not None:
@@ -137,7 +138,7 @@ class CachedScopes:
         what the module body bound the names those functions looked up to."""
         ran = followed.functions
         names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *ran)))
-        meanings = ("", "<names>", frozenset((name, self._meaning(name)) for name in names))
+        meanings = ("", "<names>", frozenset((name, self._meaning(name), self._global(name)) for name in names))
         if not ran:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
@@ -169,7 +170,7 @@ class CachedScopes:
         module = self.calls.module_state
         value = module.bindings.get(name, _GLOBAL) if module is not None else _GLOBAL
         if value is _GLOBAL or value is self.globals.get(name):
-            return _GLOBAL  # an import, class or function: part of every cache key already
+            return _GLOBAL, self._global(name)  # an import, class or function of the file
         if not _same_in_every_run(value):
             return None
         try:
@@ -193,7 +194,7 @@ class CachedScopes:
     def _unchanged(self, dependency: tuple) -> bool:
         owner, name, text = dependency
         if name == "<names>":
-            return all(self._meaning(used) == meaning for used, meaning in text)
+            return all(self._meaning(used) == meaning and self._global(used) == value for used, meaning, value in text)
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
@@ -257,19 +258,55 @@ class CachedScopes:
                 self._globals_key = False
         return self._globals_key
 
+    def _global(self, name: str):
+        """What a scope that uses `name` depends on of the file's imports and classes: the
+        import's value, a class's text with what that text uses (`_class_fingerprint`), that a
+        function of the file is meant (its text is a dependency when it runs), None for a
+        name they do not bind."""
+        if name not in self._globals_seen:
+            value = self.globals.get(name)
+            if isinstance(value, UserFunction) and name in self.functions:
+                value = _FUNCTION
+            elif isinstance(value, ModuleClass) and name in self.class_nodes:
+                value = self._class_fingerprint(name)
+            self._globals_seen[name] = value
+        return self._globals_seen[name]
+
+    def _class_fingerprint(self, name: str) -> tuple:
+        """A class's value depends on its text (`_fingerprint`), on the file's other classes its
+        text names (their texts in turn), and on what the names in those texts are otherwise:
+        imports (`nn`), functions of the file (`__init__` may call one), or nothing yet."""
+        reached, waiting = {name}, [name]
+        while waiting:
+            for used in _used_names(self.class_nodes[waiting.pop()]):
+                if used not in reached and used in self.class_nodes and isinstance(self.globals.get(used), ModuleClass):
+                    reached.add(used)
+                    waiting.append(used)
+        texts = tuple(self._fingerprint(each, self.globals[each]) for each in sorted(reached))
+        outside = frozenset().union(*(_used_names(self.class_nodes[each]) for each in reached)) - reached
+        return texts, frozenset((used, self._outside_a_class(used)) for used in outside)
+
+    def _outside_a_class(self, name: str):
+        value = self.globals.get(name)
+        if isinstance(value, UserFunction) and name in self.functions:
+            return self._text_and_place(self.functions[name])
+        return value
+
     def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
-        """What the function's events depend on: its text and place, and what it sees from outside."""
+        """What the function's events depend on: its text and place, and what it sees from
+        outside, besides the imports and classes it names (a dependency: `_dependencies`)."""
         if self._globals_fingerprint() is False:
             return None
         return (
             self.source.segment(node),
             node.lineno,
             node.col_offset,
-            self._globals_key,
-            self._fingerprint(in_class.name, in_class) if in_class is not None else None,
+            self._class_fingerprint(in_class.name) if in_class is not None and in_class.name in self.class_nodes else None,
             self.is_forward(node),
             self.collect_names,
             self._resolver_identity(),
+            self.globals_files,  # classes from other files, read when their values were made
+            self.star_modules,  # where a name left unbound comes from (which ones: `_meaning`)
         )
 
     def _resolver_identity(self):

@@ -135,6 +135,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._module_statements: str | None = None
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
+        self._globals_seen: dict[str, object] = {}  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
@@ -144,7 +145,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         with dependency_log.recording() as files_read:  # classes of other files, when followed
             self.collect_globals(tree)
         self.globals_files = self.file_stamps(files_read)
-        state = State(bindings=dict(self.globals))
+        state = State(outer=self.globals)
         self.calls.module_state = state
         if self.relevant(tree):
             self.analyse_module_body(tree, state)
