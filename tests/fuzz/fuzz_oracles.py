@@ -50,6 +50,7 @@ KINDS = {
     "cli_fix_breaks": "CLI --fix writes code that does not parse",
     "nondeterministic": "nondeterminism (same process)",
     "nondeterministic_hash_seed": "nondeterminism (PYTHONHASHSEED / --jobs)",
+    "cached_differs": "editor re-checks that differ from a fresh check",
 }
 # Reported, not counted as failures.
 INFO_KINDS = {
@@ -220,6 +221,7 @@ def examine(text: str, *, fixes: bool = True, editor: bool = True) -> Examinatio
         return examination  # every further step would re-check it: the stall is reported once
     examination.findings = len(result.findings)
     _check_determinism(text, result, examination)
+    _check_cached_recheck(text, result, examination)
     _check_editor_diagnostics(text, examination)
     lines = Lines(text)
     _check_spans(result, lines, examination)
@@ -307,6 +309,45 @@ def _check_determinism(text: str, result, examination: Examination) -> None:
         examination.failures.append(
             new_failure("nondeterministic", f"{_codes_in(detail)}", f"two checks differ:\n{detail}")
         )
+
+
+def _check_cached_recheck(text: str, result, examination: Examination, pick: int | None = None) -> None:
+    """The editor re-checks a document with what it kept of the version before (ScopeCache):
+    an earlier version made by changing one line (`pick`; a name typed at its end, or the
+    line gone) must not change what the next check of `text` reports."""
+    if pick is None and not result.findings and zlib.crc32(text.encode("utf-8", "surrogatepass")) % 4:
+        return
+    from gradwatch.analysis.scope_cache import ScopeCache
+
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return
+    if pick is None:
+        pick = zlib.crc32(text.encode("utf-8", "surrogatepass")) % len(lines)
+    line = lines[pick]
+    typed = re.sub(r"(\w)(\W*)$", r"\1x\2", line, count=1)
+    for earlier, how in (
+        ("".join(lines[:pick] + [typed] + lines[pick + 1 :]), f"`x` typed at the end of line {pick + 1}"),
+        ("".join(lines[:pick] + lines[pick + 1 :]), f"line {pick + 1} deleted"),
+    ):
+        cache = ScopeCache()
+        try:
+            check_source(earlier, cache=cache)
+            cached = check_source(text, cache=cache)
+        except Exception as exception:
+            examination.failures.append(_crash(exception, f"a re-check after {how}"))
+            return
+        first, second = fingerprint(result), fingerprint(cached)
+        if first != second:
+            detail = _first_difference(first, second)
+            examination.failures.append(
+                new_failure(
+                    "cached_differs",
+                    _codes_in(detail),
+                    f"checked after a version with {how}, the result differs from a fresh check:\n{detail}",
+                )
+            )
+            return
 
 
 def _first_difference(first: str, second: str) -> str:

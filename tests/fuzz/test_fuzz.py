@@ -17,7 +17,7 @@ import pytest
 from fuzz_campaign import Campaign, Plan, clean_output_folder, failure_list
 from fuzz_inputs import hazard_snippets, in_hostile_context, repository_seeds
 from fuzz_editor import apply_lsp_edits
-from fuzz_oracles import KINDS, judge_fix
+from fuzz_oracles import KINDS, Examination, _check_cached_recheck, judge_fix
 from fuzz_syntax import Lines, parses
 from gradwatch.findings import Finding, Fix, Severity, Span, TextEdit
 
@@ -125,6 +125,37 @@ def test_an_edit_outside_the_text_is_caught(span):
     text = HAZARD.format("y.add_(x)")
     finding, fix = finding_fixed_by(text, 4, TextEdit(span, "z"))
     assert kinds_of(judge_fix(text, finding, fix)) == {"edit_out_of_range"}
+
+
+CALLER_AND_CALLEE = """\
+import torch
+
+
+def gate(x):
+    return torch.sigmoid(x)
+
+
+def step():
+    x = torch.randn(3, requires_grad=True)
+    g = gate(x)
+    g.mul_(2)
+    g.sum().backward()
+"""
+
+
+def test_a_recheck_that_replays_a_stale_scope_is_caught(monkeypatch):
+    from gradwatch.analysis.cached_scopes import CachedScopes
+    from gradwatch.checker import check_source
+
+    result = check_source(CALLER_AND_CALLEE)
+    assert [f.code for f in result.findings] == ["GW201"]
+    examination = Examination()
+    _check_cached_recheck(CALLER_AND_CALLEE, result, examination, pick=4)  # `gate`'s return line
+    assert examination.failures == []
+    # A cache that replays `step` although the `gate` it followed changed since:
+    monkeypatch.setattr(CachedScopes, "_replayable", lambda self, entry: True)
+    _check_cached_recheck(CALLER_AND_CALLEE, result, examination, pick=4)
+    assert kinds_of(examination.failures) == {"cached_differs"}
 
 
 def test_an_edit_across_two_statements_is_caught():
