@@ -437,3 +437,16 @@ def test_a_lone_surrogate_before_a_finding_gives_its_utf16_column() -> None:
 
     line = "s = '\udc80'; x.add_(1)"
     assert utf16_column(line, line.index("x")) == line.index("x")
+
+
+def test_a_lone_surrogate_gets_the_same_syntax_error_whatever_the_editor_parsed_again() -> None:
+    from gradwatch.analysis.scope_cache import ScopeCache
+    from gradwatch.checker import check_source
+
+    text = "import torch\nx = torch.ones(2)\ns = '\udc80'\n"
+    fresh = check_source(text).findings
+    assert [(f.code, f.span.line) for f in fresh] == [("GW001", 3)]
+    assert "position" not in fresh[0].message
+    cache = ScopeCache()
+    check_source(text.replace("x = torch.ones(2)\n", ""), cache=cache)  # the chunks before the last edit
+    assert check_source(text, cache=cache).findings == fresh

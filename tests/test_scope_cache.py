@@ -294,6 +294,71 @@ def test_an_import_edit_runs_again_only_the_scopes_that_name_it(monkeypatch) -> 
     assert rechecked == check_source(renamed).findings
 
 
+MODULE_SCRIPT = """\
+import torch
+
+print("start")
+x = torch.randn(3, requires_grad=True)
+y = x.sigmoid()
+y.add_(1)
+print("training")
+for step in range(3):
+    loss = (y * step).sum()
+    loss.backward(retain_graph=True)
+"""
+
+
+def _module_statements_run(monkeypatch) -> list:
+    from gradwatch.analysis.interpreter import Interpreter
+
+    ran = []
+    original = Interpreter.exec_block
+    monkeypatch.setattr(
+        Interpreter,
+        "exec_block",
+        lambda self, body, state: (ran.append(body[0].lineno) if self.current_function is None and len(body) == 1 else None)
+        or original(self, body, state),
+    )
+    return ran
+
+
+def test_a_module_level_edit_that_leaves_the_state_as_it_was_runs_that_statement_alone(monkeypatch) -> None:
+    cache = ScopeCache()
+    assert [(f.code, f.span.line) for f in check_source(MODULE_SCRIPT, cache=cache).findings] == [("GW201", 6)]
+    ran = _module_statements_run(monkeypatch)
+    edited = MODULE_SCRIPT.replace('"training"', '"training now"')
+    assert [(f.code, f.span.line) for f in check_source(edited, cache=cache).findings] == [("GW201", 6)]
+    assert ran == [7]  # the loop after it is replayed
+    ran.clear()
+    again = check_source(edited, cache=cache).findings
+    assert ran == []  # the same text again: every statement replayed
+    assert again == check_source(edited).findings
+
+
+def test_a_module_level_edit_that_changes_the_state_runs_the_statements_after_it(monkeypatch) -> None:
+    cache = ScopeCache()
+    check_source(MODULE_SCRIPT, cache=cache)
+    ran = _module_statements_run(monkeypatch)
+    fixed = MODULE_SCRIPT.replace("y.add_(1)", "y = y + 1")
+    assert check_source(fixed, cache=cache).findings == []
+    assert ran == [6, 7, 8]  # `y` is another tensor: what follows runs again
+    assert check_source(fixed).findings == []
+    # Back to the version before: every statement is replayed from the cache.
+    ran.clear()
+    assert [(f.code, f.span.line) for f in check_source(MODULE_SCRIPT, cache=cache).findings] == [("GW201", 6)]
+    assert ran == []
+
+
+def test_a_module_body_that_ends_early_ends_early_when_replayed() -> None:
+    text = MODULE_SCRIPT + "raise SystemExit(0)\nz = x.exp()\nz.add_(1)\nz.sum().backward()\n"
+    cache = ScopeCache()
+    first = check_source(text, cache=cache).findings
+    assert [(f.code, f.span.line) for f in first] == [("GW201", 6)]
+    edited = text.replace('print("start")', 'print("started")')
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings == first
+    assert check_source(text, cache=cache).findings == first
+
+
 def test_a_function_that_follows_a_call_into_another_file_is_reused_until_that_file_changes(tmp_path, monkeypatch):
     from gradwatch.analysis.cross_module import CrossModule
     from gradwatch.analysis.project import ProjectIndex

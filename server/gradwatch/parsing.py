@@ -345,6 +345,10 @@ def _error_span(error: BaseException, lines: list[str], line: int) -> Span:
 def _error_message(error: BaseException, skipped: str) -> str:
     if isinstance(error, (RecursionError, MemoryError)):
         message = "too deeply nested for Python's parser"
+    elif isinstance(error, UnicodeError):
+        # Its own message counts characters from where the parse began (the file, or one
+        # statement the editor re-parsed): the span says where the character is.
+        message = f"the text cannot be read as {getattr(error, 'encoding', 'utf-8')}: {getattr(error, 'reason', error)}"
     else:
         message = getattr(error, "msg", None) or str(error)
     return f"syntax error: {message}; gradwatch skipped {skipped}"

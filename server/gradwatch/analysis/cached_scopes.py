@@ -1,16 +1,28 @@
-"""Replaying a function's (or the module body's) analysis from the language server's
-per-document cache.
+"""Replaying a function's (or a module-level statement's) analysis from the language
+server's per-document cache.
 
 A function whose text, place and surroundings are unchanged produces the same
-events (scope_cache.py keeps them). A function whose calls ran other functions
-of the file also depends on their text and on what the module body bound the
-names they looked up to (on all of the module-level code when one of those is
-a tensor or a model made there): it is replayed only while those are unchanged too. Which functions and methods of the
-file exist matters only by name: a function is replayed while each name it and
-the functions it ran use still names the same functions and methods (so a
-function that an edit's syntax error takes away costs only its users). What it
-read of other files (cross-module analysis) is replayed while those files are
-unchanged on disk.
+events (scope_cache.py keeps them). Its surroundings are what the names it uses
+are in the file: which imports and classes (a class by its text and what that text
+names), whether a function or methods of the file. A function whose calls ran
+other functions of the file also depends on their text and on what the module
+body bound the names they looked up to (on all of the module-level code when one
+of those is a tensor or a model made there, whose identities each run numbers
+anew). What it read of other files (cross-module analysis) is replayed while
+those files are unchanged on disk, and what it spent of the file's budget of
+calls while the calls it followed would still be followed.
+
+The module body is replayed one top-level statement at a time. A statement's key
+chains the key that stands for the state before it with its own text and place (a
+def or class of the file only leaves its name to the imports and classes). The
+first key stands for how the module is analysed (Interpreter.relevant, the
+imports of other files); the state after a statement has a key unique to the run
+that made it. Statements are replayed (events, hover names, steps and calls taken)
+while their dependencies hold; the first that is not runs from the state after the
+last one replayed (each entry keeps a copy), and so do the ones after it, until one
+of them leaves the very state its last run left: from there the statements are
+replayed again, that run's chain continued. A statement after which no path goes on
+(`raise SystemExit`) ends the module body, replayed or run.
 
 A mixin of the Interpreter (interpreter.py).
 """
@@ -18,10 +30,14 @@ A mixin of the Interpreter (interpreter.py).
 from __future__ import annotations
 
 import ast
+import hashlib
+import itertools
 import os
 import weakref
+from typing import NamedTuple
 
 from gradwatch.analysis import calls, dependency_log, module_dicts
+from gradwatch.analysis.state import same_facts
 from gradwatch.analysis.syntax import DEFINITIONS
 from gradwatch.analysis.values import (
     Constant,
@@ -45,69 +61,157 @@ _IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GLOBAL = "<global>"  # a name the module body left bound as the file's imports and classes bind it
 _FUNCTION = "<function>"  # a name bound to a function of the file
+_RUNS = itertools.count()  # tells apart the states two runs of one module-level statement leave
+
+
+class _Entry(NamedTuple):
+    """What one run of a scope (a function, or one module-level statement) did."""
+
+    events: list
+    names: list  # hover names
+    dependencies: tuple
+    steps: int
+    calls: tuple  # (the file's budget of calls before it, what it spent of it)
+    calls_other_files: bool
+    # A module-level statement's: a copy of the module's state after it, the key that stands
+    # for that state in the next statement's key, and whether no path went on after it.
+    after: object = None
+    after_key: bytes = b""
+    ended: bool = False
 
 
 class CachedScopes:
     def analyse_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
         key = self.cache_key(node, in_class) if self.cache is not None else None
-        self._run_or_replay(key, [node], lambda: self.run_function(node, in_class))
+        if self._replay(key) is None:
+            self._record(key, [node], lambda: self.run_function(node, in_class))
 
     def analyse_module_body(self, tree: ast.Module, state) -> None:
-        """Run the module's own statements into `state`, or replay them: their events and the
-        state after them (the names they bound) depend on their text and place and, as a
-        function's do, on the imports and classes they name and on what the calls they made ran."""
-        statements = [s for s in tree.body if not isinstance(s, DEFINITIONS)]
-        key = None
-        if self.cache is not None and self._globals_fingerprint() is not False:
-            key = (
-                "<module>",
-                tuple((s.lineno, s.col_offset, self.source.segment(s)) for s in statements),
+        """Run the module's own statements into `state`, one at a time, replaying from the
+        cache those before the first one that must run (see the module docstring)."""
+        start = self._module_key()  # stands for the state the first statement starts from
+        if start is None:
+            self.exec_block(tree.body, state)
+            return
+        before, replaying, last = start, True, None  # `last`: the entry of the last statement replayed
+        for index, statement in enumerate(tree.body):
+            signature = self._signature(statement)
+            at = ("<statement>", start, index)  # the last runs' entry for the statement here
+            key = _chained(before, signature)
+            if replaying:
+                entry = self._replay(key)
+                if entry is not None:
+                    self.cache.put(at, entry)  # kept for the next run
+                    last, before = entry, entry.after_key
+                    if entry.ended:
+                        break
+                    continue
+                replaying = False
+                if last is not None:
+                    self._restore(last, state)
+            before = _chained(key, next(_RUNS))  # a state of this run: no entry was made from it
+            run = lambda: self.exec_block([statement], state)  # noqa: E731
+            entry = self._record(key, [statement], run, state, (before, at))
+            if entry.ended:
+                return  # no path goes on (`raise SystemExit`): the later statements do not run
+            if entry.after_key != before:  # the last run's chain goes on from here
+                before, replaying, last = entry.after_key, True, entry
+        if replaying and last is not None:
+            self._restore(last, state)
+
+    def _module_key(self) -> bytes | None:
+        """The start of the module statements' chain of keys: what every one of them sees."""
+        if self.cache is None or self._globals_fingerprint() is False:
+            return None
+        return _chained(
+            b"",
+            (
+                (self.backprop_scope, self.follow_other_files, self.shapes_only),  # Interpreter.relevant(tree)
                 self.collect_names,
                 self._resolver_identity(),
-                self.globals_files,
+                sorted(self.globals_files, key=repr),
                 self.star_modules,
-            )
-        after = self._run_or_replay(key, statements, lambda: self.exec_block(tree.body, state), state)
-        if after is not None:
-            state.become(after.copy())
+            ),
+        )
 
-    def _run_or_replay(self, key, scopes: list, run, state=None):
-        """Replay what the cache holds for `key` while its dependencies hold (and return the
-        state it ended with), else `run()` and keep what it did (and a copy of `state`)."""
-        cached = self.cache.get(key, self._replayable) if key is not None else None
-        if cached is not None:
-            events, names, _, steps, after, calls_other_files, (_, calls_spent) = cached
-            self.steps.take(steps)  # as if run: the file's budget does not depend on the cache
-            self.calls.budget -= calls_spent  # so is the budget of calls the scopes after it may follow
-            for event in events:
-                self.events[("cached", id(event))] = event
-            self.names.update({id(entry): entry for entry in names})
-            self.facts.calls_other_files |= calls_other_files  # the editor follows them in a second pass
-            return after
-        events_before, names_before, steps_before = set(self.events), set(self.names), self.steps.taken
+    def _signature(self, statement: ast.stmt) -> tuple:
+        """What running a top-level statement reads of its own text: a def or class of the file
+        at module level only leaves its name to the imports and classes (Interpreter.exec_ClassDef)."""
+        if isinstance(statement, DEFINITIONS):
+            top_level = self.functions.get(statement.name) is statement or self.class_nodes.get(statement.name) is statement
+            return (type(statement).__name__, statement.name, top_level)
+        return (statement.lineno, statement.col_offset, self.source.segment(statement))
+
+    def _restore(self, entry: _Entry, state) -> None:
+        state.become(entry.after.copy())
+        state.outer = self.globals  # this run's imports and classes
+
+    def _replay(self, key) -> _Entry | None:
+        """The cache's entry for `key` when its dependencies hold, its events, names, steps and
+        calls taken as if it had run; else None."""
+        entry = self.cache.get(key, self._replayable) if key is not None else None
+        if entry is None:
+            return None
+        self.steps.take(entry.steps)  # as if run: the file's budget does not depend on the cache
+        self.calls.budget -= entry.calls[1]  # so is the budget of calls the scopes after it may follow
+        for event in entry.events:
+            self.events[("cached", id(event))] = event
+        self.names.update({id(name): name for name in entry.names})
+        self.facts.calls_other_files |= entry.calls_other_files  # the editor follows them in a second pass
+        return entry
+
+    def _record(self, key, scopes: list, run, state=None, chain: tuple = ()) -> _Entry | None:
+        """`run()` and keep what it did under `key`; the entry kept. A module-level statement's
+        entry also holds the module's `state` after it and the key that stands for that state:
+        `chain` is the key for a state of this run and where the last runs' entry for the
+        statement at this place is kept. When that entry left the same state, its copy and its
+        key stand for this one: the statements after it can be replayed from that run's chain
+        (their keys hold their text and place)."""
+        events, names, steps_before = self.events, self.names, self.steps.taken
+        self.events, self.names = {}, {}  # what this scope emits, kept apart while it runs
         budget_before = self.calls.budget
         calls_before, self.facts.calls_other_files = self.facts.calls_other_files, False
         followed = self.calls.track()
         try:
             with dependency_log.recording() as files_read:  # by following calls into other files
-                run()
+                result = run()
         finally:
             self.calls.untrack(followed)
             calls_other_files = self.facts.calls_other_files
             self.facts.calls_other_files |= calls_before
+            emitted, named = self.events, self.names
+            self.events, self.names = events, names
+        # What it added: a name or event another run made (the class's run of `__init__` in
+        # collect_globals, every run) is not the scope's to replay.
+        new_events = [event for k, event in emitted.items() if k not in events]
+        new_names = [name for k, name in named.items() if k not in names]
+        events.update(emitted)
+        names.update(named)
         if key is not None:
-            events = [e for k, e in self.events.items() if k not in events_before]
-            names = [n for k, n in self.names.items() if k not in names_before]
-            steps = self.steps.taken - steps_before
-            after = state.copy() if state is not None else None
             dependencies = self._dependencies(scopes, followed, module_body=state is not None)
             dependencies += (("", "<files>", self.file_stamps(files_read)),)
-            calls = (budget_before, budget_before - self.calls.budget)
-            self.cache.put(key, (events, names, dependencies, steps, after, calls_other_files, calls))
+            entry = _Entry(
+                new_events,
+                new_names,
+                dependencies,
+                self.steps.taken - steps_before,
+                (budget_before, budget_before - self.calls.budget),
+                calls_other_files,
+            )
+            if state is not None:
+                after_key, at = chain
+                earlier = self.cache.get(at)
+                if result is not None and earlier is not None and not earlier.ended and same_facts(state, earlier.after):
+                    entry = entry._replace(after=earlier.after, after_key=earlier.after_key)
+                else:
+                    entry = entry._replace(after=state.copy(), after_key=after_key, ended=result is None)
+                self.cache.put(at, entry)
+            self.cache.put(key, entry)
+            return entry
         return None
 
-    def _replayable(self, entry) -> bool:
-        return self._same_calls_followed(entry[6]) and all(self._unchanged(dependency) for dependency in entry[2])
+    def _replayable(self, entry: _Entry) -> bool:
+        return self._same_calls_followed(entry.calls) and all(self._unchanged(d) for d in entry.dependencies)
 
     def _same_calls_followed(self, calls: tuple) -> bool:
         """Would the scope follow the calls it followed when recorded, with the budget of calls
@@ -138,7 +242,7 @@ class CachedScopes:
         what the module body bound the names those functions looked up to."""
         ran = followed.functions
         names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *ran)))
-        meanings = ("", "<names>", frozenset((name, self._meaning(name), self._global(name)) for name in names))
+        meanings = ("", "<names>", frozenset((name, self._named(name)) for name in names))
         if not ran:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
@@ -150,7 +254,7 @@ class CachedScopes:
             for f in ran
             if id(f) in owners or id(f) in top_level
         ]
-        if module_body:  # they read what it bound so far; its key holds all of its text
+        if module_body:  # they read what it bound so far: its chain of keys stands for that
             return (meanings, *sorted(functions))
         return (meanings, self._module_dependency(followed.module_names), *sorted(functions))
 
@@ -179,6 +283,13 @@ class CachedScopes:
             return None
         return value
 
+    def _named(self, name: str) -> tuple:
+        """What `name` is in the file, for the scopes that use it: `_meaning` and `_global` (once per run)."""
+        named = self._names_seen.get(name)
+        if named is None:
+            named = self._names_seen[name] = (self._meaning(name), self._global(name))
+        return named
+
     def _meaning(self, name: str) -> tuple:
         """Whether `name` is a function of the file, the classes that have a method by that name,
         and, with a star import, whether the file binds it (else it may come from there)."""
@@ -194,7 +305,7 @@ class CachedScopes:
     def _unchanged(self, dependency: tuple) -> bool:
         owner, name, text = dependency
         if name == "<names>":
-            return all(self._meaning(used) == meaning and self._global(used) == value for used, meaning, value in text)
+            return all(self._named(used) == named for used, named in text)
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
@@ -313,6 +424,11 @@ class CachedScopes:
         """Which project other files were followed in (an analysis that followed no file, or
         other ones, is no answer for this one)."""
         return None if self.resolver is None else self.resolver.identity
+
+
+def _chained(key: bytes, signature: tuple) -> bytes:
+    """The key of the next link of a chain (a digest: two different chains must not meet)."""
+    return hashlib.blake2b(key + repr(signature).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _same_in_every_run(value) -> bool:

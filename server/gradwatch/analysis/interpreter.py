@@ -136,6 +136,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
         self._globals_seen: dict[str, object] = {}  # cached_scopes.py
+        self._names_seen: dict[str, tuple] = {}  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
@@ -441,7 +442,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def exec_FunctionDef(self, node, state: State) -> None:
         if self.current_function is None:
-            state.bind(node.name, UserFunction(node.name))
+            if self.functions.get(node.name) is node:
+                state.unbind(node.name)  # the module's outer names have it (collect_globals)
+            else:
+                state.bind(node.name, UserFunction(node.name))
             return
         # A def inside a function: a call of it in this same run of the enclosing
         # function can be followed, seeing the enclosing names (calls.call_nested).
@@ -451,7 +455,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     exec_AsyncFunctionDef = exec_FunctionDef
 
     def exec_ClassDef(self, node, state: State) -> None:
-        state.bind(node.name, self.globals.get(node.name, UNKNOWN_VALUE))
+        if self.class_nodes.get(node.name) is node:
+            state.unbind(node.name)  # the module's outer names have it (collect_globals)
+        else:
+            state.bind(node.name, self.globals.get(node.name, UNKNOWN_VALUE))
 
     def exec_If(self, node: ast.If, state: State) -> None:
         self.eval(node.test, state)

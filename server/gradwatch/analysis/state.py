@@ -77,6 +77,11 @@ class State:
             self.dotted_roots.add(root)
         self.bindings[name] = value
 
+    def unbind(self, name: str) -> None:
+        """`name` is again what `outer` (the module's imports and classes) makes it."""
+        self.bind(name, None)  # forgets what was known about `name.x`
+        del self.bindings[name]
+
     def bind_expression(self, node: ast.AST | None, value) -> None:
         """Bind `value` to what the expression names (`x`, `self.fc`); other
         expressions (`f().x`, `xs[0]`) name nothing to bind."""
@@ -128,6 +133,22 @@ class State:
 
 
 _MISSING = object()
+
+
+def same_facts(a: State, b: State) -> bool:
+    """Whether every fact of `a` equals `b`'s (their outer names aside): a statement run from
+    either leaves the same events and state."""
+    return (
+        _same_bindings(a.bindings, b.bindings)
+        and a.saved_by == b.saved_by
+        and a.clobbered == b.clobbered
+        and a.freed == b.freed
+        and a.grad_enabled is b.grad_enabled
+        and a.grad_mode_reason == b.grad_mode_reason
+        and a.grad_mode_known == b.grad_mode_known
+        and a.inference_mode == b.inference_mode
+        and a.dotted_roots == b.dotted_roots
+    )
 
 
 def _same_bindings(a: dict, b: dict) -> bool:
