@@ -383,10 +383,11 @@ class CachedScopes:
             self._globals_seen[name] = value
         return self._globals_seen[name]
 
-    def _class_fingerprint(self, name: str) -> tuple:
+    def _class_fingerprint(self, name: str) -> int:
         """A class's value depends on its text (`_fingerprint`), on the file's other classes its
         text names (their texts in turn), and on what the names in those texts are otherwise:
-        imports (`nn`), functions of the file (`__init__` may call one), or nothing yet."""
+        imports (`nn`), functions of the file (`__init__` may call one), or nothing yet. A
+        hash of those: every method's key holds it, and a large class names hundreds of names."""
         reached, waiting = {name}, [name]
         while waiting:
             for used in _used_names(self.class_nodes[waiting.pop()]):
@@ -395,7 +396,7 @@ class CachedScopes:
                     waiting.append(used)
         texts = tuple(self._fingerprint(each, self.globals[each]) for each in sorted(reached))
         outside = frozenset().union(*(_used_names(self.class_nodes[each]) for each in reached)) - reached
-        return texts, frozenset((used, self._outside_a_class(used)) for used in outside)
+        return hash((texts, frozenset((used, self._outside_a_class(used)) for used in outside)))
 
     def _outside_a_class(self, name: str):
         value = self.globals.get(name)
@@ -412,7 +413,7 @@ class CachedScopes:
             self.source.segment(node),
             node.lineno,
             node.col_offset,
-            self._class_fingerprint(in_class.name) if in_class is not None and in_class.name in self.class_nodes else None,
+            self._global(in_class.name) if in_class is not None else None,
             self.is_forward(node),
             self.collect_names,
             self._resolver_identity(),
