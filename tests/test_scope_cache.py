@@ -265,9 +265,9 @@ def test_a_function_whose_callee_reads_a_module_level_name_is_reused_until_that_
     assert check_source(repaired).findings == []
 
 
-def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_all_module_level_code(monkeypatch) -> None:
-    # A tensor made at module level has identities numbered anew in each run: no binding of
-    # it compares equal to the last run's, so the callers of functions that read it run again.
+def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_the_state_the_module_body_leaves(monkeypatch) -> None:
+    # A tensor made at module level has identities numbered anew in each run: its callers are
+    # replayed while the module body leaves the very state it left (an edit it recovers from).
     text = MODULE_LEVEL_LOSS.replace('print("epochs", 10)', 'print("epochs", 10)\nweight = torch.ones(3)').replace(
         "criterion(prediction, target)", "criterion(prediction * weight, target)"
     )
@@ -276,6 +276,9 @@ def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_all_module_lev
     ran = _functions_run(monkeypatch)
     edited = text.replace("10)", "20)")
     assert [(f.code, f.span.line) for f in check_source(edited, cache=cache).findings] == [("GW112", 15)]
+    assert ran == []
+    changed = edited.replace("torch.ones(3)", "torch.ones(3) * 2")
+    assert [(f.code, f.span.line) for f in check_source(changed, cache=cache).findings] == [("GW112", 15)]
     assert "step" in ran
 
 

@@ -56,8 +56,6 @@ from gradwatch.analysis.values import (
 # distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
 # register attributes by name.
 _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
-# Methods run without their name being written at the call (`model(x)`, `Net()`).
-_IMPLICIT_METHODS = frozenset({"forward", "__init__", "__call__", "_call"})
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GLOBAL = "<global>"  # a name the module body left bound as the file's imports and classes bind it
 _FUNCTION = "<function>"  # a name bound to a function of the file
@@ -93,6 +91,10 @@ class CachedScopes:
         if start is None:
             self.exec_block(tree.body, state)
             return
+        self._module_state_key = self._run_module_statements(tree, state, start)
+
+    def _run_module_statements(self, tree: ast.Module, state, start: bytes) -> bytes:
+        """The statements run or replayed; the key that stands for the state they leave."""
         before, replaying, last = start, True, None  # `last`: the entry of the last statement replayed
         for index, statement in enumerate(tree.body):
             signature = self._signature(statement)
@@ -104,7 +106,8 @@ class CachedScopes:
                     self.cache.put(at, entry)  # kept for the next run
                     last, before = entry, entry.after_key
                     if entry.ended:
-                        break
+                        self._restore(entry, state)
+                        return before
                     continue
                 replaying = False
                 if last is not None:
@@ -113,11 +116,12 @@ class CachedScopes:
             run = lambda: self.exec_block([statement], state)  # noqa: E731
             entry = self._record(key, [statement], run, state, (before, at))
             if entry.ended:
-                return  # no path goes on (`raise SystemExit`): the later statements do not run
+                return before  # no path goes on (`raise SystemExit`): the later statements do not run
             if entry.after_key != before:  # the last run's chain goes on from here
                 before, replaying, last = entry.after_key, True, entry
         if replaying and last is not None:
             self._restore(last, state)
+        return before
 
     def _module_key(self) -> bytes | None:
         """The start of the module statements' chain of keys: what every one of them sees."""
@@ -241,7 +245,7 @@ class CachedScopes:
         among the file's functions and methods, those functions' text, and, for a function,
         what the module body bound the names those functions looked up to."""
         ran = followed.functions
-        names = frozenset().union(_IMPLICIT_METHODS, *(_used_names(f) for f in (*scopes, *ran)))
+        names = frozenset().union(*(_used_names(f) for f in (*scopes, *ran)))
         meanings = ("", "<names>", frozenset((name, self._named(name)) for name in names))
         if not ran:
             return (meanings,)
@@ -265,6 +269,8 @@ class CachedScopes:
         differ from one run to the next)."""
         bindings = frozenset((name, self._module_binding(name)) for name in names)
         if any(binding is None for _, binding in bindings):
+            if self._module_state_key is not None:
+                return ("", "<module state>", self._module_state_key)  # the state it left, as a whole
             return ("", "<module>", self._module_text())
         return ("", "<module names>", bindings)
 
@@ -310,6 +316,8 @@ class CachedScopes:
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module>":
             return text == self._module_text()
+        if name == "<module state>":
+            return text == self._module_state_key
         if name == "<module names>":
             return all(self._module_binding(used) == binding for used, binding in text)
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
@@ -344,9 +352,11 @@ class CachedScopes:
         for item in node.body:
             if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name == "__init__":
                 parts.append(segment(item))
-        # Words that analyses read anywhere in a class, methods included.
+        # Which methods it has (`model(x)` runs `forward`, `Net()` runs `__init__`), and words
+        # that analyses read anywhere in a class, methods included.
+        methods = tuple(item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))
         text = segment(node)
-        return (name, tuple(parts), tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
+        return (name, tuple(parts), methods, tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
     def _globals_fingerprint(self):
         """A hash of what every function sees of the module's imports and classes (False when

@@ -137,6 +137,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
         self._globals_seen: dict[str, object] = {}  # cached_scopes.py
         self._names_seen: dict[str, tuple] = {}  # cached_scopes.py
+        self._module_state_key: bytes | None = None  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
@@ -300,7 +301,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def exec_Import(self, node, state: State) -> None:
         for name, value in import_bindings(node):
-            state.bind(name, value)
+            if state.outer.get(name) == value:
+                state.unbind(name)  # the module's imports have it: a kept state need not
+            else:
+                state.bind(name, value)
 
     exec_ImportFrom = exec_Import
 
