@@ -6,8 +6,8 @@ events (scope_cache.py keeps them). Its surroundings are what the names it uses
 are in the file: which imports and classes (a class by its text and what that text
 names), whether a function or methods of the file. A function whose calls ran
 other functions of the file also depends on their text and on what the module
-body bound the names they looked up to (on all of the module-level code when one
-of those is a tensor or a model made there, whose identities each run numbers
+body bound the names they looked up to (on the very state it left when one of
+those is a tensor or a model made there, whose identities each run numbers
 anew). What it read of other files (cross-module analysis) is replayed while
 those files are unchanged on disk, and what it spent of the file's budget of
 calls while the calls it followed would still be followed.
@@ -125,7 +125,7 @@ class CachedScopes:
 
     def _module_key(self) -> bytes | None:
         """The start of the module statements' chain of keys: what every one of them sees."""
-        if self.cache is None or self._globals_fingerprint() is False:
+        if self.cache is None or not self._globals_hashable():
             return None
         return _chained(
             b"",
@@ -171,6 +171,9 @@ class CachedScopes:
         statement at this place is kept. When that entry left the same state, its copy and its
         key stand for this one: the statements after it can be replayed from that run's chain
         (their keys hold their text and place)."""
+        if key is None:  # nothing is kept (a CLI run): nothing to note either
+            run()
+            return None
         events, names, steps_before = self.events, self.names, self.steps.taken
         self.events, self.names = {}, {}  # what this scope emits, kept apart while it runs
         budget_before = self.calls.budget
@@ -191,28 +194,26 @@ class CachedScopes:
         new_names = [name for k, name in named.items() if k not in names]
         events.update(emitted)
         names.update(named)
-        if key is not None:
-            dependencies = self._dependencies(scopes, followed, module_body=state is not None)
-            dependencies += (("", "<files>", self.file_stamps(files_read)),)
-            entry = _Entry(
-                new_events,
-                new_names,
-                dependencies,
-                self.steps.taken - steps_before,
-                (budget_before, budget_before - self.calls.budget),
-                calls_other_files,
-            )
-            if state is not None:
-                after_key, at = chain
-                earlier = self.cache.get(at)
-                if result is not None and earlier is not None and not earlier.ended and same_facts(state, earlier.after):
-                    entry = entry._replace(after=earlier.after, after_key=earlier.after_key)
-                else:
-                    entry = entry._replace(after=state.copy(), after_key=after_key, ended=result is None)
-                self.cache.put(at, entry)
-            self.cache.put(key, entry)
-            return entry
-        return None
+        dependencies = self._dependencies(scopes, followed, module_body=state is not None)
+        dependencies += (("", "<files>", self.file_stamps(files_read)),)
+        entry = _Entry(
+            new_events,
+            new_names,
+            dependencies,
+            self.steps.taken - steps_before,
+            (budget_before, budget_before - self.calls.budget),
+            calls_other_files,
+        )
+        if state is not None:
+            after_key, at = chain
+            earlier = self.cache.get(at)
+            if result is not None and earlier is not None and not earlier.ended and same_facts(state, earlier.after):
+                entry = entry._replace(after=earlier.after, after_key=earlier.after_key)
+            else:
+                entry = entry._replace(after=state.copy(), after_key=after_key, ended=result is None)
+            self.cache.put(at, entry)
+        self.cache.put(key, entry)
+        return entry
 
     def _replayable(self, entry: _Entry) -> bool:
         return self._same_calls_followed(entry.calls) and all(self._unchanged(d) for d in entry.dependencies)
@@ -264,14 +265,12 @@ class CachedScopes:
 
     def _module_dependency(self, names: set[str]) -> tuple:
         """The module body's bindings of `names` where each is the same value in every run
-        (a constant, something unknown, an import, one of the file's functions), else
-        all of the module-level code (a tensor or a model made there has identities that
-        differ from one run to the next)."""
+        (a constant, something unknown, an import, one of the file's functions), else the
+        key of the state the module body left (a tensor or a model made there has
+        identities that each run numbers anew: only that very state has them)."""
         bindings = frozenset((name, self._module_binding(name)) for name in names)
         if any(binding is None for _, binding in bindings):
-            if self._module_state_key is not None:
-                return ("", "<module state>", self._module_state_key)  # the state it left, as a whole
-            return ("", "<module>", self._module_text())
+            return ("", "<module state>", self._module_state_key)
         return ("", "<module names>", bindings)
 
     def _module_binding(self, name: str):
@@ -314,8 +313,6 @@ class CachedScopes:
             return all(self._named(used) == named for used, named in text)
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
-        if name == "<module>":
-            return text == self._module_text()
         if name == "<module state>":
             return text == self._module_state_key
         if name == "<module names>":
@@ -326,16 +323,6 @@ class CachedScopes:
     def _text_and_place(self, node: ast.AST) -> tuple:
         """A function's text and where it starts: the events its callers replay cite its lines."""
         return (node.lineno, node.col_offset, self.source.segment(node))
-
-    def _module_text(self) -> str:
-        if self._module_statements is None:
-            body = self.facts.tree.body if self.facts.tree is not None else []
-            self._module_statements = "\n".join(
-                self.source.segment(s)
-                for s in body
-                if not isinstance(s, DEFINITIONS)
-            )
-        return self._module_statements
 
     def _fingerprint(self, name: str, value):
         """A class of this file stands for its text (its value holds tensor identities that
@@ -358,23 +345,13 @@ class CachedScopes:
         text = segment(node)
         return (name, tuple(parts), methods, tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
-    def _globals_fingerprint(self):
-        """A hash of what every function sees of the module's imports and classes (False when
-        something unhashable is there: nothing is cached)."""
+    def _globals_hashable(self) -> bool:
+        """Whether every import and class of the file can be part of a key (nothing is cached
+        when one cannot)."""
         if self._globals_key is None:
             try:
-                self._globals_key = hash(
-                    (
-                        *(
-                            self._fingerprint(name, value)
-                            for name, value in self.globals.items()
-                            # the file's functions matter by name: see _dependencies
-                            if not (isinstance(value, UserFunction) and name in self.functions)
-                        ),
-                        self.globals_files,  # classes from other files, read when their values were made
-                        self.star_modules,  # where a name left unbound comes from (which ones: `_meaning`)
-                    )
-                )
+                hash(tuple(self._fingerprint(name, value) for name, value in self.globals.items()))
+                self._globals_key = True
             except TypeError:
                 self._globals_key = False
         return self._globals_key
@@ -417,7 +394,7 @@ class CachedScopes:
     def cache_key(self, node: ast.FunctionDef, in_class: ModuleClass | None):
         """What the function's events depend on: its text and place, and what it sees from
         outside, besides the imports and classes it names (a dependency: `_dependencies`)."""
-        if self._globals_fingerprint() is False:
+        if not self._globals_hashable():
             return None
         return (
             self.source.segment(node),

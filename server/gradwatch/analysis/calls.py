@@ -85,6 +85,10 @@ class CallContext:
         self._tracking.append(followed)
         return followed
 
+    @property
+    def tracking(self) -> bool:
+        return bool(self._tracking)
+
     def untrack(self, followed: Followed) -> None:
         assert self._tracking and self._tracking[-1] is followed
         self._tracking.pop()
@@ -219,6 +223,8 @@ def _module_names(ev) -> dict:
     """What a function sees of the module: its imports, classes and functions, and the
     names the module body has bound so far (`model`, `criterion`, `COOR_BIN`)."""
     module = ev.calls.module_state.bindings if ev.calls.module_state is not None else {}
+    if not ev.calls.tracking:
+        return {**ev.globals, **module}  # no scope is being cached (a CLI run): nothing to note
     return ModuleNames({**ev.globals, **module}, ev.calls.note_module_name)
 
 

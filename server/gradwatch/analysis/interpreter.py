@@ -117,7 +117,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.resolver = resolver
         self.collect_names = collect_names
         self.cache = cache
-        self._globals_key: int | bool | None = None
+        self._globals_key: bool | None = None
         self.globals: dict[str, object] = {}
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
@@ -132,7 +132,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         # name -> (its summary, the functions its run ran, the other files it read)
         self._summaries: dict[str, tuple] = {}
         self.iterations = Iterations()
-        self._module_statements: str | None = None
         self._methods_by_name: dict[str, set[str]] | None = None  # cached_scopes.py
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
         self._globals_seen: dict[str, object] = {}  # cached_scopes.py
