@@ -265,9 +265,9 @@ def test_a_function_whose_callee_reads_a_module_level_name_is_reused_until_that_
     assert check_source(repaired).findings == []
 
 
-def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_the_state_the_module_body_leaves(monkeypatch) -> None:
+def test_a_module_level_tensor_a_callee_reads_ties_its_callers_to_the_statement_that_made_it(monkeypatch) -> None:
     # A tensor made at module level has identities numbered anew in each run: its callers are
-    # replayed while the module body leaves the very state it left (an edit it recovers from).
+    # replayed while the statement that made it is (its state kept from the last run).
     text = MODULE_LEVEL_LOSS.replace('print("epochs", 10)', 'print("epochs", 10)\nweight = torch.ones(3)').replace(
         "criterion(prediction, target)", "criterion(prediction * weight, target)"
     )

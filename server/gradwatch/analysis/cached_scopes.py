@@ -6,9 +6,9 @@ events (scope_cache.py keeps them). Its surroundings are what the names it uses
 are in the file: which imports and classes (a class by its text and what that text
 names), whether a function or methods of the file. A function whose calls ran
 other functions of the file also depends on their text and on what the module
-body bound the names they looked up to (on the very state it left when one of
-those is a tensor or a model made there, whose identities each run numbers
-anew). What it read of other files (cross-module analysis) is replayed while
+body bound the names they looked up to (a tensor or a model made there holds
+identities each run numbers anew: it is the same only where its statements were
+replayed). What it read of other files (cross-module analysis) is replayed while
 those files are unchanged on disk, and what it spent of the file's budget of
 calls while the calls it followed would still be followed.
 
@@ -39,18 +39,7 @@ from typing import NamedTuple
 from gradwatch.analysis import calls, dependency_log, module_dicts
 from gradwatch.analysis.state import same_facts
 from gradwatch.analysis.syntax import DEFINITIONS
-from gradwatch.analysis.values import (
-    Constant,
-    GradModeContext,
-    Mapping,
-    Module,
-    ModuleClass,
-    Sequence,
-    Tensor,
-    TorchRef,
-    Unknown,
-    UserFunction,
-)
+from gradwatch.analysis.values import ModuleClass, UserFunction
 
 
 # distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
@@ -91,10 +80,6 @@ class CachedScopes:
         if start is None:
             self.exec_block(tree.body, state)
             return
-        self._module_state_key = self._run_module_statements(tree, state, start)
-
-    def _run_module_statements(self, tree: ast.Module, state, start: bytes) -> bytes:
-        """The statements run or replayed; the key that stands for the state they leave."""
         before, replaying, last = start, True, None  # `last`: the entry of the last statement replayed
         for index, statement in enumerate(tree.body):
             signature = self._signature(statement)
@@ -107,7 +92,7 @@ class CachedScopes:
                     last, before = entry, entry.after_key
                     if entry.ended:
                         self._restore(entry, state)
-                        return before
+                        return
                     continue
                 replaying = False
                 if last is not None:
@@ -116,12 +101,11 @@ class CachedScopes:
             run = lambda: self.exec_block([statement], state)  # noqa: E731
             entry = self._record(key, [statement], run, state, (before, at))
             if entry.ended:
-                return before  # no path goes on (`raise SystemExit`): the later statements do not run
+                return  # no path goes on (`raise SystemExit`): the later statements do not run
             if entry.after_key != before:  # the last run's chain goes on from here
                 before, replaying, last = entry.after_key, True, entry
         if replaying and last is not None:
             self._restore(last, state)
-        return before
 
     def _module_key(self) -> bytes | None:
         """The start of the module statements' chain of keys: what every one of them sees."""
@@ -264,28 +248,17 @@ class CachedScopes:
         return (meanings, self._module_dependency(followed.module_names), *sorted(functions))
 
     def _module_dependency(self, names: set[str]) -> tuple:
-        """The module body's bindings of `names` where each is the same value in every run
-        (a constant, something unknown, an import, one of the file's functions), else the
-        key of the state the module body left (a tensor or a model made there has
-        identities that each run numbers anew: only that very state has them)."""
-        bindings = frozenset((name, self._module_binding(name)) for name in names)
-        if any(binding is None for _, binding in bindings):
-            return ("", "<module state>", self._module_state_key)
-        return ("", "<module names>", bindings)
+        """What the module body left bound to `names` (`_module_binding`)."""
+        return ("", "<module names>", tuple(sorted((name, self._module_binding(name)) for name in names)))
 
     def _module_binding(self, name: str):
-        """What the module body left `name` bound to, as far as it is the same in every run:
-        None when it is not."""
+        """What the module body left `name` bound to. A tensor or a model made there holds
+        identities that each run numbers anew: it equals the last run's only where the
+        statements that made it were replayed (their state is the very one kept)."""
         module = self.calls.module_state
         value = module.bindings.get(name, _GLOBAL) if module is not None else _GLOBAL
         if value is _GLOBAL or value is self.globals.get(name):
             return _GLOBAL, self._global(name)  # an import, class or function of the file
-        if not _same_in_every_run(value):
-            return None
-        try:
-            hash(value)
-        except TypeError:  # a constant holding a list
-            return None
         return value
 
     def _named(self, name: str) -> tuple:
@@ -313,8 +286,6 @@ class CachedScopes:
             return all(self._named(used) == named for used, named in text)
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
-        if name == "<module state>":
-            return text == self._module_state_key
         if name == "<module names>":
             return all(self._module_binding(used) == binding for used, binding in text)
         current = calls.method_of(self, owner, name) if owner else self.functions.get(name)
@@ -417,30 +388,6 @@ class CachedScopes:
 def _chained(key: bytes, signature: tuple) -> bytes:
     """The key of the next link of a chain (a digest: two different chains must not meet)."""
     return hashlib.blake2b(key + repr(signature).encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-def _same_in_every_run(value) -> bool:
-    """Whether `value` holds no identity that the next run numbers anew (a tensor's storage,
-    the ops that saved it, a module's parameters, a nested def): it then compares equal to
-    what an unchanged module body binds in that run."""
-    if isinstance(value, (Unknown, Constant, TorchRef, GradModeContext)):
-        return True
-    if isinstance(value, UserFunction):
-        return value.nested is None
-    if isinstance(value, Tensor):
-        return value.storage is None and not value.history and not value.deps
-    if isinstance(value, Module):
-        return (
-            not value.parameter_storages
-            and not value.shared_dicts
-            and value.user_class is None
-            and all(_same_in_every_run(child) for child in value.children)
-        )
-    if isinstance(value, Sequence):
-        return all(_same_in_every_run(item) for item in (*value.items, value.each))
-    if isinstance(value, Mapping):
-        return all(_same_in_every_run(item) for entry in value.entries for item in entry)
-    return value is None or isinstance(value, (str, int, float, bool))  # a Mapping's key, a missing `each`
 
 
 def _used_names(node: ast.AST) -> frozenset:

@@ -136,7 +136,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._stamps_seen: dict[str, tuple | None] = {}  # cached_scopes.py
         self._globals_seen: dict[str, object] = {}  # cached_scopes.py
         self._names_seen: dict[str, tuple] = {}  # cached_scopes.py
-        self._module_state_key: bytes | None = None  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
 
     # -- scopes --------------------------------------------------------------
