@@ -248,6 +248,22 @@ def _functions_run(monkeypatch) -> list:
     return ran
 
 
+def test_a_decorator_is_part_of_the_function_it_decorates() -> None:
+    # The fuzz oracle's find: a `def` node's text starts at `def`, below its decorators.
+    text = (
+        "import torch\n\n\n"
+        "@torch.no_grad()\n"
+        "def step():\n"
+        "    x = torch.randn(5, 3, requires_grad=True)\n"
+        "    y = (x * x).sum(dim=1)\n"
+        "    return torch.autograd.grad(y, x)\n"
+    )
+    cache = ScopeCache()
+    undecorated = text.replace("@torch.no_grad()", "@torch.no_gradx()")
+    assert [f.code for f in check_source(undecorated, cache=cache).findings] == ["GW112"]
+    assert [f.code for f in check_source(text, cache=cache).findings] == ["GW101"]
+
+
 def test_a_function_whose_callee_reads_a_module_level_name_is_reused_until_that_binding_changes(monkeypatch) -> None:
     cache = ScopeCache()
     assert [(f.code, f.span.line) for f in check_source(MODULE_LEVEL_LOSS, cache=cache).findings] == [("GW112", 14)]

@@ -293,7 +293,11 @@ class CachedScopes:
 
     def _text_and_place(self, node: ast.AST) -> tuple:
         """A function's text and where it starts: the events its callers replay cite its lines."""
-        return (node.lineno, node.col_offset, self.source.segment(node))
+        return (node.lineno, node.col_offset, self._def_text(node))
+
+    def _def_text(self, node: ast.AST) -> tuple:
+        """A def's text, its decorators (`@torch.no_grad()`: above the `def` line) included."""
+        return (*(self.source.segment(d) for d in getattr(node, "decorator_list", ())), self.source.segment(node))
 
     def _fingerprint(self, name: str, value):
         """A class of this file stands for its text (its value holds tensor identities that
@@ -368,7 +372,7 @@ class CachedScopes:
         if not self._globals_hashable():
             return None
         return (
-            self.source.segment(node),
+            self._def_text(node),
             node.lineno,
             node.col_offset,
             self._global(in_class.name) if in_class is not None else None,
