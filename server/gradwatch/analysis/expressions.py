@@ -95,8 +95,27 @@ COMPARE_DUNDERS = {
 }
 
 
-_NO_HANDLER = object()
-_HANDLERS: dict[tuple[type, str, type], object] = {}
+class Handlers(dict):
+    """Node type -> the function `eval_X` (prefix "eval_") or `exec_X` of a class for a node
+    of type X, or None: looked up once per class and type, not once per node. Kept unbound
+    (a bound method held by its own instance would keep the instance alive)."""
+
+    _tables: dict[tuple[type, str], Handlers] = {}
+
+    def __init__(self, cls: type, prefix: str) -> None:
+        super().__init__()
+        self.cls, self.prefix = cls, prefix
+
+    def __missing__(self, node_type: type):
+        function = self[node_type] = getattr(self.cls, self.prefix + node_type.__name__, None)
+        return function
+
+    @classmethod
+    def of(cls, owner: type, prefix: str) -> Handlers:
+        key = (owner, prefix)
+        if key not in cls._tables:
+            cls._tables[key] = cls(owner, prefix)
+        return cls._tables[key]
 
 
 class Evaluator(TensorMethods):
@@ -122,6 +141,7 @@ class Evaluator(TensorMethods):
         self.unrolled_floor = 0  # how many of those lie outside the function being run
         self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
         self.shapes_only = False  # the scope being run can make no event but shape errors
+        self.eval_handlers = Handlers.of(type(self), "eval_")
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -163,18 +183,8 @@ class Evaluator(TensorMethods):
 
     # -- expressions ---------------------------------------------------------
 
-    def handler(self, prefix: str, node: ast.AST):
-        """The function `eval_X` (prefix "eval_") or `exec_X` of this interpreter's class for a
-        node of type X, or None. Looked up once per class and type, not once per node; kept
-        unbound (a bound method held by its own instance would keep the instance alive)."""
-        key = (type(self), prefix, type(node))
-        function = _HANDLERS.get(key, _NO_HANDLER)
-        if function is _NO_HANDLER:
-            function = _HANDLERS[key] = getattr(type(self), prefix + type(node).__name__, None)
-        return function
-
     def eval(self, node: ast.AST, state: State):
-        function = self.handler("eval_", node)
+        function = self.eval_handlers[type(node)]
         if function is not None:
             return function(self, node, state)
         for child in ast.iter_child_nodes(node):

@@ -19,7 +19,7 @@ from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
 from gradwatch.analysis.events import FACT_LISTS, Accumulation, Facts, TensorCall
-from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator
+from gradwatch.analysis.expressions import BINARY_DUNDERS, Evaluator, Handlers
 from gradwatch.analysis.imports import import_bindings, star_module
 from gradwatch.analysis.cached_scopes import CachedScopes
 from gradwatch.analysis.iterations import Iterations
@@ -137,6 +137,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self._globals_seen: dict[str, object] = {}  # cached_scopes.py
         self._names_seen: dict[str, tuple] = {}  # cached_scopes.py
         self.globals_files: frozenset = frozenset()
+        self.exec_handlers = Handlers.of(type(self), "exec_")
 
     # -- scopes --------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def exec_statement(self, node: ast.stmt, state: State) -> None:
         self.steps.take(1)
-        function = self.handler("exec_", node)
+        function = self.exec_handlers[type(node)]
         if function is not None:
             function(self, node, state)
         else:
