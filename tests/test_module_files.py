@@ -43,3 +43,62 @@ def test_only_the_last_files_are_kept(tmp_path, monkeypatch):
     reads = [module_file(path) for path in paths]
     assert module_file(paths[2]) is reads[2]
     assert module_file(paths[0]) is not reads[0]  # evicted, read again
+
+
+def test_a_held_tree_is_given_only_for_the_text_it_was_parsed_from(tmp_path):
+    path = tmp_path / "layers.py"
+    text = "def block(x):\n    return x\n"
+    path.write_text(text)
+    read = module_file(str(path))
+    assert module_files.held_tree(str(path), text) is read.tree
+    assert module_files.held_tree(str(path), text + "y = 1\n") is None  # edited since: parse it
+    assert module_files.held_tree(str(tmp_path / "other.py"), text) is None  # never read
+    broken = tmp_path / "broken.py"
+    broken.write_text("def broken(:\n    pass\n")
+    module_file(str(broken))
+    assert module_files.held_tree(str(broken), broken.read_text()) is None  # its syntax error is to be reported
+
+
+def test_the_check_order_takes_a_held_file_first_then_goes_on_in_turn(tmp_path):
+    module_files.forget_all()
+    paths = []
+    for name in ("a", "b", "c", "d"):
+        path = tmp_path / f"{name}.py"
+        path.write_text(f"{name} = 1\n")
+        paths.append(str(path))
+    module_file(paths[2])  # read as a dependency before the run's first check
+    order = []
+    for index in module_files.in_check_order(paths):
+        order.append(index)
+        if index == 0:
+            module_file(paths[3])  # the check of a.py reads d.py
+    assert order == [2, 0, 3, 1]
+
+
+def test_a_file_read_as_a_dependency_is_not_parsed_again_for_its_own_check(tmp_path, monkeypatch):
+    from gradwatch import parsing
+    from gradwatch.analysis.cross_module import CrossModule
+    from gradwatch.analysis.project import ProjectIndex
+    from gradwatch.checker import check_source
+
+    (tmp_path / "pyproject.toml").write_text("")
+    layers = tmp_path / "layers.py"
+    layers.write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Scale(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(3, 3)\n\n"
+        "    def forward(self, x):\n        y = torch.sigmoid(self.fc(x))\n        y.mul_(2)\n        return y\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\nfrom layers import Scale\n\nw = torch.randn(3, requires_grad=True)\nScale()(w).sum().backward()\n"
+    )
+    project = CrossModule(ProjectIndex(str(tmp_path)), files_stay_unchanged=True)
+    module_files.forget_all()
+    expected = check_source(layers.read_text(), str(layers)).findings
+    check_source(train.read_text(), str(train), project=project)  # reads layers.py
+    parses = []
+    real = parsing._Recovery
+    monkeypatch.setattr(parsing, "_Recovery", lambda text: parses.append(text) or real(text))
+    findings = check_source(layers.read_text(), str(layers), project=project).findings
+    assert parses == []
+    assert findings == expected and [f.code for f in findings] == ["GW201"]

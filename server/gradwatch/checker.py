@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from gradwatch.analysis.budget import AnalysisTooLarge
 from gradwatch.analysis.interpreter import analyse
+from gradwatch.analysis.module_files import held_tree
 from gradwatch.analysis.scope_cache import ScopeCache
 
 if TYPE_CHECKING:
@@ -69,7 +70,9 @@ def check_source(
     if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         skipped = [_analysis_skipped(source, "gradwatch does not analyse files larger than 512 KiB")]
         return CheckResult(findings=skipped if settings.enabled(ANALYSIS_SKIPPED_CODE) else [])
-    parsed = parse(text, cache.parsed_chunks if cache is not None else None)
+    # Another file's check may have read this one (a dependency) and hold its tree.
+    parsed_before = held_tree(path, text) if project is not None and path is not None else None
+    parsed = parse(text, cache.parsed_chunks if cache is not None else None, parsed_before)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error

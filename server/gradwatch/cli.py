@@ -324,7 +324,18 @@ def _check_all(tasks: list[_CheckTask], jobs: int) -> list[_FileOutcome]:
                 return list(pool.map(_check_file, tasks, chunksize=max(1, len(tasks) // (workers * 4))))
         except (OSError, BrokenProcessPool):
             pass  # no processes to be had here (e.g. a sandbox): checking serially gives the same result
-    return [_check_file(task) for task in tasks]
+    return _check_serially(tasks)
+
+
+def _check_serially(tasks: list[_CheckTask]) -> list[_FileOutcome]:
+    """Each file once, in the order that lets a file another file's check read (and parsed) reuse
+    that tree (module_files.in_check_order); the outcomes in the tasks' order."""
+    from gradwatch.analysis.module_files import in_check_order
+
+    outcomes: list[_FileOutcome | None] = [None] * len(tasks)
+    for index in in_check_order([str(task.path) for task in tasks]):
+        outcomes[index] = _check_file(tasks[index])
+    return outcomes  # type: ignore[return-value]
 
 
 def _parse_codes(value: str | None, option: str, known: list[str]) -> tuple[str, ...]:

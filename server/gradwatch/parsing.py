@@ -61,13 +61,18 @@ class ParseResult:
     syntax_error: tuple[Span, str] | None
 
 
-def parse(text: str, chunks: ParsedChunks | None = None) -> ParseResult:
+def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Module | None = None) -> ParseResult:
     """`chunks` (one per edited document) reuses the trees of top-level statements that an
-    edit left as they were."""
+    edit left as they were; `parsed_before` is this function's tree of this same text, which
+    parsed without error (module_files.held_tree)."""
     if chunks is not None:
         parsed = chunks.parse(text)
         if parsed is not None:
             return parsed
+    if parsed_before is not None:
+        if chunks is not None:
+            chunks.remember([_with_newline(line) for line in split_lines(text)], parsed_before)
+        return ParseResult(parsed_before, None)
     recovery = _Recovery(text)
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     if chunks is not None and recovery.first_error is None:

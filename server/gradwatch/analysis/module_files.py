@@ -7,6 +7,11 @@ and classes). Both want the same file's tree, usually one right after the
 other: it is parsed once and kept while the file is unchanged (modification
 time and size), for the last MAX_FILES files only (a tree costs memory; the
 language server keeps its own per open document).
+
+A run over many files (`gradwatch check`) checks the project's files too: the
+check of a file whose tree is held here takes that tree instead of parsing the
+text again (`held_tree`), and `in_check_order` checks such a file next, while
+it is still held.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 MAX_FILES = 16
 
@@ -42,6 +48,7 @@ def _stamp_of(path: str) -> tuple[int, int] | None:
 
 def module_file(path: str) -> ModuleFile | None:
     """The file's text and tree; None when it cannot be read (see checker.read_python_file)."""
+    path = os.path.abspath(path)
     stamp = _stamp_of(path)
     if stamp is None:
         return None
@@ -57,6 +64,40 @@ def module_file(path: str) -> ModuleFile | None:
         while len(_files) > MAX_FILES:
             _files.popitem(last=False)
     return read
+
+
+def held_tree(path: str, text: str) -> ast.Module | None:
+    """The tree held for the file at `path` when it was parsed from `text` and parses."""
+    with _lock:
+        cached = _files.get(os.path.abspath(path))
+    read = cached[1] if cached is not None else None
+    if read is None or not read.parses or read.text != text:
+        return None
+    return read.tree
+
+
+def in_check_order(paths: list[str]) -> Iterator[int]:
+    """The indices of `paths`, in the order one process should check them: in turn, except
+    that a file held here (read as a dependency of a file checked before it) comes first,
+    the longest held first, so that its check finds its tree before it is evicted."""
+    waiting = {os.path.abspath(path): index for index, path in enumerate(paths)}
+    in_turn = iter(range(len(paths)))
+    while waiting:
+        with _lock:
+            held = [path for path in _files if path in waiting]
+        if held:
+            yield waiting.pop(held[0])
+            continue
+        index = next(in_turn)
+        if waiting.get(os.path.abspath(paths[index])) == index:
+            del waiting[os.path.abspath(paths[index])]
+            yield index
+
+
+def forget_all() -> None:
+    """Hold no file (a benchmark's round starts as a run does)."""
+    with _lock:
+        _files.clear()
 
 
 def _read(path: str) -> ModuleFile | None:
