@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from gradwatch.checker import check_source
@@ -131,3 +132,51 @@ class Model(nn.Module):
     assert [f.code for f in check_source(code.format(act="Hardswish")).findings] == []
     relu = check_source(code.format(act="ReLU")).findings
     assert [(f.code, f.span.line) for f in relu] == [("GW201", 8)]
+
+
+def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
+    # A module's forward is taken as backpropagated, so it is analysed on its own; a method
+    # that merely names `forward` (timm's forward_features, a call of self.forward) makes
+    # no event a rule uses unless something else in it does.
+    import ast
+
+    from gradwatch.analysis.interpreter import Interpreter
+    from gradwatch.source import SourceText
+
+    text = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return self.forward_features(x)
+
+            def forward_features(self, x):
+                return self.blocks(x)
+
+            def predict(self, x):
+                return self.forward(x).sum().backward()
+
+        class Plain:
+            def forward(self, x):
+                return x
+        """
+    )
+    tree = ast.parse(text)
+    interpreter = Interpreter(SourceText(text))
+    interpreter.collect_globals(tree)
+    methods = {
+        f"{cls.name}.{method.name}": method
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef)
+        for method in cls.body
+    }
+    worth = {name: interpreter.relevant(method) for name, method in methods.items()}
+    assert worth == {
+        "Net.forward": True,
+        "Net.forward_features": False,
+        "Net.predict": True,  # for its backward
+        "Plain.forward": False,  # not a module: nothing takes its result as backpropagated
+    }
+    assert interpreter.relevant(tree)  # the module body may build and call the module

@@ -54,7 +54,11 @@ from gradwatch.source import SourceText
 # every character (on diffusers that cost 4% of a run).
 # A write through a subscript (`x[i] = v`) is a statement whose target starts its line: a
 # `]` before `=` elsewhere is mostly a parameter's default (`mask: Optional[Tensor] = None`).
-_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad", "inplace", "forward")
+# The word `forward` counts for a module's `forward` (its result is taken as backpropagated)
+# and for the module body (which may build and call the module), not for the other scopes
+# that name it (`forward_features`, `self.forward(x)`): with nothing else here, they make no
+# event a rule uses.
+_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad", "inplace")
 _RELEVANT_PATTERNS = tuple(
     re.compile(pattern)
     for pattern in (
@@ -177,7 +181,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         backpropagates = any(word in segment for word in _BACKPROPAGATES)
         self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
         self.follow_other_files = self.resolver is not None and backpropagates
-        if _is_relevant(segment):
+        if _is_relevant(segment, forward=isinstance(node, ast.Module) or self.is_forward(node)):
             self.shapes_only = False
             return True
         self.shapes_only = _is_shaped(segment)
@@ -584,8 +588,8 @@ def _as_assumed(value):
     return value
 
 
-def _is_relevant(segment: str) -> bool:
-    if any(word in segment for word in _RELEVANT_WORDS):
+def _is_relevant(segment: str, forward: bool) -> bool:
+    if any(word in segment for word in _RELEVANT_WORDS) or (forward and "forward" in segment):
         return True
     lines = "\n" + segment  # so that "\n" marks the start of every line, the first one too
     return any(pattern.search(lines) for pattern in _RELEVANT_PATTERNS)
