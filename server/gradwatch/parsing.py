@@ -71,7 +71,7 @@ def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Modu
             return parsed
     if parsed_before is not None:
         if chunks is not None:
-            chunks.remember([_with_newline(line) for line in split_lines(text)], parsed_before)
+            chunks.remember(_lines(text), parsed_before)
         return ParseResult(parsed_before, None)
     recovery = _Recovery(text)
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
@@ -104,7 +104,7 @@ class ParsedChunks:
         """The text's tree, or None when there is nothing to reuse yet."""
         if not self._chunks:
             return None  # parsing the whole text at once is faster; `remember` keeps its chunks
-        lines = [_with_newline(line) for line in split_lines(text)]
+        lines = _lines(text)
         joined = "".join(lines)
         offsets = [0, *itertools.accumulate(len(line) for line in lines)]
         cuts = sorted({0, *_statement_starts(lines)}) + [len(lines)]
@@ -218,9 +218,7 @@ def parses(text: str) -> bool:
 
 class _Recovery:
     def __init__(self, text: str) -> None:
-        # One line ending for all: Python reads \r, \r\n and \n alike, and a blanked
-        # "\n" line after a lone "\r" would otherwise merge with it into one "\r\n" line.
-        self.lines = [_with_newline(line) for line in split_lines(text)]
+        self.lines = _lines(text)
         self.budget = recovery_budget(len(text))
         self.first_error: tuple[Span, str] | None = None
         # The first `good` lines parse as they are now; `good_tree` is their tree.
@@ -327,6 +325,14 @@ class _Recovery:
         # The prefix still parses: blank lines after a module change nothing.
         self.good = end
         return changed
+
+
+def _lines(text: str) -> list[str]:
+    """The text's lines with one line ending for all: Python reads \r, \r\n and \n alike,
+    and a blanked "\n" line after a lone "\r" would otherwise merge with it into one "\r\n"
+    line. Most texts have no "\r": their lines are already so."""
+    lines = split_lines(text)
+    return lines if "\r" not in text else [_with_newline(line) for line in lines]
 
 
 def _with_newline(line: str) -> str:

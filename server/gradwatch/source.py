@@ -19,7 +19,7 @@ class SourceText:
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = split_lines(text) or [""]
-        self._starts = [0, *itertools.accumulate(len(line) for line in self.lines)]
+        self._starts = [0, *itertools.accumulate(map(len, self.lines))]
         # ast's byte columns are character columns in an ASCII text (most code): no conversion.
         self._ascii = text.isascii()
 
@@ -38,16 +38,15 @@ class SourceText:
         return len(text.encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
 
     def span(self, node: ast.AST) -> Span:
+        return Span(*self._positions(node))
+
+    def _positions(self, node: ast.AST) -> tuple[int, int, int, int]:
+        """(line, column, end line, end column) of `node`, in characters."""
         end_line = getattr(node, "end_lineno", None) or node.lineno
         end_col = getattr(node, "end_col_offset", None)
         if end_col is None:
             end_col = node.col_offset
-        return Span(
-            node.lineno,
-            self.char_column(node.lineno, node.col_offset),
-            end_line,
-            self.char_column(end_line, end_col),
-        )
+        return node.lineno, self.char_column(node.lineno, node.col_offset), end_line, self.char_column(end_line, end_col)
 
     def dot_of(self, attribute: ast.Attribute) -> Span:
         """The empty span just before the `.` of `receiver.name` (where `.detach()` could go)."""
@@ -60,8 +59,8 @@ class SourceText:
 
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
-        span = self.span(node)
-        return self.text[self.offset(span.line, span.column) : self.offset(span.end_line, span.end_column)]
+        line, column, end_line, end_column = self._positions(node)
+        return self.text[self.offset(line, column) : self.offset(end_line, end_column)]
 
     def text_of(self, span: Span) -> str:
         if span.line == span.end_line:
