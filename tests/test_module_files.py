@@ -73,6 +73,8 @@ def test_the_check_order_takes_a_held_file_first_then_goes_on_in_turn(tmp_path):
         if index == 0:
             module_file(paths[3])  # the check of a.py reads d.py
     assert order == [2, 0, 3, 1]
+    module_files.forget_all()
+    assert list(module_files.in_check_order([paths[1], paths[0], paths[1]])) == [0, 2, 1]
 
 
 def test_a_file_read_as_a_dependency_is_not_parsed_again_for_its_own_check(tmp_path, monkeypatch):

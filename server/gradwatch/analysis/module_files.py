@@ -80,18 +80,13 @@ def in_check_order(paths: list[str]) -> Iterator[int]:
     """The indices of `paths`, in the order one process should check them: in turn, except
     that a file held here (read as a dependency of a file checked before it) comes first,
     the longest held first, so that its check finds its tree before it is evicted."""
-    waiting = {os.path.abspath(path): index for index, path in enumerate(paths)}
-    in_turn = iter(range(len(paths)))
+    waiting: dict[str, list[int]] = {}  # path -> its indices (a path given twice is checked twice)
+    for index, path in enumerate(paths):
+        waiting.setdefault(os.path.abspath(path), []).append(index)
     while waiting:
         with _lock:
-            held = [path for path in _files if path in waiting]
-        if held:
-            yield waiting.pop(held[0])
-            continue
-        index = next(in_turn)
-        if waiting.get(os.path.abspath(paths[index])) == index:
-            del waiting[os.path.abspath(paths[index])]
-            yield index
+            held = next((path for path in _files if path in waiting), None)
+        yield from waiting.pop(held if held is not None else next(iter(waiting)))
 
 
 def forget_all() -> None:
