@@ -563,3 +563,23 @@ def test_serve_and_probe_hand_their_arguments_to_their_own_parsers(capsys):
     code, out, _ = run(capsys, "probe", "--help")
     assert code == 0
     assert "gradwatch probe" in out
+
+
+def test_check_keeps_the_scope_cache_only_for_files_whose_fixes_it_verifies(project, capsys, monkeypatch):
+    # Keeping what each scope depends on costs about a third of a check; it pays off only when
+    # fixed variants are re-checked, so a file without a fix is checked without it.
+    from gradwatch import fixes
+
+    stored = []
+    real_put = fixes.RecheckCache.put
+    monkeypatch.setattr(fixes.RecheckCache, "put", lambda cache, key, value: stored.append(key) or real_put(cache, key, value))
+    write(project, "clean.py", CLEAN)
+    write(project, "bad.py", "import torch\n\n" + SYNTAX_ERROR)  # a finding with no fix
+    code, out, _ = run(capsys, "check", "--no-cache", "--jobs", "1")
+    assert code == 1 and "GW001" in out
+    assert stored == []
+    write(project, "legal.py", GW203_EXAMPLE)  # a finding with a fix, which is verified
+    _, out, _ = run(capsys, "check", "--no-cache", "--jobs", "1", "--select", "GW203", "--format", "json")
+    (item,) = json.loads(out)
+    assert item["fix"] is not None
+    assert stored
