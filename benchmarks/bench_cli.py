@@ -6,8 +6,10 @@ Reads every file once, then, for several rounds in this one process, times
       --jobs 1` does per file, without reading files or printing),
 and prints lines per second (median over rounds) and the ratio b/a.
 `--cli` also times the whole command in-process (`main(["check", "--jobs",
-"1", ...])` with its output thrown away), which adds reading files, settings
-lookup and formatting. `--cache` times that command (default options, so with
+"1", "--no-cache", ...])` with its output thrown away, each round starting
+afresh), which adds reading files, settings lookup, fix verification and
+formatting, and prints its ratio to `ast.parse`: the default command is what
+the 0.40 target is about. `--cache` times that command (default options, so with
 cross-module analysis) twice per round against a fresh cache folder: cold (empty
 cache, entries written) and warm (an unchanged re-run reading them).
 
@@ -129,8 +131,12 @@ def time_cli_cached(files: list[Path]) -> tuple[float, float]:
 
 
 def time_cli(files: list[Path], *options: str) -> float:
+    from gradwatch import cli
+    from gradwatch.analysis import module_files
     from gradwatch.cli import main
 
+    cli._PROJECTS.clear()  # each round starts as a run does: no other file looked up or held yet
+    module_files.forget_all()
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         main(["check", "--jobs", "1", "--exit-zero", "--quiet", *options, *map(str, files)])
@@ -193,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
             f"check --jobs 1, cache: cold {cold:7.2f} s  warm {warm:7.2f} s  "
             f"({cold / warm:.1f}x faster warm; {verdict} the 10x target; medians of {args.rounds})"
         )
+    if cli_times:
+        # The whole default command (cross-module analysis on): what the ratio target is about.
+        cli_rate = lines / statistics.median(cli_times)
+        print(
+            f"check --jobs 1 (CLI): {cli_rate:12,.0f} lines/s (median of {args.rounds}); "
+            f"ratio / ast.parse: {cli_rate / parse_rate:.2f}{_verdict(cli_rate / parse_rate)}"
+        )
     if not check_times:
         return 0
     check_rate = lines / statistics.median(check_times)
@@ -206,8 +219,6 @@ def main(argv: list[str] | None = None) -> int:
             f"(median of {args.rounds}; {cross_findings} findings; {cost:.2f}x the time of check_source, "
             f"{verdict} the <= {TARGET_CROSS_COST} target)"
         )
-    if cli_times:
-        print(f"check --jobs 1 (CLI): {lines / statistics.median(cli_times):12,.0f} lines/s (median of {args.rounds})")
     print(f"ratio check_source / ast.parse: {ratio:.2f}{_verdict(ratio) if not cross_times else ''}")
     if cross_times:
         # The default run follows calls into other files: the target is for it.
