@@ -34,7 +34,6 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator
 
 TARGET_RATIO = 0.40  # lines per second against ast.parse, for the default run (issue 11)
 TARGET_CROSS_COST = 1.3  # the run with cross-module analysis against the local-only one
@@ -95,22 +94,15 @@ def time_check(sources: list[tuple[Path, str]], project_root: Path | None = None
         from gradwatch.analysis.project import ProjectIndex
 
         project = CrossModule(ProjectIndex(project_root), files_stay_unchanged=True)  # as the CLI does
-    findings = 0
-    for index in _check_order(sources, project):
-        path, text = sources[index]
-        findings += len(check_source(text, str(path), project=project).findings)
-    return time.perf_counter() - start, findings
-
-
-def _check_order(sources: list[tuple[Path, str]], project) -> range | Iterator[int]:
-    """The order `gradwatch check --jobs 1` takes: with cross-module analysis, a file whose tree
-    another file's check read goes next, parsed once (module_files.in_check_order)."""
-    if project is None:
-        return range(len(sources))
     from gradwatch.analysis import module_files
 
     module_files.forget_all()  # each round starts holding no file, as a run does
-    return module_files.in_check_order([str(path) for path, _ in sources])
+    findings = 0
+    # The order `gradwatch check --jobs 1` takes: a file whose tree another file's check read goes next.
+    for index in module_files.in_check_order([str(path) for path, _ in sources]):
+        path, text = sources[index]
+        findings += len(check_source(text, str(path), project=project).findings)
+    return time.perf_counter() - start, findings
 
 
 def time_cli_cached(files: list[Path]) -> tuple[float, float]:

@@ -272,8 +272,8 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
     # Fixes are verified by re-checking fixed variants of the text: each re-analyses only what changed.
     cache = RecheckCache()
 
-    def check(current: str) -> list:
-        return check_source(current, str(task.path), task.settings, cache=cache, project=project).findings
+    def check(current: str, scopes: RecheckCache | None = cache) -> list:
+        return check_source(current, str(task.path), task.settings, cache=scopes, project=project).findings
 
     try:
         if task.mode == "check":
@@ -282,7 +282,7 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
             with recording() as files_read:  # the other files the findings came from
                 # Without the scope cache: keeping what each scope depends on costs about a
                 # third of a check, and only pays off when fixed variants are re-checked.
-                unverified = check_source(text, str(task.path), task.settings, project=project).findings
+                unverified = check(text, scopes=None)
                 if any(finding.fixes for finding in unverified):
                     check(text)  # fills the cache: each fixed variant re-analyses only what it changed
                 # Only fixes that verify are shown, counted as fixable and written to JSON/SARIF.
