@@ -17,6 +17,7 @@ no longer reports the finding, nor an error the text did not have.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -244,7 +245,6 @@ class FixVerifier:
         self.text = text
         self.check = check
         self._findings = list(findings) if findings is not None else None
-        self._offsets = _Offsets(text)
         self._statements: list[tuple[int, int, list]] | None = None
         self._parses: bool | None = None
         self._verdicts: dict[tuple[Finding, Fix], str | None] = {}
@@ -252,6 +252,10 @@ class FixVerifier:
         self._statics: dict[Fix, tuple[str | None, list[Resolved]]] = {}
         self._parsing_units: dict[tuple[int, int], bool] = {}
         self._places: set[tuple[str, Span]] | None = None
+
+    @functools.cached_property
+    def _offsets(self) -> _Offsets:
+        return _Offsets(self.text)  # only a file with a fix needs it: most have none
 
     @property
     def findings(self) -> list[Finding]:
