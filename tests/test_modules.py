@@ -172,11 +172,11 @@ def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
         if isinstance(cls, ast.ClassDef)
         for method in cls.body
     }
-    worth = {name: interpreter.relevant(method) for name, method in methods.items()}
+    worth = {name: interpreter.relevant(method, interpreter.source.segment(method)) for name, method in methods.items()}
     assert worth == {
         "Net.forward": True,
         "Net.forward_features": False,
         "Net.predict": True,  # for its backward
         "Plain.forward": False,  # not a module: nothing takes its result as backpropagated
     }
-    assert interpreter.relevant(tree)  # the module body may build and call the module
+    assert interpreter.relevant(tree, text)  # the module body may build and call the module

@@ -87,6 +87,7 @@ _SHAPED_CALLEES = ("randn(", "rand(", "randint(", "zeros(", "ones(", "empty(", "
 _SHAPED_ANNOTATION = re.compile(r"\[(?:torch\.)?Tensor\s*,")
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
+_DEF = re.compile(r"\bdef\b")
 
 _BACKPROPAGATES = ("backward", "autograd", "forward")  # words: `in` finds them faster than a regex
 # `.numpy()` raises on a tensor that requires grad, and a changed requires_grad flag
@@ -153,7 +154,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.globals_files = self.file_stamps(files_read)
         state = State(outer=self.globals)
         self.calls.module_state = state
-        if self.relevant(tree):
+        if self.relevant(tree, self.source.text):
             self.analyse_module_body(tree, state)
         self.analyse_definitions(tree.body, in_class=None)
         return self.finish()
@@ -175,8 +176,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.globals[node.name] = UserFunction(node.name)
                 self.functions[node.name] = node
 
-    def relevant(self, node: ast.AST) -> bool:
-        segment = self.source.segment(node) if not isinstance(node, ast.Module) else self.source.text
+    def relevant(self, node: ast.AST, segment: str) -> bool:
+        """Whether the scope whose text is `segment` can make an event a rule uses (and how
+        far its analysis must go: `backprop_scope`, `follow_other_files`, `shapes_only`)."""
         # Following calls into other files costs a jedi look-up each: worth it only
         # where a backward can turn what they return into a finding.
         backpropagates = any(word in segment for word in _BACKPROPAGATES)
@@ -197,7 +199,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.analyse_definitions(node.body, cls if isinstance(cls, ModuleClass) else None)
 
     def run_function(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> None:
-        if self.relevant(node):
+        segment = self.source.segment(node)
+        if self.relevant(node, segment):
             state = self.function_entry_state(node, in_class)
             outer = self.current_function
             self.current_function = node
@@ -205,8 +208,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.exec_block(node.body, state)
             finally:
                 self.current_function = outer
-        for inner in _nested_functions(node):
-            self.analyse_function(inner, None)
+        if _DEF.search(segment, segment.find("def") + 3):  # else no def can be inside
+            for inner in _nested_functions(node):
+                self.analyse_function(inner, None)
 
     def function_entry_state(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> State:
         state = State(outer=self.globals)
