@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import threading
 
-from gradwatch.analysis import dependency_log, distribution_transforms, generators
-from gradwatch.analysis.budget import AnalysisTooLarge
+from gradwatch.analysis import distribution_transforms, generators
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import inner_statements
 from gradwatch.source import SourceText
@@ -34,64 +32,21 @@ def module_class(interpreter, node: ast.ClassDef):
     )
     assigned = always_assigned(node, bases, interpreter.source)
     call_method = distribution_transforms.call_method(node, bases, interpreter.source.segment(node))
-    span = interpreter.span(node)
     if call_method is not None:
-        init = InitAttributes(interpreter, node, [])
-        return ModuleClass(node.name, span, False, call_method, assigned, init)
+        attributes = _init_attributes(interpreter, node, [])
+        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, call_method, assigned)
     if not is_module and any(isinstance(b, TorchRef) for b in bases):
         return UNKNOWN_VALUE  # an autograd.Function, a Dataset, an optimizer: torch defines what it does
-    if is_module:
-        for item in node.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
-                interpreter.forward_methods.add(id(item))
-    return ModuleClass(node.name, span, is_module, always_assigned=assigned, init=InitAttributes(interpreter, node, bases))
-
-
-class InitAttributes:
-    """What `__init__`, run once with unknown arguments, assigns to `self`: worked out the
-    first time it is asked for. Most classes of a file another one imports from are never
-    asked about, nor, in the editor, the classes of functions replayed from the cache.
-
-    It runs in an interpreter of its own over the module's names, all of them bound by then,
-    so the answer is the same whichever scope asks first. The other files it read are noted
-    again at every ask (dependency_log), for the caches of the scope that asks. Its steps
-    come from a budget of the file's classes, apart from the file's own: a scope that asks
-    first must not pay for the ones that ask later (replayed scopes do not ask); a class that
-    would go past it gets no attributes, as one whose `__init__` asks for its own class.
-    """
-
-    def __init__(self, interpreter, node: ast.ClassDef, bases: list) -> None:
-        self._inputs: tuple | None = (interpreter, node, bases)
-        self._result: tuple | None = None
-        self._lock = threading.RLock()  # a cross-module summary may be shared by threads
-
-    def attributes(self) -> tuple:
-        return self._get()[0]
-
-    def has_parameters(self) -> Tri:
-        return self._get()[1]
-
-    def _get(self) -> tuple:
-        with self._lock:
-            if self._result is None:
-                self._result = ((), UNKNOWN, ())  # what `__init__` sees of its own class
-                self._result = self._run(*self._inputs)
-                self._inputs = None  # the interpreter and tree are no longer needed
-        for path in self._result[2]:
-            dependency_log.note(path)
-        return self._result
-
-    @staticmethod
-    def _run(interpreter, node: ast.ClassDef, bases: list) -> tuple:
-        helper = interpreter.sharing_module()
-        helper.resolver = interpreter.resolver
-        helper.steps = interpreter.class_steps
-        with dependency_log.recording() as files_read:
-            try:
-                attributes = _init_attributes(helper, node, bases)
-            except AnalysisTooLarge:
-                return (), UNKNOWN, tuple(sorted(files_read))
-        return attributes, has_parameters(dict(attributes)), tuple(sorted(files_read))
+    if not is_module:
+        attributes = _init_attributes(interpreter, node, bases)
+        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, always_assigned=assigned)
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
+            interpreter.forward_methods.add(id(item))
+    attributes = _init_attributes(interpreter, node, bases)
+    return ModuleClass(
+        node.name, attributes, has_parameters(dict(attributes)), interpreter.span(node), always_assigned=assigned
+    )
 
 
 def always_assigned(node: ast.ClassDef, bases: list, source: SourceText) -> frozenset:
@@ -131,8 +86,8 @@ def has_parameters(attributes: dict) -> Tri:
 
 
 def _init_attributes(interpreter, node: ast.ClassDef, bases: list) -> tuple:
-    """What `__init__` (run once, with unknown arguments, by `interpreter` that is there
-    for it alone) assigns to `self`, after the attributes of the file's own base classes."""
+    """What `__init__` (run once, with unknown arguments) assigns to `self`, after the
+    attributes of the file's own base classes."""
     attributes: dict[str, object] = {}
     for base in bases:
         if isinstance(base, ModuleClass):
@@ -143,10 +98,13 @@ def _init_attributes(interpreter, node: ast.ClassDef, bases: list) -> tuple:
         state = State(outer=interpreter.globals)
         for arg in init.args.args[1:] + init.args.kwonlyargs:
             state.bindings[arg.arg] = UNKNOWN_VALUE
+        saved_events = dict(interpreter.events)
+        following = interpreter.follow_other_files
         # Submodules from other files (`self.block = Block()`) decide whether it trains.
-        # Its events are dropped: `__init__` is analysed again as a function, with its events.
         interpreter.follow_other_files = interpreter.resolver is not None
         interpreter.exec_block(init.body, state)
+        interpreter.follow_other_files = following
+        interpreter.events = saved_events  # __init__ is analysed again as a function, with its events
         prefix = self_name + "."
         for key, value in state.bindings.items():
             if key.startswith(prefix) and "." not in key[len(prefix) :]:

@@ -128,7 +128,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
         self.steps = StepBudget()
-        self.class_steps = StepBudget()  # for the attributes of the file's classes (classes.InitAttributes)
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
         self.yielded: list | None = None  # what the generator being run yields (generators.py)
