@@ -73,6 +73,45 @@ class CachedScopes:
         if self._replay(key) is None:
             self._record(key, [node], lambda: self.run_function(node, in_class))
 
+    def work_out_classes(self, classes: list) -> None:
+        """Run the `__init__` of each (node, ModuleClass) of the file, in order, for its
+        attributes (classes.InitAttributes). The editor replays them all from the cache while
+        the classes' text and place, what the names they use are in the file, the functions
+        their `__init__` ran and the other files it read are unchanged: an edit elsewhere
+        runs no `__init__`. What the runs did is replayed with them (hover names, steps and
+        calls taken, the files read), and so are the tensor identities they made: a scope
+        that evaluates the same expression in the same context gets the same one."""
+        key = self._classes_key([node for node, _ in classes]) if self.cache is not None else None
+        entry = self._replay(key)
+        if entry is not None:
+            results, storages, _ = entry.after
+            for (_, value), result in zip(classes, results):
+                value.init.result, value.init._inputs = result, None
+            self._storages.update(storages)
+            for dependency in entry.dependencies:
+                if dependency[1] == "<files>":  # read again, as a run would: the file's own keys hold them
+                    for path, _ in dependency[2]:
+                        dependency_log.note(path)
+            return
+        made_before = len(self._storages)
+        entry = self._record(key, [node for node, _ in classes], lambda: [value.init.worked_out() for _, value in classes])
+        if entry is not None:
+            storages = tuple(itertools.islice(self._storages.items(), made_before, None))
+            # The identities are keyed by the id() of nodes: the entry keeps the nodes alive.
+            results = tuple(value.init.result for _, value in classes)
+            self.cache.put(key, entry._replace(after=(results, storages, tuple(node for node, _ in classes))))
+
+    def _classes_key(self, nodes: list) -> tuple | None:
+        if not self._globals_hashable():
+            return None
+        return (
+            "<classes>",
+            tuple((id(node), self._text_and_place(node)) for node in nodes),
+            self.collect_names,
+            self._resolver_identity(),
+            self.star_modules,
+        )
+
     def analyse_module_body(self, tree: ast.Module, state) -> None:
         """Run the module's own statements into `state`, one at a time, replaying from the
         cache those before the first one that must run (see the module docstring)."""

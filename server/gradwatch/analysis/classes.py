@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import weakref
 
 from gradwatch.analysis import distribution_transforms, generators
 from gradwatch.analysis.state import State
@@ -32,21 +33,44 @@ def module_class(interpreter, node: ast.ClassDef):
     )
     assigned = always_assigned(node, bases, interpreter.source)
     call_method = distribution_transforms.call_method(node, bases, interpreter.source.segment(node))
+    span = interpreter.span(node)
     if call_method is not None:
-        attributes = _init_attributes(interpreter, node, [])
-        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, call_method, assigned)
+        return ModuleClass(node.name, span, False, call_method, assigned, InitAttributes(interpreter, node, []))
     if not is_module and any(isinstance(b, TorchRef) for b in bases):
         return UNKNOWN_VALUE  # an autograd.Function, a Dataset, an optimizer: torch defines what it does
-    if not is_module:
-        attributes = _init_attributes(interpreter, node, bases)
-        return ModuleClass(node.name, attributes, NO, interpreter.span(node), False, always_assigned=assigned)
-    for item in node.body:
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
-            interpreter.forward_methods.add(id(item))
-    attributes = _init_attributes(interpreter, node, bases)
-    return ModuleClass(
-        node.name, attributes, has_parameters(dict(attributes)), interpreter.span(node), always_assigned=assigned
-    )
+    if is_module:
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
+                interpreter.forward_methods.add(id(item))
+    return ModuleClass(node.name, span, is_module, always_assigned=assigned, init=InitAttributes(interpreter, node, bases))
+
+
+class InitAttributes:
+    """What `__init__`, run once with unknown arguments, assigns to `self`, and whether that
+    gives the class parameters: worked out when first asked for. The file's classes are all
+    bound before the first is worked out, so an `__init__` sees the classes and functions
+    defined below it, as it does when Python runs it. Interpreter.collect_globals works out
+    every class, in order, before any scope runs (none keeps the interpreter past that)."""
+
+    def __init__(self, interpreter, node: ast.ClassDef, bases: list) -> None:
+        # The interpreter by a weak reference: it holds this class among its names, and a run
+        # cut short (a newer edit, the budget) must not leave that cycle for the collector.
+        self._inputs: tuple | None = (weakref.ref(interpreter), node, bases)
+        self.result: tuple | None = None  # (attributes, has_parameters)
+
+    def attributes(self) -> tuple:
+        return self.worked_out()[0]
+
+    def has_parameters(self) -> Tri:
+        return self.worked_out()[1]
+
+    def worked_out(self) -> tuple:
+        if self.result is None:
+            interpreter, node, bases = self._inputs
+            self.result = ((), UNKNOWN)  # what an `__init__` that builds its own class sees of it
+            attributes = _init_attributes(interpreter(), node, bases)
+            self.result, self._inputs = (attributes, has_parameters(dict(attributes))), None
+        return self.result
 
 
 def always_assigned(node: ast.ClassDef, bases: list, source: SourceText) -> frozenset:

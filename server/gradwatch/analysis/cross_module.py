@@ -147,8 +147,10 @@ class CrossModule:
         target = module.definitions.get((definition.line, definition.name))
         if isinstance(target, ast.ClassDef):
             value = module.interpreter.globals.get(target.name)
-            if value is None:
+            if value is None:  # not a top-level class: worked out here, not by whichever thread asks first
                 value = module.interpreter.class_value(target)
+                if isinstance(value, ModuleClass):
+                    module.interpreter.work_out_classes([(target, value)])
             return value if isinstance(value, ModuleClass) else None
         if target is None:
             return None

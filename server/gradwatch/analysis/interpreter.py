@@ -168,12 +168,16 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.class_nodes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
         if self.star_modules:
             self.not_from_star_import = module_scope_names(tree) | _BUILTIN_NAMES
+        classes = []
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
-                self.globals[node.name] = self.class_value(node)
+                self.globals[node.name] = value = self.class_value(node)
+                if isinstance(value, ModuleClass):
+                    classes.append((node, value))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.globals[node.name] = UserFunction(node.name)
                 self.functions[node.name] = node
+        self.work_out_classes(classes)
 
     def relevant(self, node: ast.AST, segment: str) -> bool:
         """Whether the scope whose text is `segment` can make an event a rule uses (and how

@@ -269,9 +269,6 @@ class ModuleClass:
     """A user-defined `nn.Module` subclass in this file."""
 
     name: str
-    # Submodules and parameters assigned in __init__: attribute -> value.
-    attributes: tuple[tuple[str, object], ...] = ()
-    has_parameters: Tri = UNKNOWN
     span: Span | None = None
     is_module: bool = True  # an nn.Module subclass; else a plain class (a trainer, a loss helper)
     # What calling an instance of a plain class runs: its `__call__`, or the method a torch
@@ -279,6 +276,20 @@ class ModuleClass:
     call_method: str = "__call__"
     # Attributes every instance has once its constructor returned (classes.always_assigned).
     always_assigned: frozenset = frozenset()
+    # Works out `attributes` and `has_parameters` when first asked (classes.InitAttributes);
+    # None for a class without attributes. Equal only to itself.
+    init: object = None
+
+    @property
+    def attributes(self) -> tuple[tuple[str, object], ...]:
+        """Submodules and parameters assigned in __init__: (attribute, value) pairs."""
+        return self.init.attributes() if self.init is not None else ()
+
+    @property
+    def has_parameters(self) -> Tri:
+        if not self.is_module:
+            return NO
+        return self.init.has_parameters() if self.init is not None else UNKNOWN
 
 
 @dataclass(frozen=True)

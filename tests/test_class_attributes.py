@@ -1,0 +1,144 @@
+"""A class's attributes: what `__init__`, run once with unknown arguments, assigns to `self`
+(classes.InitAttributes, Interpreter.collect_globals, CachedScopes.work_out_classes)."""
+
+from __future__ import annotations
+
+import gc
+import textwrap
+import weakref
+
+import pytest
+
+from gradwatch.analysis import classes
+from gradwatch.analysis.scope_cache import ScopeCache
+from gradwatch.checker import check_source
+
+# A module as a library has it: nothing builds or calls it, so only `forward` analysed on
+# its own can see the hazard, through the attribute `__init__` gives it. `Scale` is defined
+# below `Net`, which is fine in Python: `Net.__init__` runs once the module has run.
+LIBRARY = textwrap.dedent(
+    """\
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.scale = Scale()
+
+        def forward(self, x):
+            h = torch.sigmoid(self.fc(x))
+            return self.scale(h)
+
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x.mul_(2)
+
+
+    def other():
+        return 1
+    """
+)
+
+
+@pytest.fixture
+def inits_run(monkeypatch) -> list[str]:
+    """The names of the classes whose `__init__` runs for their attributes, in order."""
+    ran: list[str] = []
+    original = classes._init_attributes
+
+    def counting(interpreter, node, bases):
+        ran.append(node.name)
+        return original(interpreter, node, bases)
+
+    monkeypatch.setattr(classes, "_init_attributes", counting)
+    return ran
+
+
+def test_init_sees_a_class_defined_below_it() -> None:
+    # torch: "one of the variables needed for gradient computation has been modified by an
+    # inplace operation ... output 0 of Sigmoid" at a backward through Net()(x).
+    findings = check_source(LIBRARY).findings
+    assert [(f.code, f.span.line) for f in findings] == [("GW201", 18)]
+    assert [r.span.line for r in findings[0].related][:1] == [12]  # sigmoid saved its output there
+
+
+def test_an_edit_outside_the_classes_runs_no_init_again(inits_run) -> None:
+    cache = ScopeCache()
+    first = check_source(LIBRARY, cache=cache).findings
+    assert inits_run == ["Net", "Scale"]
+    inits_run.clear()
+    edited = check_source(LIBRARY.replace("return 1", "return 2"), cache=cache).findings
+    assert edited == first
+    assert inits_run == []
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("self.scale = Scale()", "self.scale = nn.Identity()"),  # the attribute itself
+        ("return x.mul_(2)", "return x * 2"),  # a method of a class another `__init__` builds
+        ("def other():\n    return 1", "def other():\n    return 1\n\n\nScale = nn.Identity"),  # rebinds the name
+        ("import torch\n", "import torch\n\n\n"),  # every class moves down
+    ],
+)
+def test_an_edit_that_changes_what_init_gives_gives_what_a_fresh_check_gives(edit, inits_run) -> None:
+    cache = ScopeCache()
+    check_source(LIBRARY, cache=cache)
+    edited = LIBRARY.replace(*edit)
+    assert edited != LIBRARY
+    assert check_source(edited, cache=cache).findings == check_source(edited).findings
+
+
+def test_a_class_whose_init_builds_itself_still_has_its_other_attributes() -> None:
+    text = textwrap.dedent(
+        """\
+        import torch
+        from torch import nn
+
+
+        class Tree(nn.Module):
+            def __init__(self, depth):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                self.child = Tree(depth - 1) if depth else None
+
+            def forward(self, x):
+                h = torch.sigmoid(self.fc(x))
+                h.add_(1)
+                return h
+        """
+    )
+    # torch: "... output 0 of Sigmoid ..." at a backward through Tree(2)(x).
+    assert [(f.code, f.span.line) for f in check_source(text).findings] == [("GW201", 13)]
+
+
+def test_a_run_cut_short_while_working_out_a_class_leaves_nothing_for_the_collector(monkeypatch) -> None:
+    # The language server abandons a run when a newer edit arrives, and sets the collector to
+    # run rarely (gradwatch/collector.py): an interpreter left in a reference cycle would stay
+    # in memory, with all it found, until the collector's next full pass.
+    from gradwatch.analysis import interpreter as interpreter_module
+    from gradwatch.analysis.budget import AnalysisTooLarge
+
+    made = []
+    original_init = interpreter_module.Interpreter.__init__
+
+    def remembered(self, *args, **kwargs):
+        made.append(weakref.ref(self))
+        original_init(self, *args, **kwargs)
+
+    def cut_short(interpreter, node, bases):
+        raise AnalysisTooLarge("more than the budget")
+
+    monkeypatch.setattr(interpreter_module.Interpreter, "__init__", remembered)
+    monkeypatch.setattr(classes, "_init_attributes", cut_short)
+    gc.disable()
+    try:
+        findings = check_source(LIBRARY, cache=ScopeCache()).findings
+        assert [f.code for f in findings] == ["GW002"]
+        assert made and all(reference() is None for reference in made)
+    finally:
+        gc.enable()
