@@ -82,3 +82,29 @@ def test_a_syntax_error_costs_only_its_own_statement() -> None:
     # The same broken text again: the error is reported again, not cached away.
     assert parse(broken, chunks).syntax_error == edited.syntax_error
     assert dump(parse(text, chunks).tree) == dump(parse(text).tree)
+
+
+def test_a_broken_statement_at_top_level_does_not_take_the_whole_one_above_with_it() -> None:
+    # Found by the fuzz harness: the editor (which re-parses the edited statement alone) kept
+    # `loss_b.backward()`, a whole-text parse blanked it too, so `gradwatch check` and the
+    # editor disagreed about the file.
+    text = (
+        "loss_b = (hidden.detach() * b).sum()\n"
+        "loss_b.backward()\n"
+        "loss_w = (hidden * b\n"
+        "y = x\n"
+        ").sum()\n"
+        "loss_w.backward()\n"
+    )
+    whole = parse(text)
+    assert whole.syntax_error is not None and whole.syntax_error[0].line == 3
+    assert [ast.unparse(statement) for statement in whole.tree.body] == [
+        "loss_b = (hidden.detach() * b).sum()",
+        "loss_b.backward()",
+        "y = x",
+        "pass",
+        "loss_w.backward()",
+    ]
+    chunks = ParsedChunks()
+    parse(text.replace("y = x\n", ""), chunks)  # the valid version the editor had before
+    assert dump(parse(text, chunks).tree) == dump(whole.tree)

@@ -21,6 +21,7 @@ import ast
 import bisect
 import itertools
 import re
+import tokenize
 import warnings
 from dataclasses import dataclass
 
@@ -447,7 +448,9 @@ def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
             start = i
             break
         if _indent(text) == 0 and i < index:
-            start = i
+            # The top-level statement that contains the error line, which may begin above it
+            # (`y = (a *` over several lines); a complete one above stays.
+            start = index if _whole_statements(lines[i:index]) else i
             break
     if start is None:
         start = index
@@ -459,6 +462,19 @@ def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
             break
         end += 1
     return _blank(lines, start, max(end, index + 1))
+
+
+def _whole_statements(lines: list[str]) -> bool:
+    """Whether `lines` end where a statement ends: no bracket or string left open."""
+    try:
+        tokens = list(tokenize.generate_tokens(iter(lines).__next__))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    ends = [t.type for t in tokens if t.type not in _NOT_A_STATEMENT_END]
+    return not ends or ends[-1] == tokenize.NEWLINE
+
+
+_NOT_A_STATEMENT_END = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
 
 
 def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NESTING) -> ast.Module:
