@@ -108,3 +108,23 @@ def test_a_broken_statement_at_top_level_does_not_take_the_whole_one_above_with_
     chunks = ParsedChunks()
     parse(text.replace("y = x\n", ""), chunks)  # the valid version the editor had before
     assert dump(parse(text, chunks).tree) == dump(whole.tree)
+
+
+def test_a_broken_line_after_a_class_does_not_take_the_class_with_it() -> None:
+    # Found by the fuzz harness too: `matchclass Embeddings(...)` blanked the class above it.
+    text = (
+        "class Encoder(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.layer = nn.Linear(2, 2)\n"
+        "\n"
+        "\n"
+        "matchclass Embeddings(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        self.table = nn.Embedding(3, 2)\n"
+    )
+    whole = parse(text)
+    assert whole.syntax_error is not None and whole.syntax_error[0].line == 6
+    assert [statement.name for statement in whole.tree.body if isinstance(statement, ast.ClassDef)] == ["Encoder"]
+    chunks = ParsedChunks()
+    parse(text.replace("matchclass", "class"), chunks)
+    assert dump(parse(text, chunks).tree) == dump(whole.tree)

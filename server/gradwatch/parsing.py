@@ -444,13 +444,12 @@ def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
         text = lines[i]
         if not text.strip():
             continue
-        if _BLOCK_START.match(text) and (i == index or _indent(text) < error_indent or _indent(text) == 0):
-            start = i
-            break
-        if _indent(text) == 0 and i < index:
-            # The top-level statement that contains the error line, which may begin above it
-            # (`y = (a *` over several lines); a complete one above stays.
-            start = index if _whole_statements(lines[i:index]) else i
+        header = _BLOCK_START.match(text) and (i == index or _indent(text) < error_indent or _indent(text) == 0)
+        if header or (_indent(text) == 0 and i < index):
+            # A broken line at the top level may belong to a statement that begins above it
+            # (`y = (a *` over several lines); when the lines above end where a statement
+            # ends, it does not, and the statement or block above stays.
+            start = index if i < index and error_indent == 0 and _whole_statements(lines[i:index]) else i
             break
     if start is None:
         start = index
