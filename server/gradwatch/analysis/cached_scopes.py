@@ -86,7 +86,7 @@ class CachedScopes:
         if entry is not None:
             results, storages, _ = entry.after
             for (_, value), result in zip(classes, results):
-                value.init.result, value.init._inputs = result, None
+                value.init.replayed(result)
             self._storages.update(storages)
             for dependency in entry.dependencies:
                 if dependency[1] == "<files>":  # read again, as a run would: the file's own keys hold them
