@@ -22,7 +22,9 @@ debounce set to 0, and measures what issue 11 asks for:
 
    Every edited text is checked with `ast.parse` beforehand, so a "valid" edit
    parses and a "syntax error" edit does not. The documents are not on disk and
-   no workspace is open (`rootUri` null), so only the single-file analysis runs.
+   no workspace is open (`rootUri` null). The server still follows imports from the
+   file's folder: after each version's diagnostics are published, its cross-module
+   pass starts, and the next edit must cancel it (what a user typing meets too).
 
 2. First diagnostics and peak memory on a large workspace: a fresh server with
    the diffusers snapshot (`~/.cache/gradwatch/sweep/huggingface+diffusers`,

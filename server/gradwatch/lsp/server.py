@@ -605,6 +605,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The analysis runs in a worker thread, pure Python that holds the GIL; the thread that reads
+# the editor's messages gets it only when the worker is made to let go, every 5 ms by default,
+# and it takes several turns to read a newer edit and cancel the run that became stale (the
+# cross-module pass of the version before, which starts as soon as its first pass is published).
+# At 0.5 ms that run stops sooner: benchmarks/bench_lsp.py, 1,000 lines, median edit to
+# diagnostics 27 -> 20 ms, p95 55-65 -> 44-49 ms.
+GIL_SWITCH_SECONDS = 0.0005
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # Clients add options of their own (vscode-languageclient: --clientProcessId=N); they are not ours to refuse.
@@ -617,6 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("ignoring command line arguments %s", unknown)
     server.interpreters = InterpreterPolicy(args.python, args.trust_settings_interpreter)
     tune_for_analysis()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     if args.tcp is not None:
         server.start_tcp(*args.tcp)
     else:
