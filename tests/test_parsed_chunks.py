@@ -84,35 +84,22 @@ def test_a_syntax_error_costs_only_its_own_statement() -> None:
     assert dump(parse(text, chunks).tree) == dump(parse(text).tree)
 
 
-def test_a_broken_statement_at_top_level_does_not_take_the_whole_one_above_with_it() -> None:
-    # Found by the fuzz harness: the editor (which re-parses the edited statement alone) kept
-    # `loss_b.backward()`, a whole-text parse blanked it too, so `gradwatch check` and the
-    # editor disagreed about the file.
-    text = (
+# Found by the fuzz harness: the editor (which re-parses the edited statement alone) kept the
+# statement or block above a broken top-level line, a whole-text parse blanked it too, so
+# `gradwatch check` and the editor disagreed about the file.
+ABOVE_A_BROKEN_LINE = [
+    (
         "loss_b = (hidden.detach() * b).sum()\n"
         "loss_b.backward()\n"
         "loss_w = (hidden * b\n"
         "y = x\n"
         ").sum()\n"
-        "loss_w.backward()\n"
-    )
-    whole = parse(text)
-    assert whole.syntax_error is not None and whole.syntax_error[0].line == 3
-    assert [ast.unparse(statement) for statement in whole.tree.body] == [
-        "loss_b = (hidden.detach() * b).sum()",
+        "loss_w.backward()\n",
+        "y = x\n",  # deleted: the valid version the editor had before
+        3,
         "loss_b.backward()",
-        "y = x",
-        "pass",
-        "loss_w.backward()",
-    ]
-    chunks = ParsedChunks()
-    parse(text.replace("y = x\n", ""), chunks)  # the valid version the editor had before
-    assert dump(parse(text, chunks).tree) == dump(whole.tree)
-
-
-def test_a_broken_line_after_a_class_does_not_take_the_class_with_it() -> None:
-    # Found by the fuzz harness too: `matchclass Embeddings(...)` blanked the class above it.
-    text = (
+    ),
+    (
         "class Encoder(nn.Module):\n"
         "    def __init__(self):\n"
         "        self.layer = nn.Linear(2, 2)\n"
@@ -120,11 +107,19 @@ def test_a_broken_line_after_a_class_does_not_take_the_class_with_it() -> None:
         "\n"
         "matchclass Embeddings(nn.Module):\n"
         "    def __init__(self):\n"
-        "        self.table = nn.Embedding(3, 2)\n"
-    )
+        "        self.table = nn.Embedding(3, 2)\n",
+        "match",
+        6,
+        "class Encoder(nn.Module):",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, typed, error_line, kept", ABOVE_A_BROKEN_LINE)
+def test_a_broken_top_level_line_does_not_take_what_is_above_it_with_it(text, typed, error_line, kept) -> None:
     whole = parse(text)
-    assert whole.syntax_error is not None and whole.syntax_error[0].line == 6
-    assert [statement.name for statement in whole.tree.body if isinstance(statement, ast.ClassDef)] == ["Encoder"]
+    assert whole.syntax_error is not None and whole.syntax_error[0].line == error_line
+    assert kept in [ast.unparse(statement).split("\n")[0] for statement in whole.tree.body]
     chunks = ParsedChunks()
-    parse(text.replace("matchclass", "class"), chunks)
+    parse(text.replace(typed, "", 1), chunks)
     assert dump(parse(text, chunks).tree) == dump(whole.tree)
