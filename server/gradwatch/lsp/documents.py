@@ -451,13 +451,13 @@ class Analyser:
         if run.then is not None and run.then.project is not None and analysis.calls_other_files:
             # Not at once: the next keystroke, often already on its way, would have to cancel
             # it, and wait for it to notice (bench_lsp: 11-36 ms per edit). After a pause.
-            later = asyncio.get_running_loop().call_later(FOLLOW_UP_DELAY_SECONDS, self._follow_up, key, slot)
             self._drop_follow_up(slot)
+            later = asyncio.get_running_loop().call_later(FOLLOW_UP_DELAY_SECONDS, self._follow_up, key, slot)
             slot.follow_up = (later, run.then)
 
     def _follow_up(self, key: str, slot: _Slot) -> None:
-        if slot.follow_up is None:
-            return
+        # A newer state drops a waiting pass (_abandon_stale), but not every change of state
+        # comes with one (the settings' generation): the state is checked again here.
         _, program = slot.follow_up
         slot.follow_up = None
         if self._slots.get(key) is slot and program.state == self._state_of(key):
