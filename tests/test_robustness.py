@@ -19,7 +19,7 @@ import pytest
 
 from gradwatch.checker import check_source
 from gradwatch.cli import PARALLEL_MIN_FILES
-from gradwatch.parsing import MAX_NESTING, MAX_PARSED_CHARACTERS, PARSE_BUDGET, parse, recovery_budget
+from gradwatch.parsing import ELIDED_NAME, MAX_NESTING, MAX_PARSED_CHARACTERS, PARSE_BUDGET, parse, recovery_budget
 from gradwatch.rules import all_rules
 
 SERVER = Path(__file__).resolve().parents[1] / "server"
@@ -333,6 +333,45 @@ def test_an_import_being_typed_keeps_the_names_before_the_error(typed, bound):
 def test_a_finding_that_uses_an_import_survives_a_typo_in_that_import():
     text = HAZARD.replace("import torch\n", "import torch, math(\n", 1)
     assert [(f.code, f.span.line) for f in check_source(text).findings] == [("GW001", 1), ("GW201", HAZARD_LINE)]
+
+
+# A function whose hazard (GW201 at line 6) sits in a block under a header, after a
+# call written over two lines: each case below breaks one line of it as typing would.
+GUARDED_HAZARD = (
+    "import torch\n"
+    "def train(ready, log):\n"
+    "    x = torch.randn(3, requires_grad=True)\n"
+    "    if ready:\n"
+    "        y = x.sigmoid()\n"
+    "        y.add_(1)\n"
+    "        log.write('backward',\n"
+    "                  flush=True)\n"
+    "        y.sum().backward()\n"
+)
+
+
+@pytest.mark.parametrize(
+    "line, typed, skipped",
+    [
+        (4, "    if ready:(", "the rest of that line"),  # a bracket typed after the colon
+        (4, "    if ready and (:", "the condition on that line"),  # a condition being edited
+        (2, "def train(ready, log):[", "the rest of that line"),
+        (8, "                  flush=True)(", "the rest of that line"),  # a line that continues a call
+    ],
+)
+def test_a_broken_line_in_a_block_keeps_the_block_and_its_finding(line, typed, skipped):
+    lines = GUARDED_HAZARD.splitlines(keepends=True)
+    lines[line - 1] = typed + "\n"
+    result = check_source("".join(lines))
+    assert sorted((f.code, f.span.line) for f in result.findings) == [("GW001", line), ("GW201", 6)]
+    assert next(f for f in result.findings if f.code == "GW001").message.endswith(f"gradwatch skipped {skipped}")
+
+
+def test_a_while_whose_condition_is_being_edited_still_runs_its_body_both_ways():
+    tree = parse("while n >:\n    n = n - 1\nm = n\n").tree
+    loop = tree.body[0]
+    assert isinstance(loop, ast.While) and loop.test.id == ELIDED_NAME
+    assert ast.unparse(loop.body[0]) == "n = n - 1" and ast.unparse(tree.body[1]) == "m = n"
 
 
 def test_a_broken_block_header_still_costs_its_block():

@@ -35,6 +35,18 @@ _BLOCK_START = re.compile(r"\s*(async\s+def|def|class)\b")
 _STATEMENT_START = re.compile(r"(?!(?:else|elif|except|finally)\b)[^\s#'\")\]}]")
 _UNTERMINATED_TRIPLE_QUOTE = "unterminated triple-quoted string"
 _IMPORT_START = re.compile(r"[ \t]*(?:import|from)\b")
+# A block's header, and the ones whose condition recovery can leave unknown.
+_HEADER_START = re.compile(r"[ \t]*(?:async\s+)?(if|elif|else|while|for|with|try|except|finally|def|class)\b")
+_CONDITIONS = ("if", "elif", "while")
+# What a header needs around it to parse (`elif x:` after an `if`, `try:` before an `except`).
+_IF, _TRY = "if x:\n pass\n", "try:\n pass\n"
+_HEADER_CONTEXT = {
+    "elif": (_IF, ""),
+    "else": (_IF, ""),
+    "except": (_TRY, ""),
+    "finally": (_TRY, ""),
+    "try": ("", "finally:\n pass\n"),
+}
 MAX_IMPORT_PREFIXES = 20  # prefixes of a broken import line tried, longest first (each a tiny parse)
 
 MAX_BLOCK_GUESSES = 3
@@ -244,8 +256,8 @@ class _Recovery:
         return result
 
     def _guess(self, error: BaseException) -> ast.Module | BaseException | None:
-        """Put `pass` in place of the error's line, or else blank the block around it, and
-        parse again; None when that cannot help."""
+        """Put what of the error's line can stand in its place (`_stand_ins`), or else blank
+        the block around it, and parse again; None when that cannot help."""
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         if not line:
             return None
@@ -254,8 +266,11 @@ class _Recovery:
         # function: the function's other statements, and what its callers see, stay.
         # Not for stray triple quotes: Python names the line of the file's last string, and
         # a `pass` there could turn all the code between into one string that parses.
-        skipped = None if _unterminated_triple_quote(error) else _stand_in_for_line(self.lines, line)
-        if skipped is not None:
+        stand_ins = []
+        if not _unterminated_triple_quote(error) and 0 < line <= len(self.lines):
+            stand_ins = _stand_ins(self.lines[line - 1], error)
+        for stand_in, skipped in stand_ins:
+            self.lines[line - 1] = stand_in
             self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
             after = self._parse_rest()
             if isinstance(after, ast.Module):
@@ -392,20 +407,66 @@ def _statement_starts(lines: list[str]) -> list[int]:
     return starts
 
 
-def _stand_in_for_line(lines: list[str], error_line: int) -> str | None:
-    """Replace line `error_line` (1-based) by what of it can stand: an import up to its last
-    whole name (`from torch import nn, F(` -> `from torch import nn, F`: the names it bound
-    before the edit stay bound, so the rest of the file means what it meant), else `pass`
-    at the same indentation. Returns what was left out (for the message), None when the
-    line is blank or a block's header (its body would then be indented under nothing)."""
-    index = error_line - 1
-    if not 0 <= index < len(lines) or not lines[index].strip() or _BLOCK_START.match(lines[index]):
-        return None
-    text = lines[index]
+def _stand_ins(text: str, error: SyntaxError) -> list[tuple[str, str]]:
+    """What of a line with a syntax error can stand in its place, best first, each with what
+    it leaves out (for the message): an import up to its last whole name (`from torch import
+    nn, F(` -> `from torch import nn, F`: the names it bound before the edit stay bound, so
+    the rest of the file means what it meant); a block's header without what follows its
+    colon (`if ready:(` -> `if ready:`), or an `if`/`elif`/`while` header with a condition
+    not known (its body stays, both ways); else `pass` at the same indentation, and, where
+    that cannot stand (the line continues a statement begun above it), the line up to a
+    bracket it leaves open (`    help="...")(` -> `    help="...")`). Nothing for a blank
+    line; a def or class header keeps its body only with its header whole."""
     code = text.rstrip("\r\n")
+    ending = text[len(code) :]
+    if not code.strip():
+        return []
     prefix = _import_prefix(code)
-    lines[index] = (prefix or code[: _indent(code)] + "pass") + text[len(code) :]
-    return "the rest of that import" if prefix else "the line that contains it"
+    if prefix is not None:
+        return [(prefix + ending, "the rest of that import")]
+    header = _HEADER_START.match(code)
+    if header is None:
+        stand_ins = [(code[: _indent(code)] + "pass" + ending, "the line that contains it")]
+        opened = _open_bracket(code, error)
+        if opened is not None:
+            stand_ins.append((code[:opened] + ending, "the rest of that line"))
+        return stand_ins
+    stand_ins = []
+    colon = _header_colon(code)
+    if colon is not None:
+        stand_ins.append((code[: colon + 1] + ending, "the rest of that line"))
+    if header.group(1) in _CONDITIONS:
+        condition_unknown = f"{code[: _indent(code)]}{header.group(1)} {ELIDED_NAME}:{ending}"
+        stand_ins.append((condition_unknown, "the condition on that line"))
+    if not _BLOCK_START.match(code):  # `if x: f(` is a whole statement
+        stand_ins.append((code[: _indent(code)] + "pass" + ending, "the line that contains it"))
+    return stand_ins
+
+
+def _open_bracket(code: str, error: SyntaxError) -> int | None:
+    """Where on the line the bracket is that the error says was never closed, with code before it."""
+    if not (error.msg or "").endswith("was never closed") or not error.offset:
+        return None
+    at = error.offset - 1
+    return at if 0 < at < len(code) and code[at] in "([{" and code[:at].strip() else None
+
+
+def _header_colon(code: str) -> int | None:
+    """Where a header's own colon is when only brackets or punctuation follow it (`if ready:(`),
+    the header up to it being whole; else None."""
+    match = re.search(r":[^\w'\"#]*$", code)
+    if match is None or match.end() - match.start() == 1:
+        return None
+    header = code[: match.start() + 1].strip()
+    keyword = header.split(None, 1)[0].rstrip(":")
+    before, after = _HEADER_CONTEXT.get(keyword, ("", ""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(f"{before}{header}\n pass\n{after}")
+        except _PARSE_ERRORS:
+            return None
+    return match.start()
 
 
 def _import_prefix(code: str) -> str | None:
