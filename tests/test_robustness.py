@@ -19,7 +19,9 @@ import pytest
 
 from gradwatch.checker import check_source
 from gradwatch.cli import PARALLEL_MIN_FILES
-from gradwatch.parsing import ELIDED_NAME, MAX_NESTING, MAX_PARSED_CHARACTERS, PARSE_BUDGET, parse, recovery_budget
+from gradwatch.deep_nesting import ELIDED_NAME, MAX_NESTING
+from gradwatch.parsing import parse
+from gradwatch.syntax_recovery import MAX_PARSED_CHARACTERS, PARSE_BUDGET, recovery_budget
 from gradwatch.rules import all_rules
 
 SERVER = Path(__file__).resolve().parents[1] / "server"

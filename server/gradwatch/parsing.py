@@ -1,18 +1,7 @@
-"""Parse half-typed and pathological code: a syntax error costs only the code around it.
-
-Recovery puts `pass` in place of the line with the error (an import keeps the
-names before the error) or, when that does not parse, blanks the def or class
-around it, and parses again; line numbers stay
-put, so findings elsewhere keep their positions. Its cost is bounded: a few guesses
-from the error's line (the enclosing def or class), then, when that fails or
-the error has no useful line, a bisection for the first top-level statement
-that stops the text from parsing. An unterminated triple-quoted string is such
-an error: Python reports where the last string of the file opens, which is not
-where the user typed the stray quotes.
-
-The tree that comes out is never nested deeper than MAX_NESTING: the analysis
-walks it recursively, and generated code (a 500-term sum) would exhaust
-Python's recursion limit.
+"""Parse half-typed and pathological code: the whole text at once, or, for a document
+being edited, only the top-level statements an edit touched (ParsedChunks). A
+syntax error costs only the code around it (syntax_recovery.py); the tree that
+comes out is never nested deeper than deep_nesting.MAX_NESTING.
 """
 
 from __future__ import annotations
@@ -20,51 +9,12 @@ from __future__ import annotations
 import ast
 import bisect
 import itertools
-import re
-import tokenize
 import warnings
 from dataclasses import dataclass
 
+from gradwatch.deep_nesting import elide_deep_nesting
 from gradwatch.findings import Span
-from gradwatch.source import split_lines
-
-_BLOCK_START = re.compile(r"\s*(async\s+def|def|class)\b")
-# A line that can begin a top-level statement: a cut point for the bisection. Lines
-# that continue a statement (`else:`, `)`, ...) or text inside a string usually fail
-# this test; where they pass, the bisection still ends on a cut that parses.
-_STATEMENT_START = re.compile(r"(?!(?:else|elif|except|finally)\b)[^\s#'\")\]}]")
-_UNTERMINATED_TRIPLE_QUOTE = "unterminated triple-quoted string"
-_IMPORT_START = re.compile(r"[ \t]*(?:import|from)\b")
-# A block's header, and the ones whose condition recovery can leave unknown.
-_HEADER_START = re.compile(r"[ \t]*(?:async\s+)?(if|elif|else|while|for|with|try|except|finally|def|class)\b")
-_CONDITIONS = ("if", "elif", "while")
-# What a header needs around it to parse (`elif x:` after an `if`, `try:` before an `except`).
-_IF, _TRY = "if x:\n pass\n", "try:\n pass\n"
-_HEADER_CONTEXT = {
-    "elif": (_IF, ""),
-    "else": (_IF, ""),
-    "except": (_TRY, ""),
-    "finally": (_TRY, ""),
-    "try": ("", "finally:\n pass\n"),
-}
-MAX_IMPORT_PREFIXES = 20  # prefixes of a broken import line tried, longest first (each a tiny parse)
-
-MAX_BLOCK_GUESSES = 3
-# Parsing done while recovering, in multiples of the text's size, and at most
-# MAX_PARSED_CHARACTERS in all (ast.parse reads about 1.6 MB a second): past it, only
-# the longest prefix known to parse is kept.
-PARSE_BUDGET = 12
-MAX_PARSED_CHARACTERS = 1_000_000
-# Real code nests expressions and statements well under 100 deep (torch's own
-# deepest file: 92); each level costs the analysis a few stack frames.
-MAX_NESTING = 100
-# Stands for an elided expression: bound nowhere, so the analysis knows nothing of it.
-ELIDED_NAME = "__gradwatch_elided__"
-
-# ast.parse raises MemoryError when its parser runs out of stack (deep brackets) and
-# RecursionError when building a very deep tree (a 3,000-term sum); CPython cannot
-# compile such a file either, so they are syntax errors here.
-_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+from gradwatch.syntax_recovery import PARSE_ERRORS, Recovery, parse_lines, statement_starts
 
 
 @dataclass(frozen=True)
@@ -84,9 +34,9 @@ def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Modu
             return parsed
     if parsed_before is not None:
         if chunks is not None:
-            chunks.remember(_lines(text), parsed_before)
+            chunks.remember(parse_lines(text), parsed_before)
         return ParseResult(parsed_before, None)
-    recovery = _Recovery(text)
+    recovery = Recovery(text)
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     if chunks is not None and recovery.first_error is None:
         chunks.remember(recovery.lines, tree)
@@ -117,10 +67,10 @@ class ParsedChunks:
         """The text's tree, or None when there is nothing to reuse yet."""
         if not self._chunks:
             return None  # parsing the whole text at once is faster; `remember` keeps its chunks
-        lines = _lines(text)
+        lines = parse_lines(text)
         joined = "".join(lines)
         offsets = [0, *itertools.accumulate(len(line) for line in lines)]
-        cuts = sorted({0, *_statement_starts(lines)}) + [len(lines)]
+        cuts = sorted({0, *statement_starts(lines)}) + [len(lines)]
         position = {cut: index for index, cut in enumerate(cuts)}
 
         def kept(index: int) -> tuple | None:
@@ -156,7 +106,7 @@ class ParsedChunks:
         statements: a cut inside a statement (a docstring's line) joins its two chunks."""
         spans = [(_start_line(statement) - 1, statement.end_lineno - 1) for statement in tree.body]
         inside = {line for start, end in spans for line in range(start + 1, end + 1)}
-        cuts = [cut for cut in sorted({0, *_statement_starts(lines)}) if cut not in inside] + [len(lines)]
+        cuts = [cut for cut in sorted({0, *statement_starts(lines)}) if cut not in inside] + [len(lines)]
         starts = [start for start, _ in spans]
         self._chunks = {
             first: (
@@ -183,7 +133,7 @@ def _start_line(statement: ast.stmt) -> int:
 def _recover_chunk(lines: list[str], first: int, end: int) -> tuple[list[ast.stmt], tuple | None]:
     """The statements of lines `first` to `end` parsed with recovery (the lines around them
     count as blank), and their first syntax error."""
-    recovery = _Recovery("\n" * first + "".join(lines[first:end]))
+    recovery = Recovery("\n" * first + "".join(lines[first:end]))
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     return tree.body, recovery.first_error
 
@@ -207,15 +157,10 @@ def _parse_chunk(lines: list[str], cuts: list[int], index: int, stop: int) -> tu
             warnings.simplefilter("ignore")  # e.g. invalid escape sequences
             try:
                 tree = ast.parse("\n" * first + chunk)
-            except _PARSE_ERRORS:
+            except PARSE_ERRORS:
                 continue
         return chunk, cuts[end], elide_deep_nesting(tree, lines).body
     return None
-
-
-def recovery_budget(size: int) -> int:
-    """How many characters recovery may parse for a text of `size` characters."""
-    return min(PARSE_BUDGET * max(size, 1), max(MAX_PARSED_CHARACTERS, size))
 
 
 def parses(text: str) -> bool:
@@ -224,373 +169,6 @@ def parses(text: str) -> bool:
         warnings.simplefilter("ignore")  # e.g. invalid escape sequences
         try:
             ast.parse(text)
-        except _PARSE_ERRORS:
+        except PARSE_ERRORS:
             return False
     return True
-
-
-class _Recovery:
-    def __init__(self, text: str) -> None:
-        self.lines = _lines(text)
-        self.budget = recovery_budget(len(text))
-        self.first_error: tuple[Span, str] | None = None
-        # The first `good` lines parse as they are now; `good_tree` is their tree.
-        self.good = 0
-        self.good_tree = ast.Module(body=[], type_ignores=[])
-
-    def run(self) -> ast.Module:
-        guesses = MAX_BLOCK_GUESSES
-        result = self._parse(len(self.lines))
-        while not isinstance(result, ast.Module):
-            retried = None
-            if guesses > 0 and self.budget > 0:
-                guesses -= 1
-                retried = self._guess(result)
-            if retried is None:
-                if self.budget <= 0 or not self._blank_first_failing_statement(result):
-                    # Out of budget: what is known to parse is all there is.
-                    self._note(result, min(self.good + 1, len(self.lines)) or 1, skipped="everything from the statement that contains it on")
-                    return self.good_tree
-                retried = self._parse_rest()
-            result = retried
-        return result
-
-    def _guess(self, error: BaseException) -> ast.Module | BaseException | None:
-        """Put what of the error's line can stand in its place (`_stand_ins`), or else blank
-        the block around it, and parse again; None when that cannot help."""
-        line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
-        if not line:
-            return None
-        before = list(self.lines)
-        # A half-typed simple statement (`y = f(x)(`) then costs only itself, not its
-        # function: the function's other statements, and what its callers see, stay.
-        # Not for stray triple quotes: Python names the line of the file's last string, and
-        # a `pass` there could turn all the code between into one string that parses.
-        stand_ins = []
-        if not _unterminated_triple_quote(error) and 0 < line <= len(self.lines):
-            stand_ins = _stand_ins(self.lines[line - 1], error)
-        for stand_in, skipped in stand_ins:
-            self.lines[line - 1] = stand_in
-            self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
-            after = self._parse_rest()
-            if isinstance(after, ast.Module):
-                self._note(error, line, before, skipped)
-                return after
-            self.lines = list(before)
-        if not _blank_enclosing_block(self.lines, line):
-            return None
-        self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
-        after = self._parse_rest()
-        if _unterminated_triple_quote(error) and _unterminated_triple_quote(after):
-            # The quotes still do not pair up: the stray ones are further up, where a
-            # string opened that the rest of the file's quotes now close and reopen.
-            self.lines = before
-            return None
-        self._note(error, line, before)
-        return after
-
-    def _parse(self, end: int, start: int = 0) -> ast.Module | BaseException:
-        """Parse lines `start` to `end`; the lines before `start` count as blank, so positions stay."""
-        text = "".join(self.lines[start:end])
-        self.budget -= max(len(text), 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. invalid escape sequences
-            try:
-                return ast.parse("\n" * start + text)
-            except _PARSE_ERRORS as error:
-                return error
-
-    def _parse_rest(self) -> ast.Module | BaseException:
-        """Parse the whole text, reusing the tree of the first `good` lines."""
-        result = self._parse(len(self.lines), start=self.good)
-        if isinstance(result, ast.Module) and self.good_tree.body:
-            return ast.Module(body=self.good_tree.body + result.body, type_ignores=[])
-        return result
-
-    def _note(self, error: BaseException, line: int, lines: list[str] | None = None, skipped: str = "the block that contains it") -> None:
-        """Remember the first error, at `line` of `lines` (the text before any blanking of it),
-        and what of the code around it recovery left out."""
-        if self.first_error is None:
-            self.first_error = (_error_span(error, lines or self.lines, line), _error_message(error, skipped))
-
-    def _blank_first_failing_statement(self, error: BaseException) -> bool:
-        """Bisect for the top-level statement whose addition stops the text from parsing; blank it.
-
-        The first `good` lines parse, the whole text does not; the search keeps that
-        invariant, so it ends between two adjacent cut points whatever the text. Each
-        probe parses only the lines after `good`: a module that parses ends where a new
-        top-level statement can begin, so the probes together cost about one parse.
-        """
-        cuts = [self.good, *(i for i in _statement_starts(self.lines) if i > self.good), len(self.lines)]
-        low, high = 0, len(cuts) - 1
-        while high - low > 1:
-            if self.budget <= 0:
-                return False
-            middle = (low + high) // 2
-            result = self._parse(cuts[middle], start=self.good)
-            if isinstance(result, ast.Module):
-                body = self.good_tree.body + result.body
-                low, self.good, self.good_tree = middle, cuts[middle], ast.Module(body=body, type_ignores=[])
-            else:
-                high = middle
-        start, end = cuts[low], cuts[high]
-        while start < end - 1 and not self.lines[start].strip():
-            start += 1  # point the error at the statement, not at the blank lines before it
-        self._note(error, start + 1, skipped="the statement that contains it")
-        changed = _blank(self.lines, start, end)
-        # The prefix still parses: blank lines after a module change nothing.
-        self.good = end
-        return changed
-
-
-def _lines(text: str) -> list[str]:
-    """The text's lines with one line ending for all: Python reads \r, \r\n and \n alike,
-    and a blanked "\n" line after a lone "\r" would otherwise merge with it into one "\r\n"
-    line. Most texts have no "\r": their lines are already so."""
-    lines = split_lines(text)
-    return lines if "\r" not in text else [_with_newline(line) for line in lines]
-
-
-def _with_newline(line: str) -> str:
-    body = line.rstrip("\r\n")
-    return body + "\n" if len(body) < len(line) else line
-
-
-def _unterminated_triple_quote(error: ast.Module | BaseException) -> bool:
-    # Python reports where the file's last string opens, which need not be where the
-    # stray quotes were typed.
-    return isinstance(error, SyntaxError) and _UNTERMINATED_TRIPLE_QUOTE in str(error.msg)
-
-
-def _error_span(error: BaseException, lines: list[str], line: int) -> Span:
-    column = max((getattr(error, "offset", None) or 1) - 1, 0) if getattr(error, "lineno", None) == line else 0
-    text = lines[line - 1].rstrip("\r\n") if 0 < line <= len(lines) else ""
-    column = min(column, len(text))
-    return Span(line, column, line, max(len(text), column))
-
-
-def _error_message(error: BaseException, skipped: str) -> str:
-    if isinstance(error, (RecursionError, MemoryError)):
-        message = "too deeply nested for Python's parser"
-    elif isinstance(error, UnicodeError):
-        # Its own message counts characters from where the parse began (the file, or one
-        # statement the editor re-parsed): the span says where the character is.
-        message = f"the text cannot be read as {getattr(error, 'encoding', 'utf-8')}: {getattr(error, 'reason', error)}"
-    else:
-        message = getattr(error, "msg", None) or str(error)
-    return f"syntax error: {message}; gradwatch skipped {skipped}"
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _blank(lines: list[str], start: int, end: int) -> bool:
-    """Empty lines `start` to `end` (0-based, end excluded), keeping every line ending."""
-    changed = False
-    for i in range(start, end):
-        if lines[i].strip():
-            lines[i] = lines[i][len(lines[i].rstrip("\r\n")) :]
-            changed = True
-    return changed
-
-
-def _statement_starts(lines: list[str]) -> list[int]:
-    """Indexes of the lines that may begin a top-level statement."""
-    starts: list[int] = []
-    previous = ""  # the last line with code: a decorator or a backslash continues into the next one
-    for index, line in enumerate(lines):
-        if _STATEMENT_START.match(line) and not previous.startswith("@") and not previous.endswith("\\"):
-            starts.append(index)
-        if line.strip() and not line.lstrip().startswith("#"):
-            previous = line.rstrip()
-    return starts
-
-
-def _stand_ins(text: str, error: SyntaxError) -> list[tuple[str, str]]:
-    """What of a line with a syntax error can stand in its place, best first, each with what
-    it leaves out (for the message): an import up to its last whole name (`from torch import
-    nn, F(` -> `from torch import nn, F`: the names it bound before the edit stay bound, so
-    the rest of the file means what it meant); a block's header without what follows its
-    colon (`if ready:(` -> `if ready:`), or an `if`/`elif`/`while` header with a condition
-    not known (its body stays, both ways); else `pass` at the same indentation, and, where
-    that cannot stand (the line continues a statement begun above it), the line up to a
-    bracket it leaves open (`    help="...")(` -> `    help="...")`). Nothing for a blank
-    line; a def or class header keeps its body only with its header whole."""
-    code = text.rstrip("\r\n")
-    ending = text[len(code) :]
-    if not code.strip():
-        return []
-    prefix = _import_prefix(code)
-    if prefix is not None:
-        return [(prefix + ending, "the rest of that import")]
-    header = _HEADER_START.match(code)
-    if header is None:
-        stand_ins = [(code[: _indent(code)] + "pass" + ending, "the line that contains it")]
-        opened = _open_bracket(code, error)
-        if opened is not None:
-            stand_ins.append((code[:opened] + ending, "the rest of that line"))
-        return stand_ins
-    stand_ins = []
-    colon = _header_colon(code)
-    if colon is not None:
-        stand_ins.append((code[: colon + 1] + ending, "the rest of that line"))
-    if header.group(1) in _CONDITIONS:
-        condition_unknown = f"{code[: _indent(code)]}{header.group(1)} {ELIDED_NAME}:{ending}"
-        stand_ins.append((condition_unknown, "the condition on that line"))
-    if not _BLOCK_START.match(code):  # `if x: f(` is a whole statement
-        stand_ins.append((code[: _indent(code)] + "pass" + ending, "the line that contains it"))
-    return stand_ins
-
-
-def _open_bracket(code: str, error: SyntaxError) -> int | None:
-    """Where on the line the bracket is that the error says was never closed, with code before it."""
-    if not (error.msg or "").endswith("was never closed") or not error.offset:
-        return None
-    at = error.offset - 1
-    return at if 0 < at < len(code) and code[at] in "([{" and code[:at].strip() else None
-
-
-def _header_colon(code: str) -> int | None:
-    """Where a header's own colon is when only brackets or punctuation follow it (`if ready:(`),
-    the header up to it being whole; else None."""
-    match = re.search(r":[^\w'\"#]*$", code)
-    if match is None or match.end() - match.start() == 1:
-        return None
-    header = code[: match.start() + 1].strip()
-    keyword = header.split(None, 1)[0].rstrip(":")
-    before, after = _HEADER_CONTEXT.get(keyword, ("", ""))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ast.parse(f"{before}{header}\n pass\n{after}")
-        except _PARSE_ERRORS:
-            return None
-    return match.start()
-
-
-def _import_prefix(code: str) -> str | None:
-    """The longest prefix of an import line, ending after a name, that is an import by itself."""
-    if not _IMPORT_START.match(code):
-        return None
-    for end in sorted((match.end() for match in re.finditer(r"\w\b", code)), reverse=True)[:MAX_IMPORT_PREFIXES]:
-        prefix = code[:end]
-        if end < len(code.rstrip()) and _is_import(prefix.strip()):
-            return prefix
-    return None
-
-
-def _is_import(statement: str) -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            body = ast.parse(statement).body
-        except _PARSE_ERRORS:
-            return False
-    return len(body) == 1 and isinstance(body[0], (ast.Import, ast.ImportFrom))
-
-
-def _blank_enclosing_block(lines: list[str], error_line: int) -> bool:
-    """Blank out the innermost def/class around `error_line` (or its top-level statement).
-
-    Returns False when there was nothing left to blank.
-    """
-    if not lines:
-        return False
-    index = min(max(error_line - 1, 0), len(lines) - 1)
-    # Walk up to the nearest block header that encloses the error line.
-    error_indent = _indent(lines[index]) if lines[index].strip() else 0
-    start = None
-    for i in range(index, -1, -1):
-        text = lines[i]
-        if not text.strip():
-            continue
-        header = _BLOCK_START.match(text) and (i == index or _indent(text) < error_indent or _indent(text) == 0)
-        if header or (_indent(text) == 0 and i < index):
-            # A broken line at the top level may belong to a statement that begins above it
-            # (`y = (a *` over several lines); when the lines above end where a statement
-            # ends, it does not, and the statement or block above stays.
-            start = index if i < index and error_indent == 0 and _whole_statements(lines[i:index]) else i
-            break
-    if start is None:
-        start = index
-    header_indent = _indent(lines[start])
-    end = start + 1
-    while end < len(lines):
-        text = lines[end]
-        if text.strip() and _indent(text) <= header_indent and not text.lstrip().startswith(("#", ")", "]", "}")):
-            break
-        end += 1
-    return _blank(lines, start, max(end, index + 1))
-
-
-def _whole_statements(lines: list[str]) -> bool:
-    """Whether `lines` end where a statement ends: no bracket or string left open."""
-    try:
-        tokens = list(tokenize.generate_tokens(iter(lines).__next__))
-    except (tokenize.TokenError, SyntaxError):
-        return False
-    ends = [t.type for t in tokens if t.type not in _NOT_A_STATEMENT_END]
-    return not ends or ends[-1] == tokenize.NEWLINE
-
-
-_NOT_A_STATEMENT_END = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
-
-
-def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NESTING) -> ast.Module:
-    """Replace each expression or statement nested deeper than `limit` by a stand-in.
-
-    An expression becomes a name bound nowhere (an unknown value), a statement a
-    `pass`, a pattern a wildcard; each keeps the position of what it replaces.
-    `lines` are the lines that were parsed (they give each node's length).
-    The walk keeps its own stack, so no depth can overflow it.
-    """
-    length = _Lengths(lines)
-    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        depth += 1  # of its children
-        for field in node._fields:
-            value = getattr(node, field, None)
-            children = value if isinstance(value, list) else (value,)
-            for index, child in enumerate(children):
-                # Nodes without fields (`Load`, `Add`, `pass`) are leaves: nothing to walk.
-                # Each level of nesting takes at least one character, so a node shorter
-                # than the room left cannot reach the limit (this skips almost all code).
-                if not isinstance(child, ast.AST) or not child._fields or length.of(child) < limit - depth:
-                    continue
-                stand_in = _stand_in(child) if depth > limit else None
-                if stand_in is None:
-                    stack.append((child, depth))
-                elif children is value:
-                    value[index] = stand_in
-                else:
-                    setattr(node, field, stand_in)
-    return tree
-
-
-class _Lengths:
-    """A node's length in UTF-8 bytes (ast's columns are byte offsets), from its position."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.starts = [0]
-        for line in lines:
-            self.starts.append(self.starts[-1] + (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))))
-
-    def of(self, node: ast.AST) -> int | float:
-        end_line = getattr(node, "end_lineno", None)
-        if end_line is None:  # `arguments`, `comprehension`, ...: no position to go by
-            return float("inf")
-        return self.starts[end_line - 1] + node.end_col_offset - self.starts[node.lineno - 1] - node.col_offset
-
-
-def _stand_in(node: ast.AST) -> ast.AST | None:
-    if isinstance(node, ast.expr):
-        stand_in: ast.AST = ast.Name(id=ELIDED_NAME, ctx=getattr(node, "ctx", None) or ast.Load())
-    elif isinstance(node, ast.stmt):
-        stand_in = ast.Pass()
-    elif isinstance(node, ast.pattern):
-        stand_in = ast.MatchAs(pattern=None, name=None)
-    else:
-        return None  # e.g. `arguments` or a `keyword`: its parent needs one; its children are replaced
-    return ast.copy_location(stand_in, node)

@@ -1,0 +1,72 @@
+"""Trees no deeper than MAX_NESTING: the analysis walks a tree recursively, and
+generated code (a 500-term sum) would exhaust Python's recursion limit. What lies
+deeper is replaced by a stand-in that the analysis knows nothing of."""
+
+from __future__ import annotations
+
+import ast
+
+# Real code nests expressions and statements well under 100 deep (torch's own
+# deepest file: 92); each level costs the analysis a few stack frames.
+MAX_NESTING = 100
+# Stands for an elided expression: bound nowhere, so the analysis knows nothing of it.
+ELIDED_NAME = "__gradwatch_elided__"
+
+
+def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NESTING) -> ast.Module:
+    """Replace each expression or statement nested deeper than `limit` by a stand-in.
+
+    An expression becomes a name bound nowhere (an unknown value), a statement a
+    `pass`, a pattern a wildcard; each keeps the position of what it replaces.
+    `lines` are the lines that were parsed (they give each node's length).
+    The walk keeps its own stack, so no depth can overflow it.
+    """
+    length = _Lengths(lines)
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += 1  # of its children
+        for field in node._fields:
+            value = getattr(node, field, None)
+            children = value if isinstance(value, list) else (value,)
+            for index, child in enumerate(children):
+                # Nodes without fields (`Load`, `Add`, `pass`) are leaves: nothing to walk.
+                # Each level of nesting takes at least one character, so a node shorter
+                # than the room left cannot reach the limit (this skips almost all code).
+                if not isinstance(child, ast.AST) or not child._fields or length.of(child) < limit - depth:
+                    continue
+                stand_in = _stand_in(child) if depth > limit else None
+                if stand_in is None:
+                    stack.append((child, depth))
+                elif children is value:
+                    value[index] = stand_in
+                else:
+                    setattr(node, field, stand_in)
+    return tree
+
+
+class _Lengths:
+    """A node's length in UTF-8 bytes (ast's columns are byte offsets), from its position."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.starts = [0]
+        for line in lines:
+            self.starts.append(self.starts[-1] + (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))))
+
+    def of(self, node: ast.AST) -> int | float:
+        end_line = getattr(node, "end_lineno", None)
+        if end_line is None:  # `arguments`, `comprehension`, ...: no position to go by
+            return float("inf")
+        return self.starts[end_line - 1] + node.end_col_offset - self.starts[node.lineno - 1] - node.col_offset
+
+
+def _stand_in(node: ast.AST) -> ast.AST | None:
+    if isinstance(node, ast.expr):
+        stand_in: ast.AST = ast.Name(id=ELIDED_NAME, ctx=getattr(node, "ctx", None) or ast.Load())
+    elif isinstance(node, ast.stmt):
+        stand_in = ast.Pass()
+    elif isinstance(node, ast.pattern):
+        stand_in = ast.MatchAs(pattern=None, name=None)
+    else:
+        return None  # e.g. `arguments` or a `keyword`: its parent needs one; its children are replaced
+    return ast.copy_location(stand_in, node)
