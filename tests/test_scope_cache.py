@@ -504,3 +504,16 @@ def test_with_a_star_import_a_def_taken_away_costs_only_the_scopes_that_use_its_
     assert ran == ["caller"]
     assert check_source(uses_it, cache=cache).findings == check_source(uses_it).findings
 
+
+
+def test_an_edit_among_hundreds_of_backwards_gives_what_a_fresh_check_gives() -> None:
+    # Each backward is freed by the one before: the states the editor compares hold that
+    # chain, which compared event by event once overflowed the stack (a fuzz find).
+    lines = ["import torch", "x = torch.ones(3, requires_grad=True)", "loss = (x * 2).sum()"] + ["loss.backward()"] * 800
+    cache = ScopeCache()
+    check_source("\n".join(lines) + "\n", cache=cache)
+    lines[400] = "loss.backwardx()"
+    edited = "\n".join(lines) + "\n"
+    cached = check_source(edited, cache=cache).findings
+    assert cached == check_source(edited).findings
+    assert {f.code for f in cached} == {"GW106"} and len(cached) == 798

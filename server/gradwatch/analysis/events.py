@@ -24,9 +24,12 @@ class Backward:
     # (the op that saved them, the in-place op that modified them).
     clobbered: tuple[tuple[SavedOp, InPlace], ...] = ()
     # An earlier backward, without retain_graph=True, that already freed this graph.
-    freed_by: Backward | None = None
+    # Not compared: what a later statement makes of this event is where it is and what it
+    # backpropagated, and comparing a chain of backwards each freed by the one before
+    # would recurse once per backward (the editor compares states that hold them).
+    freed_by: Backward | None = field(default=None, compare=False)
     # Else one that freed a part of it that only some paths reach (`uncertain` history).
-    maybe_freed_by: Backward | None = None
+    maybe_freed_by: Backward | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
