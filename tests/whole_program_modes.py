@@ -2,7 +2,7 @@
 followed through calls and submodules: (code, expected (code, line) findings, what torch
 raises or None). tests/test_whole_program.py checks each with gradwatch and with torch."""
 
-from whole_program_errors import NO_GRAPH
+from whole_program_errors import NO_GRAPH, TWICE
 
 # Grad mode, dtypes and frozen parameters, followed through calls and submodules.
 
@@ -534,6 +534,118 @@ fast = clone_module(Net(), lambda p: p.detach().clone())
 for p in fast.block.parameters():
     p.requires_grad = False
 loss = fast(torch.randn(2, 4)).sum()
+""",
+        [],
+        None,
+    ),
+    # torch.distributions: draws, densities and what one object computes once for all of them.
+    "a_policy_gradient_step_backpropagates_the_log_prob_of_a_drawn_action": (
+        """
+import torch
+import torch.nn as nn
+from torch.distributions import Categorical
+
+policy = nn.Linear(4, 3)
+opt = torch.optim.Adam(policy.parameters())
+for step in range(3):
+    dist = Categorical(logits=policy(torch.randn(4)))
+    action = dist.sample()
+    loss = -dist.log_prob(action) * 0.5 - 0.01 * dist.entropy()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""",
+        [],
+        None,
+    ),
+    "a_loss_from_a_draw_alone_has_no_graph_through_a_helper": (
+        """
+import torch
+from torch.distributions import Normal
+
+
+def draw(mu):
+    return Normal(mu, 0.1).sample()
+
+
+mu = torch.zeros(3, requires_grad=True)
+loss = draw(mu).pow(2).sum()
+loss.backward()
+""",
+        [("GW101", 12)],
+        NO_GRAPH,
+    ),
+    "two_losses_from_one_bernoulli_of_probs_share_its_logits": (
+        """
+import torch
+from torch.distributions import Bernoulli
+
+p = torch.tensor(0.2, requires_grad=True)
+coin = Bernoulli(p)
+heads = 2 * coin.log_prob(torch.tensor(1.0))
+tails = 3 * coin.log_prob(torch.tensor(0.0))
+heads.backward()
+tails.backward()
+""",
+        [("GW106", 10)],
+        TWICE,
+    ),
+    "two_losses_from_one_bernoulli_of_logits_have_their_own_graphs": (
+        """
+import torch
+from torch.distributions import Bernoulli
+
+p = torch.tensor(0.2, requires_grad=True)
+coin = Bernoulli(logits=p)
+heads = 2 * coin.log_prob(torch.tensor(1.0))
+tails = 3 * coin.log_prob(torch.tensor(0.0))
+heads.backward()
+tails.backward()
+""",
+        [],
+        None,
+    ),
+    "a_categorical_built_before_the_loop_is_backpropagated_in_every_iteration": (
+        """
+import torch
+from torch.distributions import Categorical
+
+logits = torch.zeros(3, requires_grad=True)
+dist = Categorical(logits=logits)
+for action in range(3):
+    loss = -dist.log_prob(torch.tensor(action))
+    loss.backward()
+""",
+        [("GW106", 9)],
+        TWICE,
+    ),
+    "a_categorical_built_in_each_iteration_is_its_own": (
+        """
+import torch
+from torch.distributions import Categorical
+
+logits = torch.zeros(3, requires_grad=True)
+for action in range(3):
+    dist = Categorical(logits=logits)
+    loss = -dist.log_prob(torch.tensor(action))
+    loss.backward()
+""",
+        [],
+        None,
+    ),
+    "a_categorical_shared_by_two_losses_of_one_helper_called_twice": (
+        """
+import torch
+from torch.distributions import Categorical
+
+
+def loss_of(logits, action):
+    return -Categorical(logits=logits).log_prob(torch.tensor(action))
+
+
+logits = torch.zeros(3, requires_grad=True)
+loss_of(logits, 0).backward()
+loss_of(logits, 1).backward()
 """,
         [],
         None,

@@ -12,6 +12,7 @@ import ast
 from gradwatch.analysis import (
     calls,
     creation,
+    distributions,
     folding,
     generators,
     integer_dtypes,
@@ -40,6 +41,7 @@ from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     YES,
     Constant,
+    Distribution,
     GradModeContext,
     Imported,
     Mapping,
@@ -399,6 +401,8 @@ class Evaluator(TensorMethods):
                     return self.tensor_method(receiver, func.attr, node, state)
                 elif isinstance(receiver, Module):
                     return modules.module_method(self, receiver, func, node, state)
+                elif isinstance(receiver, Distribution):
+                    return distributions.method(self, receiver, func.attr, node, state)
                 elif isinstance(receiver, ModuleClass) and (method := calls.method_of(self, receiver.name, func.attr)):
                     result = calls.call_through_class(self, method, node, state)
                     return result.value if result is not None else self.unknown_call(node, state)
@@ -570,6 +574,8 @@ class Evaluator(TensorMethods):
             return modules.optimizer(self, node, state)
         if qualname == "torch.nn.Sequential":
             return modules.sequential(self, node, state)
+        if (distribution := distributions.class_name(qualname)) is not None:
+            return distributions.construct(self, distribution, node, state)
         if qualname == "torch.nn.ModuleList":
             return modules.module_list(self, node, state)
         info = op_table.lookup(qualname)

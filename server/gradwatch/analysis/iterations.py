@@ -15,8 +15,9 @@ from __future__ import annotations
 import operator
 from dataclasses import replace
 
+from gradwatch.analysis import distributions
 from gradwatch.analysis.state import State
-from gradwatch.analysis.values import Mapping, Module, Optimizer, SavedOp, Sequence, Tensor, new_storage
+from gradwatch.analysis.values import Distribution, Mapping, Module, Optimizer, SavedOp, Sequence, Tensor, new_storage
 
 
 class Iterations:
@@ -104,7 +105,7 @@ class Iterations:
             if value.storage is not None:
                 reached.storages.add(value.storage)
             reached.ops |= value.history
-        elif isinstance(value, (Sequence, Module, Mapping)):
+        elif isinstance(value, (Sequence, Module, Mapping, Distribution)):
             reached.update(self._reached_by(value))
         elif isinstance(value, Optimizer):
             reached.parameters |= value.parameters
@@ -117,6 +118,8 @@ class Iterations:
                 reached.parameters.update(storage for _, storage in container.parameter_storages)
             for value in _held_by(container):
                 self._add_reached(reached, value)
+            if isinstance(container, Distribution):
+                reached.ops |= container.shared
             known = self._reached[id(container)] = (container, reached)
         return known[1]
 
@@ -134,7 +137,9 @@ class _Reached:
 
 
 def _held_by(container) -> list:
-    """The values a Sequence, Module or Mapping holds (a module's children are also its attributes)."""
+    """The values a Sequence, Module, Mapping or Distribution holds (a module's children are also its attributes)."""
+    if isinstance(container, Distribution):
+        return list(container.parameters)
     if isinstance(container, Sequence):
         return [*container.items, *([container.each] if container.each is not None else [])]
     if isinstance(container, Module):
@@ -207,4 +212,6 @@ class _Relabel:
             return Mapping(tuple((key, self.value(v)) for key, v in value.entries), value.complete)
         if isinstance(value, Module) and value.attributes:
             return replace(value, attributes=tuple((name, self.value(v)) for name, v in value.attributes))
+        if isinstance(value, Distribution):
+            return distributions.relabelled(value, self.value, self.ops)
         return value

@@ -90,7 +90,7 @@ def apply_op(
     if module is not None and module.has_parameters is YES:
         input_grad.append(module.params_require_grad)
     upstream = Tri.any_of(input_grad)
-    cuts = _merged(t.cuts for t in present) + _merged(o.cuts for o in operands if isinstance(o, Constant))
+    cuts = merged_reasons(t.cuts for t in present) + merged_reasons(o.cuts for o in operands if isinstance(o, Constant))
     deps = union_deps(t.deps for t in present)
 
     cut_reason = None
@@ -127,7 +127,7 @@ def apply_op(
     uncertain = merged_uncertain(present) if in_graph else frozenset()
     ev.steps.take(len(history) // HISTORY_PER_STEP)
     sources = _graph_sources(present, module) if in_graph else frozenset()
-    zero_grads = _merged(t.zero_grads for t in present) if in_graph else ()
+    zero_grads = merged_reasons(t.zero_grads for t in present) if in_graph else ()
     if info.grad == "zero" and requires is YES:
         zero_grads = zero_grads + (
             Cut(
@@ -234,7 +234,7 @@ def _is_leaf_requiring_grad(tensor: Tensor) -> bool:
     return tensor.view_of_leaf or (tensor.is_leaf is YES and tensor.requires_grad is YES)
 
 
-def _merged(groups) -> tuple:
+def merged_reasons(groups) -> tuple:
     merged: tuple = ()
     for group in groups:
         merged += tuple(c for c in group if c not in merged)

@@ -69,9 +69,10 @@ class Reason:
 class Cut(Reason):
     """Where a tensor that required grad lost its graph, and whose gradient it cut off."""
 
-    kind: str = ""  # "detach", "data", "no_grad", "non_tensor", "rewrap", "non_differentiable"
+    kind: str = ""  # "detach", "data", "no_grad", "non_tensor", "rewrap", "non_differentiable", "sample"
     sources: frozenset = frozenset()
-    # For `.detach()`: the text to delete to undo the cut.
+    # For `.detach()`: the text to delete to undo the cut; for a distribution's `sample()`,
+    # its name, which `rsample` replaces where the distribution has one.
     removal: Span | None = None
     # For an op run under no_grad: the `with torch.no_grad()` (or decorator) that turned grad mode off.
     mode: Reason | None = None
@@ -357,6 +358,18 @@ class Parameters:
 class Optimizer:
     # The storages of the parameters it updates in place at `step()`, as far as known.
     parameters: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A torch.distributions object (distributions.py)."""
+
+    name: str  # its class in torch.distributions: "Normal"
+    parameters: tuple = ()  # the tensors it was built from
+    known: bool = False  # every argument it was built from is a tensor or a number
+    reparameterized: bool = False  # it has `rsample()`
+    # The computation made once per object that every density goes through (`probs=`'s logits).
+    shared: frozenset = frozenset()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Related, Severity
 from gradwatch.rules import register
 from gradwatch.rules.base import Example, Rule, grad_none, grad_zero, raises
-from gradwatch.rules.rewrites import remove_detach
+from gradwatch.rules.rewrites import remove_detach, use_rsample
 
 NON_LEAF_GRAD = "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed"
 NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
@@ -25,14 +25,19 @@ class BackwardWithoutGraph(Rule):
 torch can only backpropagate from a tensor that requires grad. When everything a
 loss is computed from is constant, or the path from the parameters was cut (by
 `.detach()`, `torch.no_grad()`, `torch.inference_mode()`, `.item()`, re-wrapping
-with `torch.tensor(...)`, or a non-differentiable op such as `argmax`, a comparison
-or an integer cast), the loss has no `grad_fn` and torch raises:
+with `torch.tensor(...)`, a non-differentiable op such as `argmax`, a comparison
+or an integer cast, or a draw from a distribution with `sample()`, which runs
+under no_grad where `rsample()` would keep the path), the loss has no `grad_fn`
+and torch raises:
 
     RuntimeError: {NO_GRAD_FN}
 
 The finding cites the line that cut the graph.
 """
-    fix_summary = "Remove the `.detach()` that cut the graph (offered when a `.detach()` is the cause), or compute the loss with gradients enabled."
+    fix_summary = (
+        "Remove the `.detach()` that cut the graph (offered when a `.detach()` is the cause), draw with `rsample()` "
+        "instead of `sample()` (offered where the distribution has one), or compute the loss with gradients enabled."
+    )
     examples = (
         Example(
             """
@@ -100,6 +105,19 @@ loss.backward()
             raises(NO_GRAD_FN),
             line=9,
         ),
+        Example(
+            """
+import torch
+from torch.distributions import Normal
+
+mu = torch.zeros(3, requires_grad=True)
+z = Normal(mu, 1.0).sample()
+loss = (z ** 2).sum()
+loss.backward()
+""",
+            raises(NO_GRAD_FN),
+            line=8,
+        ),
     )
     near_misses = (
         """
@@ -140,6 +158,15 @@ with torch.no_grad():
 loss = (w * scale).sum()
 loss.backward()
 """,
+        """
+import torch
+from torch.distributions import Normal
+
+mu = torch.zeros(3, requires_grad=True)
+z = Normal(mu, 1.0).rsample()
+loss = (z ** 2).sum()
+loss.backward()
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
@@ -164,13 +191,15 @@ loss.backward()
         related = [Related(cut.span, cut.text, cut.path) for cut in target.cuts]
         detached = [cut for cut in target.cuts if cut.kind == "detach" and cut.path is None]
         fix = remove_detach(detached[-1].span, facts) if detached else None
+        if fix is None and target.cuts:
+            fix = use_rsample(target.cuts[-1])
         return self.finding(message, span, related, [fix] if fix else [])
 
 
 # Cuts after which torch still runs the backward (through the loss's other paths) and
 # only leaves the cut-off tensors' .grad None. Not inference mode: torch refuses to
 # save an inference tensor for backward, so that cut may raise instead.
-SILENT_CUT_KINDS = frozenset({"detach", "data", "no_grad"})
+SILENT_CUT_KINDS = frozenset({"detach", "data", "no_grad", "sample"})
 
 
 @register
@@ -179,8 +208,8 @@ class DetachCutsTrainedTensor(Rule):
     name = "detach-cuts-trained-tensor"
     severity = Severity.WARNING
     summary = (
-        "`.detach()`, `.data` or `torch.no_grad()` cuts tensors you train off from every backward in the file, "
-        "so they silently get no gradient."
+        "`.detach()`, `.data`, `torch.no_grad()` or a distribution's `sample()` cuts tensors you train off from "
+        "every backward in the file, so they silently get no gradient."
     )
     explanation = """
 `.detach()` and `.data` return a tensor without history, and ops run under
@@ -196,7 +225,10 @@ straight-through estimator, a frozen encoder) is fine when the same tensors get
 their gradient from another backward, or are not given to an optimizer: this
 rule stays quiet then.
 """
-    fix_summary = "Remove the `.detach()` (an unsafe fix: it changes which tensors train); other cuts have no automatic fix."
+    fix_summary = (
+        "Remove the `.detach()`, or draw with `rsample()` where the distribution has one (unsafe fixes: they change "
+        "which tensors train); other cuts have no automatic fix."
+    )
     examples = (
         Example(
             """
@@ -239,6 +271,21 @@ loss.backward()
 """,
             grad_none("w"),
             line=7,
+        ),
+        Example(
+            """
+import torch
+from torch.distributions import Normal
+
+encode = torch.randn(8, 2, requires_grad=True)
+decode = torch.randn(2, 8, requires_grad=True)
+x = torch.randn(16, 8)
+z = Normal(x @ encode, 1.0).sample()
+loss = ((z @ decode - x) ** 2).mean()
+loss.backward()
+""",
+            grad_none("encode"),
+            line=8,
         ),
     )
     near_misses = (
@@ -296,7 +343,7 @@ loss.backward()
             for cut in event.target.cuts:
                 if cut.kind not in SILENT_CUT_KINDS or cut.path is not None:
                     continue
-                trained = _meant_to_train(cut, optimized if cut.kind == "detach" else idle)
+                trained = _meant_to_train(cut, optimized if cut.kind in ("detach", "sample") else idle)
                 if trained and not trained & backpropagated:
                     yield self._finding(cut, trained, event, facts)
 
@@ -309,7 +356,7 @@ loss.backward()
         )
         related = [Related(s.span, "created here, to be trained") for s in trained]
         related.append(Related(event.span, "backpropagated here"))
-        fix = remove_detach(cut.span, facts) if cut.kind == "detach" else None
+        fix = remove_detach(cut.span, facts) if cut.kind == "detach" else use_rsample(cut)
         if cut.mode is None:
             return self.finding(message, cut.span, related, [fix] if fix else [])
         # The no_grad block is what cuts, and what a fix changes: the finding sits there.

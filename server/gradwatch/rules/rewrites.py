@@ -165,6 +165,15 @@ def remove_detach(cut_at: Span, facts: Facts) -> Fix | None:
     return Fix("Remove `.detach()`", (TextEdit(facts.source.span(call), text),), safe=False)
 
 
+def use_rsample(cut) -> Fix | None:
+    """`dist.sample()` -> `dist.rsample()`, for a draw cut from its parameters where the
+    distribution has `rsample()` (the cut then names the `sample` to replace). Unsafe:
+    gradients then flow through the draw."""
+    if cut.kind != "sample" or cut.removal is None or cut.path is not None:
+        return None
+    return Fix("Use `rsample()`", (TextEdit(cut.removal, "rsample"),), safe=False)
+
+
 def add_argument(call: ast.AST | None, source: SourceText, argument: str, title: str) -> Fix | None:
     """`f(a)` -> `f(a, name=value)`; `f()` -> `f(name=value)`; `f(name=old)` -> `f(name=value)`.
 
