@@ -517,3 +517,28 @@ def test_an_edit_among_hundreds_of_backwards_gives_what_a_fresh_check_gives() ->
     cached = check_source(edited, cache=cache).findings
     assert cached == check_source(edited).findings
     assert {f.code for f in cached} == {"GW106"} and len(cached) == 798
+
+
+def test_a_method_above_a_class_that_moves_cites_the_class_where_it_now_is() -> None:
+    # A class defined twice (a fuzz find): the first one's forward runs with the attributes
+    # of the second, which its name is bound to. That forward is unchanged and stays where
+    # it is; its finding cites the second class's `inplace=True`, which a line added above
+    # that class moves down.
+    first = """\
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        return self.drop(torch.sigmoid(self.fc(x)))
+"""
+    second = first.replace("nn.Dropout(0.1)", "nn.Dropout(0.1, inplace=True)")
+    text = f"import torch\nimport torch.nn as nn\n\n\n{first}\n\n{second}\n\nAttention()(torch.randn(2, 8)).sum().backward()\n"
+    cache = ScopeCache()
+    before = check_source(text, cache=cache).findings
+    assert sorted(f.span.line for f in before if f.code == "GW201") == [12, 22]
+    moved = text.replace(f"\n\n{second}", f"\n\n\n{second}")
+    cached = check_source(moved, cache=cache).findings
+    assert cached == check_source(moved).findings

@@ -339,9 +339,9 @@ class CachedScopes:
         return (*(self.source.segment(d) for d in getattr(node, "decorator_list", ())), self.source.segment(node))
 
     def _fingerprint(self, name: str, value):
-        """A class of this file stands for its text (its value holds tensor identities that
-        differ from one run to the next although nothing changed): the text others see
-        without running its methods. That is its header, its class-level statements and
+        """A class of this file stands for its text and place (its value holds tensor
+        identities that differ from one run to the next although nothing changed): the
+        text others see without running its methods. That is its header, its class-level statements and
         `__init__` (run to find its attributes); the methods a function runs, and whether
         the names it uses name methods, are dependencies of that function of its own (see
         `_dependencies`), so an edit inside one method does not invalidate every function."""
@@ -357,7 +357,11 @@ class CachedScopes:
         # that analyses read anywhere in a class, methods included.
         methods = tuple(item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))
         text = segment(node)
-        return (name, tuple(parts), methods, tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
+        # And where it is: events of the scopes that use it cite its lines (the `inplace=True`
+        # of a submodule its `__init__` builds), and a scope above it stays where it was
+        # when lines are added or removed between them.
+        place = (node.lineno, node.col_offset)
+        return (name, place, tuple(parts), methods, tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
 
     def _globals_hashable(self) -> bool:
         """Whether every import and class of the file can be part of a key (nothing is cached
