@@ -59,6 +59,9 @@ class SourceText:
 
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
+        end_line = getattr(node, "end_lineno", None)
+        if self._ascii and end_line is not None:  # columns are offsets into the line (most code)
+            return self.text[self._starts[node.lineno - 1] + node.col_offset : self._starts[end_line - 1] + node.end_col_offset]
         line, column, end_line, end_column = self._positions(node)
         return self.text[self.offset(line, column) : self.offset(end_line, end_column)]
 

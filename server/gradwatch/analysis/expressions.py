@@ -97,6 +97,13 @@ COMPARE_DUNDERS = {
 }
 
 
+# One Constant per literal value (values are immutable): literals are evaluated at every
+# run of their statement, and a frozen dataclass costs a call per field to build.
+_SHARED_LITERAL_TYPES = (int, float, bool, str, type(None))
+MAX_SHARED_STRING = 64  # longer strings (docstrings) are rarely evaluated twice
+MAX_SHARED_LITERALS = 50_000  # a language server runs for days
+_LITERALS: dict = {}
+
 class Handlers(dict):
     """Node type -> the function `eval_X` (prefix "eval_") or `exec_X` of a class for a node
     of type X, or None: looked up once per class and type, not once per node. Kept unbound
@@ -195,7 +202,16 @@ class Evaluator(TensorMethods):
         return UNKNOWN_VALUE
 
     def eval_Constant(self, node: ast.Constant, state: State):
-        return Constant(value=node.value, none=node.value is None)
+        value = node.value
+        kind = type(value)
+        if kind not in _SHARED_LITERAL_TYPES or (kind is str and len(value) > MAX_SHARED_STRING):
+            return Constant(value=value, none=value is None)
+        constant = _LITERALS.get((kind, value))
+        if constant is None:
+            constant = Constant(value=value, none=value is None)
+            if len(_LITERALS) < MAX_SHARED_LITERALS:
+                _LITERALS[(kind, value)] = constant
+        return constant
 
     def eval_Name(self, node: ast.Name, state: State):
         value = state.lookup(node.id)

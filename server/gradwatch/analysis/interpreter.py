@@ -211,7 +211,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.exec_block(node.body, state)
             finally:
                 self.current_function = outer
-        if _DEF.search(segment, segment.find("def") + 3):  # else no def can be inside
+        after_header = segment.find("def") + 3
+        # Else no def can be inside (`find` first: a regex that starts with `\b` tries every position).
+        if segment.find("def", after_header) != -1 and _DEF.search(segment, after_header):
             for inner in _nested_functions(node):
                 self.analyse_function(inner, None)
 
