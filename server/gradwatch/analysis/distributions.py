@@ -63,6 +63,7 @@ SHARED = {
     "RelaxedBernoulli": {"probs": 1},
 }
 DENSITIES = ("log_prob", "entropy", "rsample")
+SHARED_WHAT = "what it computes once from its parameters"  # SavedOp.what of the shared computation
 
 
 def class_name(qualname: str) -> str | None:
@@ -84,7 +85,7 @@ def construct(ev, name: str, node: ast.Call, state: State) -> Distribution:
     if isinstance(built_from, Tensor) and built_from.requires_grad is YES and state.grad_enabled is YES:
         storage = ev.storage_for(node, ("shared",))
         op = SavedOp(
-            name, ev.span(node), ev.text(node), frozenset(), "what it computes from its parameters", result=storage
+            name, ev.span(node), ev.text(node), frozenset(), SHARED_WHAT, result=storage
         )
         state.freed.pop(op, None)  # made anew: a backward of an earlier object freed another one
         shared = frozenset({op})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
+from gradwatch.analysis.distributions import SHARED_WHAT
 from gradwatch.analysis.events import Facts
 from gradwatch.analysis.values import NO, YES
 from gradwatch.findings import Finding, Fix, Related, Severity, Span, TextEdit
@@ -91,8 +92,14 @@ for step in range(3):
                 where = "in the loop's previous iteration"
             else:
                 where = f"`{facts.source.text_of(earlier.span)}` (line {earlier.span.line})"
+            # Two densities of one torch.distributions object share what it computes once.
+            shared = sorted(
+                (op for op in event.target.history & earlier.target.history if op.what == SHARED_WHAT),
+                key=lambda op: op.span,
+            )
+            through = f" (through what `{shared[0].call_text}` computes once, line {shared[0].span.line})" if shared else ""
             if event.freed_by is not None:
-                message = f"`{call}` will raise: {where} already backpropagated through this graph and freed it"
+                message = f"`{call}` will raise: {where} already backpropagated through this graph{through} and freed it"
                 severity = None
             else:  # the freed part is reached on some paths only (a branch, an item of a list)
                 message = (
@@ -103,6 +110,7 @@ for step in range(3):
             message += f" (RuntimeError: {SECOND_TIME})"
             fix = add_argument(earlier.node, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
             related = [Related(earlier.span, "the graph was freed here")]
+            related += [Related(op.span, "computed once here, for every density of it") for op in shared[:1]]
             yield self.finding(message, event.span, related, [fix] if fix else [], severity)
 
 
