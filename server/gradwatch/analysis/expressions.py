@@ -104,6 +104,7 @@ MAX_SHARED_STRING = 64  # longer strings (docstrings) are rarely evaluated twice
 MAX_SHARED_LITERALS = 50_000  # a language server runs for days
 _LITERALS: dict = {}
 
+
 class Handlers(dict):
     """Node type -> the function `eval_X` (prefix "eval_") or `exec_X` of a class for a node
     of type X, or None: looked up once per class and type, not once per node. Kept unbound

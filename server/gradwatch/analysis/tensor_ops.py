@@ -235,6 +235,7 @@ def _is_leaf_requiring_grad(tensor: Tensor) -> bool:
 
 
 def merged_reasons(groups) -> tuple:
+    """The reasons (cuts, zero gradients) of several values, each once, in order."""
     merged: tuple = ()
     for group in groups:
         merged += tuple(c for c in group if c not in merged)
