@@ -123,3 +123,25 @@ def test_a_broken_top_level_line_does_not_take_what_is_above_it_with_it(text, ty
     chunks = ParsedChunks()
     parse(text.replace(typed, "", 1), chunks)
     assert dump(parse(text, chunks).tree) == dump(whole.tree)
+
+
+def test_an_edit_of_every_statement_measures_each_line_once_for_nesting(monkeypatch) -> None:
+    # Each re-parsed statement's tree is checked for deep nesting by its own lines' lengths:
+    # measuring the whole document for each one made fix verification of a file with
+    # thousands of findings quadratic (a fuzz find).
+    from gradwatch import deep_nesting
+
+    measured = []
+    original = deep_nesting._Lengths.__init__
+
+    def measuring(self, lines, *first):
+        measured.append(len(lines))
+        original(self, lines, *first)
+
+    monkeypatch.setattr(deep_nesting._Lengths, "__init__", measuring)
+    chunks = ParsedChunks()
+    parse("".join(f"x{i} = {i}\n" for i in range(2000)), chunks)
+    measured.clear()
+    edited = "".join(f"x{i} = {i} + 1\n" for i in range(2000))  # every statement changes
+    assert parse(edited, chunks).tree.body[1999].value.right.value == 1
+    assert len(measured) == 2000 and sum(measured) == 2000

@@ -5,6 +5,7 @@ deeper is replaced by a stand-in that the analysis knows nothing of."""
 from __future__ import annotations
 
 import ast
+import itertools
 
 # Real code nests expressions and statements well under 100 deep (torch's own
 # deepest file: 92); each level costs the analysis a few stack frames.
@@ -13,15 +14,17 @@ MAX_NESTING = 100
 ELIDED_NAME = "__gradwatch_elided__"
 
 
-def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NESTING) -> ast.Module:
+def elide_deep_nesting(tree: ast.Module, lines: list[str], first: int = 0, limit: int = MAX_NESTING) -> ast.Module:
     """Replace each expression or statement nested deeper than `limit` by a stand-in.
 
     An expression becomes a name bound nowhere (an unknown value), a statement a
     `pass`, a pattern a wildcard; each keeps the position of what it replaces.
-    `lines` are the lines that were parsed (they give each node's length).
-    The walk keeps its own stack, so no depth can overflow it.
+    `lines` are the lines the tree's nodes lie on, the first of them line `first`
+    (0-based) of the text (they give each node's length: the lines of one statement
+    of a long document, not the document). The walk keeps its own stack, so no depth
+    can overflow it.
     """
-    length = _Lengths(lines)
+    length = _Lengths(lines, first)
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
@@ -48,16 +51,20 @@ def elide_deep_nesting(tree: ast.Module, lines: list[str], limit: int = MAX_NEST
 class _Lengths:
     """A node's length in UTF-8 bytes (ast's columns are byte offsets), from its position."""
 
-    def __init__(self, lines: list[str]) -> None:
-        self.starts = [0]
-        for line in lines:
-            self.starts.append(self.starts[-1] + (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))))
+    def __init__(self, lines: list[str], first: int) -> None:
+        if "".join(lines).isascii():
+            sizes = map(len, lines)
+        else:
+            sizes = (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass")) for line in lines)
+        self.starts = [0, *itertools.accumulate(sizes)]
+        self.first = first + 1  # ast's line numbers are 1-based
 
     def of(self, node: ast.AST) -> int | float:
         end_line = getattr(node, "end_lineno", None)
         if end_line is None:  # `arguments`, `comprehension`, ...: no position to go by
             return float("inf")
-        return self.starts[end_line - 1] + node.end_col_offset - self.starts[node.lineno - 1] - node.col_offset
+        starts, first = self.starts, self.first
+        return starts[end_line - first] + node.end_col_offset - starts[node.lineno - first] - node.col_offset
 
 
 def _stand_in(node: ast.AST) -> ast.AST | None:

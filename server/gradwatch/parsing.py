@@ -134,7 +134,7 @@ def _recover_chunk(lines: list[str], first: int, end: int) -> tuple[list[ast.stm
     """The statements of lines `first` to `end` parsed with recovery (the lines around them
     count as blank), and their first syntax error."""
     recovery = Recovery("\n" * first + "".join(lines[first:end]))
-    tree = elide_deep_nesting(recovery.run(), recovery.lines)
+    tree = elide_deep_nesting(recovery.run(), recovery.lines[first:], first)
     return tree.body, recovery.first_error
 
 
@@ -159,7 +159,7 @@ def _parse_chunk(lines: list[str], cuts: list[int], index: int, stop: int) -> tu
                 tree = ast.parse("\n" * first + chunk)
             except PARSE_ERRORS:
                 continue
-        return chunk, cuts[end], elide_deep_nesting(tree, lines).body
+        return chunk, cuts[end], elide_deep_nesting(tree, lines[first : cuts[end]], first).body
     return None
 
 
