@@ -429,3 +429,25 @@ def test_cli_does_not_count_or_apply_a_fix_that_fails_verification(project, caps
     assert path.read_text() == UNVERIFIABLE_GW103
     assert err == "Fixed 0 findings in 0 files.\n"
     assert code == 1
+
+
+def test_fixes_tried_one_by_one_are_bounded_per_text():
+    # Every fix leaves its finding: the group check says so, and each is then tried on
+    # its own, a re-check each. Past the bound the rest are withheld unchecked (a file
+    # of thousands of findings took minutes; a fuzz find).
+    from gradwatch.fixes import MAX_FIXES_TRIED_ALONE
+
+    count = MAX_FIXES_TRIED_ALONE + 40
+    text = "".join(f"a{i} = 1\n" for i in range(count))
+    findings = [
+        fake(Fix("rename", (TextEdit(Span(i + 1, 0, i + 1, 1), "b"),)), span=Span(i + 1, 0, i + 1, 6)) for i in range(count)
+    ]
+    checked = []
+
+    def stubborn(current: str) -> list[Finding]:
+        checked.append(current)
+        return findings
+
+    verified = with_verified_fixes(FixVerifier(text, stubborn, findings), findings)
+    assert all(finding.fixes == () for finding in verified)
+    assert MAX_FIXES_TRIED_ALONE <= len(checked) <= MAX_FIXES_TRIED_ALONE + 2

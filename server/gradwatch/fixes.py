@@ -602,20 +602,27 @@ def verified_fixes(
     return FixVerifier(text, check, findings).verified(finding)
 
 
+MAX_FIXES_TRIED_ALONE = 64
+
+
 def with_verified_fixes(verifier: FixVerifier, findings: Iterable[Finding]) -> list[Finding]:
     """The findings with only the fixes that pass (what the fixable counts, JSON and SARIF show).
 
     The first fixes of all findings are verified together, then the second
     ones, and so on (`FixVerifier.together`); a fix left out of its group is
-    tried on its own.
+    tried on its own, up to MAX_FIXES_TRIED_ALONE per text (each is a re-check:
+    thousands of findings in one file would take minutes), the rest withheld.
     """
     findings = list(findings)
     passed: set[tuple[Finding, Fix]] = set()
+    budget = MAX_FIXES_TRIED_ALONE
     for level in range(max((len(finding.fixes) for finding in findings), default=0)):
         pairs = [(finding, finding.fixes[level]) for finding in findings if level < len(finding.fixes)]
         pairs = [(finding, fix) for finding, fix in pairs if verifier.passes_without_recheck(fix)]
         group = set(verifier.together(pairs, whole=False))
-        passed |= group | {pair for pair in pairs if pair not in group and verifier.problem(*pair) is None}
+        alone = [pair for pair in pairs if pair not in group][:budget]
+        budget -= len(alone)
+        passed |= group | {pair for pair in alone if verifier.problem(*pair) is None}
     result = []
     for finding in findings:
         fixes = tuple(fix for fix in finding.fixes if (finding, fix) in passed)
