@@ -201,3 +201,9 @@ def test_a_second_backward_through_a_distribution_names_what_it_computes_once() 
     assert (finding.code, finding.span.line) == expected[0]
     assert "(through what `Bernoulli(p)` computes once, line 6)" in finding.message
     assert [related.span.line for related in finding.related] == [9, 6]
+
+
+def test_a_draw_under_no_grad_blames_the_no_grad_and_offers_no_rsample() -> None:
+    code, _, _ = PROGRAMS["a_draw_under_no_grad_is_cut_by_the_no_grad"]
+    (finding,) = check_source(code).findings
+    assert "ran under `with torch.no_grad()` (line 6)" in finding.message and finding.fixes == ()

@@ -575,6 +575,20 @@ loss.backward()
         [("GW101", 12)],
         NO_GRAPH,
     ),
+    "a_draw_under_no_grad_is_cut_by_the_no_grad": (
+        """
+import torch
+from torch.distributions import Normal
+
+mu = torch.zeros(3, requires_grad=True)
+with torch.no_grad():
+    z = Normal(mu, 1.0).sample()
+loss = (z ** 2).sum()
+loss.backward()
+""",
+        [("GW101", 9)],
+        NO_GRAPH,
+    ),
     "two_losses_from_one_bernoulli_of_probs_share_its_logits": (
         """
 import torch

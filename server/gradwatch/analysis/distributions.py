@@ -96,7 +96,7 @@ def method(ev, distribution: Distribution, name: str, node: ast.Call, state: Sta
     """`d.sample()`, `d.rsample()`, `d.log_prob(x)`, `d.entropy()`; other methods are not known."""
     if name == "sample":
         ev.eval_arguments(node, state)
-        return _draw(ev, distribution, node)
+        return _draw(ev, distribution, node, state)
     if name in DENSITIES and (name != "rsample" or distribution.reparameterized):
         args = ev.eval_arguments(node, state)
         return _density(ev, distribution, args, node, state)
@@ -108,11 +108,15 @@ def relabelled(distribution: Distribution, value, ops) -> Distribution:
     return replace(distribution, parameters=tuple(map(value, distribution.parameters)), shared=ops(distribution.shared))
 
 
-def _draw(ev, distribution: Distribution, node: ast.Call) -> Tensor:
-    """A draw: no graph, whatever the parameters require; cut from them when one requires grad."""
+def _draw(ev, distribution: Distribution, node: ast.Call, state: State) -> Tensor:
+    """A draw: no graph, whatever the parameters require; cut from them when one requires grad
+    (by the no_grad it runs under, if any: there `rsample()` would not keep the path either)."""
     upstream = [p for p in distribution.parameters if p.requires_grad is YES]
     cuts = tensor_ops.merged_reasons(p.cuts for p in distribution.parameters)
-    if upstream:
+    sources = frozenset().union(*(p.sources for p in upstream))
+    if upstream and state.grad_enabled is NO:
+        cuts += (tensor_ops.no_grad_cut(ev, node, state, sources),)
+    elif upstream:
         instead = "; `rsample()` keeps it" if distribution.reparameterized else ""
         called = ev.span(node.func)  # `d.sample`: its name ends it
         name = Span(called.end_line, called.end_column - len("sample"), called.end_line, called.end_column)
@@ -121,7 +125,7 @@ def _draw(ev, distribution: Distribution, node: ast.Call) -> Tensor:
                 ev.span(node),
                 f"`{ev.text(node)}` draws without gradient{instead}",
                 kind="sample",
-                sources=frozenset().union(*(p.sources for p in upstream)),
+                sources=sources,
                 removal=name if distribution.reparameterized else None,
             ),
         )
