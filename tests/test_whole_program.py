@@ -196,10 +196,10 @@ def test_a_graph_freed_on_some_paths_only_is_a_warning_that_says_may() -> None:
 
 
 def test_a_second_backward_through_a_distribution_names_what_it_computes_once() -> None:
-    code, expected, _ = PROGRAMS["two_losses_from_one_bernoulli_of_probs_share_its_logits"]
+    code, expected, _ = PROGRAMS["two_losses_from_one_categorical_of_probs_share_its_logits"]
     (finding,) = check_source(code).findings
     assert (finding.code, finding.span.line) == expected[0]
-    assert "(through what `Bernoulli(p)` computes once, line 6)" in finding.message
+    assert "(through what `Categorical(probs)` computes once, line 6)" in finding.message
     assert [related.span.line for related in finding.related] == [9, 6]
 
 

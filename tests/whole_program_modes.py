@@ -589,17 +589,17 @@ loss.backward()
         [("GW101", 9)],
         NO_GRAPH,
     ),
-    "two_losses_from_one_bernoulli_of_probs_share_its_logits": (
+    "two_losses_from_one_categorical_of_probs_share_its_logits": (
         """
 import torch
-from torch.distributions import Bernoulli
+from torch.distributions import Categorical
 
-p = torch.tensor(0.2, requires_grad=True)
-coin = Bernoulli(p)
-heads = 2 * coin.log_prob(torch.tensor(1.0))
-tails = 3 * coin.log_prob(torch.tensor(0.0))
-heads.backward()
-tails.backward()
+probs = torch.tensor([0.2, 0.8], requires_grad=True)
+choice = Categorical(probs)
+first = -choice.log_prob(torch.tensor(0))
+second = -choice.log_prob(torch.tensor(1))
+first.backward()
+second.backward()
 """,
         [("GW106", 10)],
         TWICE,
