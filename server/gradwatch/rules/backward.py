@@ -93,11 +93,12 @@ for step in range(3):
             else:
                 where = f"`{facts.source.text_of(earlier.span)}` (line {earlier.span.line})"
             # Two densities of one torch.distributions object share what it computes once.
-            shared = sorted(
+            shared = min(
                 (op for op in event.target.history & earlier.target.history if op.what == SHARED_WHAT),
                 key=lambda op: op.span,
+                default=None,
             )
-            through = f" (through what `{shared[0].call_text}` computes once, line {shared[0].span.line})" if shared else ""
+            through = f" (through what `{shared.call_text}` computes once, line {shared.span.line})" if shared else ""
             if event.freed_by is not None:
                 message = f"`{call}` will raise: {where} already backpropagated through this graph{through} and freed it"
                 severity = None
@@ -110,7 +111,8 @@ for step in range(3):
             message += f" (RuntimeError: {SECOND_TIME})"
             fix = add_argument(earlier.node, facts.source, "retain_graph=True", "Keep the graph: `retain_graph=True`")
             related = [Related(earlier.span, "the graph was freed here")]
-            related += [Related(op.span, "computed once here, for every density of it") for op in shared[:1]]
+            if shared is not None:
+                related.append(Related(shared.span, "computed once here, for every density of it"))
             yield self.finding(message, event.span, related, [fix] if fix else [], severity)
 
 
