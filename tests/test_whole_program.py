@@ -10,11 +10,12 @@ from gradwatch.checker import check_source
 from gradwatch.findings import Severity
 from test_oracle import run
 
+from whole_program_containers import PROGRAMS as CONTAINERS
 from whole_program_flow import PROGRAMS as FLOW
 from whole_program_modes import PROGRAMS as MODES
 
-PROGRAMS = {**FLOW, **MODES}
-assert len(PROGRAMS) == len(FLOW) + len(MODES), "a program name is used twice"
+PROGRAMS = {**CONTAINERS, **FLOW, **MODES}
+assert len(PROGRAMS) == len(CONTAINERS) + len(FLOW) + len(MODES), "a program name is used twice"
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))

@@ -346,6 +346,8 @@ class Evaluator(TensorMethods):
             return self.apply_op(f"torch.Tensor.__r{name}__", [right, left], node, state)
         if isinstance(left, Constant) and isinstance(right, Constant):
             return Constant(cuts=left.cuts + right.cuts, value=folding.binary(name, left.value, right.value))
+        if name == "add" and isinstance(left, Sequence) and isinstance(right, Sequence):
+            return left.concatenated(right)  # `layers + [conv, relu]`, `layers += [...]`
         return UNKNOWN_VALUE
 
     def eval_UnaryOp(self, node: ast.UnaryOp, state: State):
@@ -456,6 +458,8 @@ class Evaluator(TensorMethods):
             callee = self.eval(func, state)
         if python_builtins.is_math(callee):
             return python_builtins.math_call(self, callee.qualname, node, state)
+        if isinstance(callee, Imported) and callee.qualname == "collections.OrderedDict":
+            return python_builtins.ordered_dict(self, node, state)
         if isinstance(callee, Imported) and callee.qualname.startswith("numpy."):
             return numpy_interop.numpy_call(self, callee.qualname, node, state)
         if isinstance(callee, Imported) and self.backprop_scope:
@@ -514,10 +518,12 @@ class Evaluator(TensorMethods):
             key = node.args[0] if node.args else None
             found = mapping.get(key.value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE
             return found if found is not UNKNOWN_VALUE or len(args) < 2 else join_values(found, args[1])
+        each = mapping.values_beyond_entries
         values = tuple(value for _, value in mapping.entries)
         if method == "values":
-            return Sequence(values)
-        return Sequence(tuple(Sequence((Constant(value=key), value)) for key, value in mapping.entries))
+            return Sequence(values, each=each)
+        pairs = tuple(Sequence((Constant(value=key), value)) for key, value in mapping.entries)
+        return Sequence(pairs, each=Sequence((CONSTANT, each)) if each is not None else None)
 
     def unknown_call(self, node: ast.Call, state: State):
         """A call the analysis cannot follow. Under a provable no_grad, whatever tensor it

@@ -27,6 +27,7 @@ def with_parameters_requiring(module: Module, flag: Tri) -> Module:
         module,
         params_require_grad=flag,
         children=children,
+        repeated=tuple(with_parameters_requiring(option, flag) for option in module.repeated),
         attributes=attributes,
     )
 
@@ -99,7 +100,7 @@ def parameters_flag(module: Module) -> Tri:
     """Whether every parameter `module.parameters()` yields requires grad: its own flag,
     joined with each submodule that has parameters (one may have been frozen alone)."""
     flag = module.params_require_grad
-    for value in (*module.children, *(value for _, value in module.attributes)):
+    for value in module.held:
         if isinstance(value, Module) and value.has_parameters is not NO:
             flag = flag.join(parameters_flag(value))
     return flag

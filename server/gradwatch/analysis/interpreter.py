@@ -388,7 +388,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 known = isinstance(target.slice, ast.Constant) or (
                     isinstance(key, Constant) and isinstance(key.value, (str, int))
                 )
-                state.bind(path, base.with_entry(key.value, value) if known else UNKNOWN_VALUE)
+                grown = base.with_entry(key.value, value) if known else base.with_unknown_key(value)
+                state.bind(path, grown if grown is not None else UNKNOWN_VALUE)
             elif isinstance(base, Tensor):
                 self.inplace(base, target.value, "[...] =", target, state, [value], "torch.Tensor.__setitem__")
 

@@ -143,8 +143,8 @@ def _held_by(container) -> list:
     if isinstance(container, Sequence):
         return [*container.items, *([container.each] if container.each is not None else [])]
     if isinstance(container, Module):
-        return [*container.children, *(value for _, value in container.attributes)]
-    return [value for _, value in container.entries]
+        return list(container.held)
+    return [*(value for _, value in container.entries), *([container.extra] if container.extra is not None else [])]
 
 
 class _Relabel:
@@ -209,7 +209,8 @@ class _Relabel:
             each = self.value(value.each) if value.each is not None else None
             return Sequence(tuple(map(self.value, value.items)), each=each)
         if isinstance(value, Mapping):
-            return Mapping(tuple((key, self.value(v)) for key, v in value.entries), value.complete)
+            extra = self.value(value.extra) if value.extra is not None else None
+            return Mapping(tuple((key, self.value(v)) for key, v in value.entries), value.complete, extra)
         if isinstance(value, Module) and value.attributes:
             return replace(value, attributes=tuple((name, self.value(v)) for name, v in value.attributes))
         if isinstance(value, Distribution):

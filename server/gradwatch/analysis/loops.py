@@ -7,6 +7,7 @@ A mixin of the Interpreter (interpreter.py).
 from __future__ import annotations
 
 import ast
+import functools
 
 from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations, has_continue
@@ -23,6 +24,7 @@ from gradwatch.analysis.values import (
     Sequence,
     Tensor,
     join_all,
+    join_items,
 )
 
 MAX_LOOP_ROUNDS = 4
@@ -33,7 +35,7 @@ class Loops:
         iterable = self.eval(node.iter, state)
         children = _children_of_sequential(iterable)
         if children is not None:
-            iterable = Sequence(children)  # `for layer in self.stack:` runs once per layer, in order
+            iterable = children  # `for layer in self.stack:` runs once per layer, in order
         if module_dicts.runs_no_iteration(self, node, state):
             if node.orelse and self.exec_block(node.orelse, state) is None:
                 self.end_path()
@@ -57,7 +59,7 @@ class Loops:
             self._note_parameter_freezing(node, iterable, freezing.loop_parameter(node.target, named), state)
         fewest = fewest_iterations(node, state)
         if children is not None and not has_continue(node):
-            fewest = max(fewest, len(children))
+            fewest = max(fewest, len(children.items))
         most = _most_iterations(node, iterable)
         if most is not None and not has_continue(node):
             fewest = max(fewest, most)
@@ -125,11 +127,13 @@ class Loops:
         state.become(after)
 
 
-def _children_of_sequential(iterable) -> tuple | None:
-    """The layers of an `nn.Sequential` whose layers are all known, else None."""
-    if isinstance(iterable, Module) and iterable.kind == "torch.nn.Sequential" and iterable.children:
-        if all(child is not None for child in iterable.children):
-            return iterable.children
+def _children_of_sequential(iterable) -> Sequence | None:
+    """The layers of an `nn.Sequential` whose layers are all known (the first ones, and
+    any number like `repeated`), else None."""
+    if isinstance(iterable, Module) and iterable.kind == "torch.nn.Sequential":
+        if iterable.is_container and all(child is not None for child in iterable.children):
+            each = functools.reduce(join_items, iterable.repeated) if iterable.repeated else None
+            return Sequence(iterable.children, each=each)
     return None
 
 

@@ -68,7 +68,7 @@ def copy(value):
     """`d.copy()` of a module's dict: a new dict with the same entries."""
     if isinstance(value, InstanceDict):
         return replace(value, copied=True)
-    return Mapping(value.entries, value.complete)
+    return Mapping(value.entries, value.complete, value.extra)  # a new dict, even of a SharedMapping
 
 
 def runs_no_iteration(ev, loop: ast.For, state) -> bool:
@@ -175,7 +175,7 @@ def _set(ev, owner: Module, name: str, key: str, value):
 
 def parameters_of(ev, module: Module) -> Mapping | None:
     """`module._parameters` when its keys are known."""
-    if module.children:
+    if module.is_container:
         return Mapping(())
     if module.user_class is None:
         names = _torch_parameter_names(module)
@@ -189,8 +189,8 @@ def parameters_of(ev, module: Module) -> Mapping | None:
 
 def modules_of(ev, module: Module) -> Mapping | None:
     """`module._modules` when its keys are known."""
-    if module.children:
-        if any(child is None for child in module.children):
+    if module.is_container:
+        if module.repeated or any(child is None for child in module.children):
             return None
         return Mapping(tuple((str(index), child) for index, child in enumerate(module.children)))
     if module.user_class is None:

@@ -15,6 +15,7 @@ from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     YES,
     GradSource,
+    Mapping,
     Module,
     ModuleClass,
     Optimizer,
@@ -22,6 +23,8 @@ from gradwatch.analysis.values import (
     Sequence,
     Tensor,
     Tri,
+    join_values,
+    module_options,
 )
 
 # Dropout modules write in place only when they drop something: in training mode, with p > 0.
@@ -78,7 +81,7 @@ def _parameters(module: Module):
         yield module.source, None
         for _, storage in module.parameter_storages:
             yield module.source, storage
-    for value in (*module.children, *(value for _, value in module.attributes)):
+    for value in module.held:
         if isinstance(value, Module):
             yield from _parameters(value)
         elif isinstance(value, Tensor) and value.is_leaf is YES and value.requires_grad is YES:
@@ -216,12 +219,39 @@ def _literal_arguments(node: ast.Call, args: list) -> tuple:
 
 
 def sequential(ev, node: ast.Call, state: State) -> Module:
-    args = ev.eval_arguments(node, state)
-    children = tuple(a if isinstance(a, Module) else None for a in args)
+    """`nn.Sequential(a, b)`; `nn.Sequential(*layers)`, where a list grown in a loop gives its
+    first items and then any number of layers like the others (`repeated`);
+    `nn.Sequential(OrderedDict(...))` of known keys, its values in order."""
+    children: list = []
+    repeated: tuple = ()
+    for argument in node.args:
+        value = ev.eval(argument.value if isinstance(argument, ast.Starred) else argument, state)
+        if repeated:
+            children.append(None)  # after any number of layers: unknown
+        elif isinstance(argument, ast.Starred) and isinstance(value, Sequence):
+            children.extend(value.items)
+            if value.each is not None:
+                repeated = module_options(value.each)
+                if not repeated:
+                    children.append(None)
+        elif isinstance(value, Mapping) and len(node.args) == 1 and (value.complete or value.extra is not None):
+            children.extend(item for _, item in value.entries)  # an OrderedDict: its values in order
+            if value.extra is not None:
+                repeated = module_options(value.extra)
+                if not repeated:
+                    children.append(None)
+        else:
+            children.append(None if isinstance(argument, ast.Starred) else value)
+    for keyword_argument in node.keywords:
+        ev.eval(keyword_argument.value, state)
+    children = [child if isinstance(child, Module) else None for child in children]
+    # The repeated layers may be none: their parameters are maybe there.
+    repeated_parameters = [option.has_parameters.join(NO) for option in repeated]
     return Module(
         "torch.nn.Sequential",
-        has_parameters=Tri.any_of(c.has_parameters if c else UNKNOWN for c in children),
-        children=children,
+        has_parameters=Tri.any_of([*(c.has_parameters if c else UNKNOWN for c in children), *repeated_parameters]),
+        children=tuple(children),
+        repeated=repeated,
         source=module_source(ev, node),
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
     )
@@ -244,13 +274,15 @@ def module_call(ev, module: Module, arguments: list, node: ast.Call, state: Stat
     whose output the next one receives (None: the call's own argument).
     """
     argument = arguments[0]
-    if module.children:
+    if module.is_container:
         value = argument
         for index, child in enumerate(module.children):
             if child is None:
                 return UNKNOWN_VALUE
             value = _child_call(ev, child, value, node, state, part + (index,), producer)
             producer = _last_leaf(child)
+        if module.repeated:
+            value = _any_number_of_calls(ev, module, value, node, state, part, producer)
         return value
     params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
     if module.user_class is not None or op_table.lookup(module.kind) is None:
@@ -283,6 +315,21 @@ def _child_call(ev, child: Module, value, node: ast.Call, state: State, part: tu
     return module_call(ev, child, [value], node, state, part, producer)
 
 
+def _any_number_of_calls(ev, module: Module, value, node: ast.Call, state: State, part: tuple, producer):
+    """The layers a Sequential holds after its known children, run on `value`: any number
+    of them (maybe none), each one of `module.repeated`. One run of each, joined with none:
+    what every run keeps of its input stays certain, what a run adds or modifies is only
+    possible."""
+    before = state.copy()
+    result, after = value, before
+    for index, option in enumerate(module.repeated):
+        run = before.copy()
+        once = _child_call(ev, option, value, node, run, part + (len(module.children) + index,), producer)
+        result, after = join_values(result, once), after.join(run)
+    state.become(after)
+    return result
+
+
 def _inplace_call(ev, module: Module, argument: Tensor, node: ast.Call, state: State, part: tuple, producer):
     details = {"flag": module.inplace_flag, "certain": module.inplace is YES}
     if module.kind.rsplit(".", 1)[-1] in DROPOUTS:
@@ -311,6 +358,6 @@ def _forward_method(ev, instance: Module):
 
 
 def _last_leaf(module: Module) -> Module:
-    while module.children and module.children[-1] is not None:
+    while module.children and module.children[-1] is not None and not module.repeated:
         module = module.children[-1]
     return module

@@ -46,7 +46,7 @@ def _is_submodule(inner: Module, outer: Module, depth: int = 0) -> bool:
     """`inner` is held by `outer` (a child of a Sequential, a module attribute), at any depth."""
     if depth > MAX_TREE_DEPTH:
         return False
-    for value in (*outer.children, *(value for _, value in outer.attributes)):
+    for value in outer.held:
         if isinstance(value, Module) and (value == inner or _is_submodule(inner, value, depth + 1)):
             return True
     return False

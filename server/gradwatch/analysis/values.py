@@ -9,6 +9,7 @@ what both agree on.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
@@ -309,7 +310,10 @@ class Module:
     unreduced: bool = False
     user_class: ModuleClass | None = None
     source: GradSource | None = None
-    children: tuple = ()  # for nn.Sequential: the modules in order
+    children: tuple = ()  # for nn.Sequential: the modules in order (None: not known)
+    # For nn.Sequential: after `children`, any number of modules (maybe none), each one of
+    # these (`nn.Sequential(*layers)` of a list grown in a loop).
+    repeated: tuple = ()
     built_at: Reason | None = None  # the constructor call, to cite a child of a container
     inplace_flag: Span | None = None  # the value of its `inplace=` argument
     # A user class's instance: its attributes (`self.fc`, `self.hidden`), from the
@@ -328,12 +332,23 @@ class Module:
     def attribute(self, name: str):
         return next((value for key, value in self.attributes if key == name), UNKNOWN_VALUE)
 
+    @property
+    def held(self) -> tuple:
+        """The values it holds: its children (the repeated ones too) and its attributes' values."""
+        return (*self.children, *self.repeated, *(value for _, value in self.attributes))
+
+    @property
+    def is_container(self) -> bool:
+        """An nn.Sequential that holds children: calling it calls them."""
+        return bool(self.children or self.repeated)
+
     def join(self, other: Module):
-        """The same instance after two paths: attributes joined one by one."""
+        """The same instance after two paths, attributes joined one by one; or instances built
+        by one constructor call (in two iterations of a loop), what they have in common."""
         if replace(self, attributes=(), params_require_grad=YES, has_parameters=YES) != replace(
             other, attributes=(), params_require_grad=YES, has_parameters=YES
         ):
-            return UNKNOWN_VALUE  # two different modules
+            return self._join_built_alike(other)
         mine, theirs = dict(self.attributes), dict(other.attributes)
         names = [*mine, *(name for name in theirs if name not in mine)]
         attributes = tuple(
@@ -345,6 +360,84 @@ class Module:
             params_require_grad=self.params_require_grad.join(other.params_require_grad),
             has_parameters=self.has_parameters.join(other.has_parameters),
         )
+
+    def _join_built_alike(self, other: Module):
+        """Two instances of one class built by one constructor call (its fields other than
+        kind, class and call may differ): what they have in common, children joined one by
+        one. Else unknown."""
+        same_call = self.built_at is not None and self.built_at == other.built_at
+        if not same_call or self.kind != other.kind or self.user_class != other.user_class:
+            return UNKNOWN_VALUE
+        if len(self.children) != len(other.children) or len(self.repeated) != len(other.repeated):
+            return UNKNOWN_VALUE
+        repeated = tuple(_joined_child(a, b) for a, b in zip(self.repeated, other.repeated))
+        if None in repeated:
+            return UNKNOWN_VALUE  # an unknown number of unknown children
+        theirs = dict(other.attributes)
+        return Module(
+            self.kind,
+            has_parameters=self.has_parameters.join(other.has_parameters),
+            params_require_grad=self.params_require_grad.join(other.params_require_grad),
+            inplace=self.inplace.join(other.inplace),
+            default_reduction=self.default_reduction and other.default_reduction,
+            unreduced=self.unreduced and other.unreduced,
+            user_class=self.user_class,
+            source=self.source if self.source == other.source else None,
+            children=tuple(_joined_child(a, b) for a, b in zip(self.children, other.children)),
+            repeated=repeated,
+            built_at=self.built_at,
+            inplace_flag=self.inplace_flag if self.inplace_flag == other.inplace_flag else None,
+            attributes=tuple((k, join_values(v, theirs[k])) for k, v in self.attributes if k in theirs),
+            config=tuple(entry for entry in self.config if entry in other.config),
+            parameter_storages=tuple(entry for entry in self.parameter_storages if entry in other.parameter_storages),
+            arguments_known=self.arguments_known and other.arguments_known,
+            shared_dicts=self.shared_dicts | other.shared_dicts,
+        )
+
+
+def _joined_child(a, b):
+    if a is None or b is None:
+        return None
+    joined = join_values(a, b)
+    return joined if isinstance(joined, Module) else None
+
+
+@dataclass(frozen=True)
+class ModuleChoice(Unknown):
+    """Any of a few modules: what a list of layers grown in a loop holds beyond its first
+    items (`layers.append(conv)`, then `layers.append(relu)`). nn.Sequential runs them
+    (modules.sequential); to everything else it is an unknown value."""
+
+    options: tuple[Module, ...] = ()
+
+
+MAX_MODULE_CHOICES = 8
+
+
+def join_items(a, b):
+    """What an item of a list may be, `a` or `b`: join_values, except that different modules
+    stay a choice of modules."""
+    if not (module_options(a) and module_options(b)):
+        return join_values(a, b)
+    kept: list = []
+    for option in (*module_options(a), *module_options(b)):
+        for index, other in enumerate(kept):
+            joined = join_values(other, option)
+            if isinstance(joined, Module):  # the same, or built alike
+                kept[index] = joined
+                break
+        else:
+            kept.append(option)
+    if len(kept) == 1:
+        return kept[0]
+    return ModuleChoice(tuple(kept)) if len(kept) <= MAX_MODULE_CHOICES else UNKNOWN_VALUE
+
+
+def module_options(value) -> tuple:
+    """The modules `value` may be (none when it is not a module or a choice of modules)."""
+    if isinstance(value, Module):
+        return (value,)
+    return value.options if isinstance(value, ModuleChoice) else ()
 
 
 @dataclass(frozen=True)
@@ -422,7 +515,7 @@ class Sequence:
         prefix = tuple(join_values(a, b) for a, b in zip(self.items, other.items))
         rest = [*self.items[common:], *other.items[common:]]
         rest += [e for e in (self.each, other.each) if e is not None]
-        return Sequence(prefix, each=join_all(rest))
+        return Sequence(prefix, each=functools.reduce(join_items, rest))
 
     def named(self, name: str):
         """The item a named tuple calls `name` (`pair.indices`); None when there is none."""
@@ -433,8 +526,17 @@ class Sequence:
     def with_item(self, item) -> Sequence:
         """The list after `append(item)`."""
         if self.each is not None:
-            return Sequence(self.items, each=join_values(self.each, item))
+            return Sequence(self.items, each=join_items(self.each, item))
         return Sequence((*self.items, item))
+
+    def concatenated(self, other: Sequence) -> Sequence:
+        """`self + other`: its items, then the other's."""
+        if self.each is None:
+            return Sequence((*self.items, *other.items), each=other.each)
+        grown = self
+        for item in (*other.items, *([other.each] if other.each is not None else [])):
+            grown = grown.with_item(item)
+        return grown
 
 
 @dataclass(frozen=True)
@@ -445,6 +547,9 @@ class Mapping:
     # Every key is among the entries (a join of two dicts with different keys keeps
     # only the common ones: another key may then be there).
     complete: bool = True
+    # A dict filled from empty under keys not known here (`blocks[f"conv{i}"] = block` in a
+    # loop): what each of its values may be. It then has no entries of known keys.
+    extra: object = None
 
     def get(self, key):
         return next((value for k, value in self.entries if k == key), UNKNOWN_VALUE)
@@ -454,10 +559,33 @@ class Mapping:
         return join_all([value for _, value in self.entries]) if self.complete else UNKNOWN_VALUE
 
     def with_entry(self, key, value) -> Mapping:
-        kept = tuple((k, v) for k, v in self.entries if k != key)
-        return Mapping((*kept, (key, value)), self.complete)
+        """The dict after `d[key] = value`: a key already there keeps its place (Python's order)."""
+        if self.extra is not None:
+            return Mapping(complete=False)  # the key may be one of those not known here
+        if any(k == key for k, _ in self.entries):
+            return Mapping(tuple((k, value if k == key else v) for k, v in self.entries), self.complete)
+        return Mapping((*self.entries, (key, value)), self.complete)
+
+    def with_unknown_key(self, value) -> Mapping | None:
+        """The dict after `d[key] = value` with `key` not known: for a dict filled from empty;
+        else None (what it holds is then not known)."""
+        if self.entries or not (self.complete or self.extra is not None):
+            return None
+        return Mapping(complete=False, extra=value if self.extra is None else join_items(self.extra, value))
+
+    @property
+    def values_beyond_entries(self):
+        """What a value under a key other than the entries' may be: None when there is none."""
+        return None if self.complete else self.extra if self.extra is not None else UNKNOWN_VALUE
 
     def join(self, other: Mapping) -> Mapping:
+        if self.extra is not None or other.extra is not None:
+            # Filled from empty on either path (an empty dict is one no write has filled yet)?
+            if any(m.entries or not (m.complete or m.extra is not None) for m in (self, other)):
+                return Mapping(complete=False)
+            if self.extra is None or other.extra is None:
+                return Mapping(complete=False, extra=self.extra if other.extra is None else other.extra)
+            return Mapping(complete=False, extra=join_items(self.extra, other.extra))
         theirs = dict(other.entries)
         same_keys = {k for k, _ in self.entries} == set(theirs)
         return Mapping(

@@ -1,0 +1,181 @@
+"""Programs whose modules and tensors are held by containers built the ways real code
+builds them: `nn.Sequential(*layers)` of a list (written out, or grown in a loop),
+`nn.Sequential` of an `OrderedDict`: (code, expected (code, line) findings, what
+torch raises or None).
+tests/test_whole_program.py checks each with gradwatch and with torch."""
+
+from whole_program_errors import MODIFIED
+
+PROGRAMS = {
+    "sequential_of_a_spread_list": (
+        """
+import torch
+import torch.nn as nn
+
+layers = [nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.5, inplace=True)]
+net = nn.Sequential(*layers)
+net(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 5)],
+        MODIFIED,
+    ),
+    "sequential_of_an_ordered_dict": (
+        """
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+net = nn.Sequential(OrderedDict([
+    ("fc", nn.Linear(4, 4)),
+    ("act", nn.Sigmoid()),
+    ("drop", nn.Dropout(0.5, inplace=True)),
+]))
+net(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 10)],
+        MODIFIED,
+    ),
+    "ordered_dict_whose_key_is_set_again_keeps_its_place": (
+        """
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+parts = OrderedDict([("act", nn.Sigmoid()), ("drop", nn.Dropout(0.5, inplace=True))])
+parts["act"] = nn.Tanh()
+net = nn.Sequential(parts)
+net(torch.randn(2, 4, requires_grad=True)).sum().backward()
+""",
+        [("GW201", 7)],
+        MODIFIED,
+    ),
+    # The stem's in-place dropout clobbers what its LeakyReLU saved; the layers after it
+    # come from a list grown in a loop, and backward still runs through the stem.
+    "hazard_before_layers_grown_in_a_loop": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Discriminator(nn.Module):
+    def __init__(self, depth):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 4, 5, stride=2, padding=2),
+            nn.LeakyReLU(inplace=True),
+            nn.Dropout(p=0.5, inplace=True),
+        )
+        self.body = self.make_body(4, depth)
+
+    def make_body(self, channels, depth):
+        layers = []
+        for _ in range(depth):
+            layers.append(nn.Conv2d(channels, channels * 2, 3, padding=1))
+            layers.append(nn.ReLU())
+            channels *= 2
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(self.stem(x))
+
+
+net = Discriminator(depth=int(torch.randint(1, 3, ()).item()))
+net(torch.randn(2, 3, 16, 16)).mean().backward()
+""",
+        [("GW201", 12)],
+        MODIFIED,
+    ),
+    # Layers grown in a loop, the way torchvision builds VGG and ResNet stages: nothing
+    # in them modifies a saved tensor, and nothing is claimed.
+    "layers_grown_in_a_loop_without_a_hazard": (
+        """
+import torch
+import torch.nn as nn
+
+
+def make_layers(widths):
+    layers = [nn.Conv2d(3, widths[0], 3, padding=1), nn.ReLU(inplace=True)]
+    channels = widths[0]
+    for width in widths[1:]:
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        channels = width
+    return nn.Sequential(*layers)
+
+
+net = make_layers([4, 8, 8, 16])
+for layer in net:
+    layer.train()
+net(torch.randn(2, 3, 8, 8)).mean().backward()
+""",
+        [],
+        None,
+    ),
+    # A loop that may not run, whose layer would modify in place what the Sigmoid saved:
+    # with `depth` unknown, the analysis claims no error (torch raises only when it runs).
+    "in_place_layer_grown_in_a_loop_that_may_not_run": (
+        """
+import os
+
+import torch
+import torch.nn as nn
+
+depth = int(os.environ.get("EXTRA_LAYERS", "0"))
+layers = [nn.Linear(4, 4), nn.Sigmoid()]
+for _ in range(depth):
+    layers.append(nn.Dropout(0.5, inplace=True))
+net = nn.Sequential(*layers)
+net(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    # The WGAN-GP report (tests/realworld 020): a stem with the hazard, then blocks kept in an
+    # OrderedDict under names made in a loop.
+    "hazard_before_an_ordered_dict_filled_in_a_loop": (
+        """
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+
+class Critic(nn.Module):
+    def __init__(self, depth):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.5, inplace=True))
+        blocks = OrderedDict()
+        for i in range(depth):
+            blocks["block_{}".format(i)] = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+        self.blocks = nn.Sequential(blocks)
+        self.spread = nn.Sequential(*blocks.values())
+
+    def forward(self, x):
+        return self.spread(self.blocks(self.stem(x)))
+
+
+critic = Critic(int(torch.randint(0, 3, ()).item()))
+critic(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 11)],
+        MODIFIED,
+    ),
+    # A dict filled under unknown names, then under a known one: which value a name reads
+    # is not known, and nothing is claimed of it.
+    "dict_filled_under_unknown_names_then_a_known_one": (
+        """
+import torch
+import torch.nn as nn
+
+blocks = {}
+for i in range(2):
+    blocks[f"block{i}"] = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid())
+blocks["block1"] = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.0, inplace=True))
+net = nn.Sequential(*blocks.values())
+net(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+}
