@@ -1,7 +1,7 @@
 """Programs whose modules and tensors are held by containers built the ways real code
 builds them: `nn.Sequential(*layers)` of a list (written out, or grown in a loop),
-`nn.Sequential` of an `OrderedDict`: (code, expected (code, line) findings, what
-torch raises or None).
+`nn.Sequential` of an `OrderedDict`, lists made by comprehensions: (code, expected
+(code, line) findings, what torch raises or None).
 tests/test_whole_program.py checks each with gradwatch and with torch."""
 
 from whole_program_errors import MODIFIED
@@ -174,6 +174,57 @@ for i in range(2):
 blocks["block1"] = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.0, inplace=True))
 net = nn.Sequential(*blocks.values())
 net(torch.randn(2, 4)).sum().backward()
+""",
+        [],
+        None,
+    ),
+    # Each item of a comprehension has a graph of its own: backpropagating one frees
+    # nothing of the next (an ensemble's losses, one backward each).
+    "backward_of_each_item_of_a_comprehension": (
+        """
+import torch
+import torch.nn as nn
+
+models = [nn.Linear(4, 2) for _ in range(3)]
+x = torch.randn(5, 4)
+outputs = [torch.sigmoid(m(x)) for m in models]
+for out in outputs:
+    out.sum().backward()
+""",
+        [],
+        None,
+    ),
+    "ensemble_trained_item_by_item": (
+        """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.act = nn.Sigmoid()
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+models, optimizers = [], []
+for _ in range(3):
+    model = Net()
+    models.append(model)
+    optimizers.append(torch.optim.SGD(model.parameters(), lr=0.1))
+
+for step in range(2):
+    x = torch.randn(5, 4)
+    outputs = [m(x) for m in models]
+    for i in range(3):
+        loss = outputs[i].pow(2).mean()
+        optimizers[i].zero_grad()
+        loss.backward()
+        optimizers[i].step()
 """,
         [],
         None,

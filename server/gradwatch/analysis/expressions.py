@@ -54,6 +54,7 @@ from gradwatch.analysis.values import (
     TorchRef,
     Unknown,
     UserFunction,
+    any_of_several,
     join_values,
     new_storage,
 )
@@ -400,7 +401,9 @@ class Evaluator(TensorMethods):
             self.eval(node.value, scope)
             return UNKNOWN_VALUE
         item = self.eval(node.elt, scope)
-        return Sequence((), each=item) if isinstance(node, (ast.ListComp, ast.GeneratorExp)) else UNKNOWN_VALUE
+        if not isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+            return UNKNOWN_VALUE
+        return Sequence((), each=any_of_several(item))
 
     eval_SetComp = eval_DictComp = eval_GeneratorExp = eval_ListComp
 

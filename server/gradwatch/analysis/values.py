@@ -594,6 +594,19 @@ class Mapping:
         )
 
 
+def any_of_several(value):
+    """`value` standing for each of several objects made by the same code (the items of a
+    comprehension): each has its own graph, built by the same ops, so no one identity, and
+    no op of the graph is certain to be a given item's (a backward of one item frees
+    nothing of the others)."""
+    if isinstance(value, Tensor):
+        return value.but(storage=None, uncertain=value.history)
+    if isinstance(value, Sequence):
+        each = any_of_several(value.each) if value.each is not None else None
+        return Sequence(tuple(map(any_of_several, value.items)), each=each, names=value.names)
+    return value
+
+
 def join_all(values: list):
     """What each of `values` may be (unknown when there are none)."""
     joined = values[0] if values else UNKNOWN_VALUE
