@@ -1,6 +1,7 @@
 """Programs whose modules and tensors are held by containers built the ways real code
 builds them: `nn.Sequential(*layers)` of a list (written out, or grown in a loop),
-`nn.Sequential` of an `OrderedDict`, lists made by comprehensions: (code, expected
+`nn.Sequential` of an `OrderedDict`, subclasses of `nn.Sequential` that pass their
+layers to `super().__init__`, lists made by comprehensions: (code, expected
 (code, line) findings, what torch raises or None).
 tests/test_whole_program.py checks each with gradwatch and with torch."""
 
@@ -228,5 +229,88 @@ for step in range(2):
 """,
         [],
         None,
+    ),
+    "subclass_of_sequential_given_its_layers": (
+        """
+import torch
+import torch.nn as nn
+
+
+class GatedBlock(nn.Sequential):
+    def __init__(self, features, p=0.5):
+        layers = [nn.Linear(features, features), nn.Sigmoid(), nn.Dropout(p, inplace=True)]
+        super().__init__(*layers)
+        self.features = features
+
+
+block = GatedBlock(4)
+block(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 8)],
+        MODIFIED,
+    ),
+    # torchvision's Conv2dNormActivation: the in-place ReLU follows a BatchNorm, which saves
+    # its input, not its output.
+    "subclass_of_sequential_without_a_hazard": (
+        """
+import torch
+import torch.nn as nn
+
+
+class ConvNormActivation(nn.Sequential):
+    def __init__(self, in_channels, out_channels, inplace=True):
+        params = {} if inplace is None else {"inplace": inplace}
+        layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+        layers.append(nn.ReLU(**params))
+        super().__init__(*layers)
+        self.out_channels = out_channels
+
+
+net = nn.Sequential(ConvNormActivation(3, 8), ConvNormActivation(8, 8))
+net(torch.randn(2, 3, 8, 8)).mean().backward()
+""",
+        [],
+        None,
+    ),
+    "inplace_passed_in_a_dict_of_keywords": (
+        """
+import torch
+import torch.nn as nn
+
+params = {"inplace": True}
+net = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.5, **params))
+net(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 6)],
+        MODIFIED,
+    ),
+    # torchvision's MLP (tests/realworld 008): a loop over all widths but the last, one
+    # here, appends a Linear, an in-place ReLU and an in-place Dropout that modifies what
+    # the ReLU saved.
+    "layers_appended_by_a_loop_over_a_slice_of_one_width": (
+        """
+import torch
+import torch.nn as nn
+
+
+class MLP(nn.Sequential):
+    def __init__(self, in_channels, hidden_channels, inplace=True, dropout=0.0):
+        params = {} if inplace is None else {"inplace": inplace}
+        layers = []
+        in_dim = in_channels
+        for hidden_dim in hidden_channels[:-1]:
+            layers.append(nn.Linear(in_dim, hidden_dim))
+            layers.append(nn.ReLU(**params))
+            layers.append(nn.Dropout(dropout, **params))
+            in_dim = hidden_dim
+        layers.append(nn.Linear(in_dim, hidden_channels[-1]))
+        super().__init__(*layers)
+
+
+MLP(3, [3, 3], inplace=False, dropout=0.5)(torch.rand(3)).sum().backward()
+MLP(3, [3, 3], dropout=0.5)(torch.rand(3)).sum().backward()
+""",
+        [("GW201", 14)],
+        MODIFIED,
     ),
 }

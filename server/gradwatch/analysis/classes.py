@@ -10,7 +10,6 @@ from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import inner_statements
 from gradwatch.source import SourceText
 from gradwatch.analysis.values import (
-    NO,
     UNKNOWN,
     UNKNOWN_VALUE,
     YES,
@@ -22,11 +21,15 @@ from gradwatch.analysis.values import (
 )
 
 
+_SEQUENTIAL = ("torch.nn.Sequential", "torch.nn.modules.container.Sequential")
+
+
 def module_class(interpreter, node: ast.ClassDef):
     """The ModuleClass of a class of this file: what `__init__` assigns to `self`.
     Classes that derive from torch classes other than `nn.Module` stay unknown."""
     bases = [interpreter.eval(b, State(outer=interpreter.globals)) for b in node.bases]
-    is_module = any(
+    sequential_base = any(isinstance(b, TorchRef) and b.qualname in _SEQUENTIAL for b in bases)
+    is_module = sequential_base or any(
         (isinstance(b, TorchRef) and b.qualname in ("torch.nn.Module", "torch.nn.modules.module.Module"))
         or (isinstance(b, ModuleClass) and b.is_module)
         for b in bases
@@ -42,7 +45,8 @@ def module_class(interpreter, node: ast.ClassDef):
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
                 interpreter.forward_methods.add(id(item))
-    return ModuleClass(node.name, span, is_module, always_assigned=assigned, init=InitAttributes(interpreter, node, bases))
+    init = InitAttributes(interpreter, node, bases)
+    return ModuleClass(node.name, span, is_module, always_assigned=assigned, init=init, sequential_base=sequential_base)
 
 
 class InitAttributes:

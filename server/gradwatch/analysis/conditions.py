@@ -41,6 +41,12 @@ def known_truth(test: ast.AST, state: State) -> bool | None:
     return bool(value)
 
 
+def known_int(node: ast.AST, state: State) -> int | None:
+    """The int `node` provably is here (`-1`, a name bound to `3`), else None."""
+    value = _literal(node, state)
+    return value if type(value) is int else None
+
+
 def _literal(node: ast.AST, state: State):
     """The Python value of `node` when it is a known literal, else _UNKNOWN."""
     if integer_dtypes.float_test_is_false(node, state):

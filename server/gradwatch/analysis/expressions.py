@@ -27,7 +27,7 @@ from gradwatch.analysis import (
     summaries,
     tensor_ops,
 )
-from gradwatch.analysis.conditions import known_truth
+from gradwatch.analysis.conditions import known_int, known_truth
 from gradwatch.analysis.events import Creation, GradRead, OptimizerStep, ShapeError
 from gradwatch.analysis.imports import from_star_import
 from gradwatch.analysis.state import State
@@ -323,6 +323,10 @@ class Evaluator(TensorMethods):
         if isinstance(base, Sequence):
             if isinstance(index_value, Constant) and type(index_value.value) is int:
                 return base.item(index_value.value)  # `pair[0]`, `outs[-1]`, `outs[n - 1]` with n known
+            if isinstance(node.slice, ast.Slice) and base.each is None:
+                bounds = _slice_bounds(node.slice, state)
+                if bounds is not None:
+                    return Sequence(base.items[slice(*bounds)])  # `channels[:-1]`: a new list
             return base.any_item() if base.each is not None else UNKNOWN_VALUE
         if isinstance(base, Tensor):
             # Ints, slices and tuples of them are no operands; an index tensor is one.
@@ -416,6 +420,10 @@ class Evaluator(TensorMethods):
             if path is not None and path in state.bindings:
                 callee = state.bindings[path]
             else:
+                if func.attr == "__init__" and _is_super(func.value):
+                    initialised = modules.sequential_base_init(self, node, state)
+                    if initialised is not None:
+                        return initialised
                 receiver = self.eval(func.value, state)
                 if isinstance(receiver, TorchRef):
                     callee = TorchRef(f"{receiver.qualname}.{func.attr}")
@@ -643,3 +651,19 @@ def _without_grad(value) -> bool:
     if isinstance(value, Sequence):
         return all(_without_grad(item) for item in value.items) and (value.each is None or _without_grad(value.each))
     return False
+
+
+def _is_super(node: ast.AST) -> bool:
+    """`super()` (or `super(Cls, self)`)."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+
+
+def _slice_bounds(node: ast.Slice, state: State) -> tuple | None:
+    """The bounds of `a:b:c` when each is left out or a known int (`[:-1]`, `[1:n]`); else None."""
+    bounds = []
+    for part in (node.lower, node.upper, node.step):
+        value = None if part is None else known_int(part, state)
+        if part is not None and value is None:
+            return None
+        bounds.append(value)
+    return None if bounds[2] == 0 else tuple(bounds)

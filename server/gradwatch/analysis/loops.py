@@ -130,8 +130,8 @@ class Loops:
 def _children_of_sequential(iterable) -> Sequence | None:
     """The layers of an `nn.Sequential` whose layers are all known (the first ones, and
     any number like `repeated`), else None."""
-    if isinstance(iterable, Module) and iterable.kind == "torch.nn.Sequential":
-        if iterable.is_container and all(child is not None for child in iterable.children):
+    if isinstance(iterable, Module) and iterable.is_container:  # an nn.Sequential, or a subclass
+        if all(child is not None for child in iterable.children):
             each = functools.reduce(join_items, iterable.repeated) if iterable.repeated else None
             return Sequence(iterable.children, each=each)
     return None
@@ -165,14 +165,30 @@ def _after_iterations(ends: list[State], fewest: int) -> State | None:
 
 
 def _most_iterations(node: ast.For, iterable) -> int | None:
-    """At most how many times the body runs, when that is 0 or 1: a `range(...)` or a
-    tuple literal of at most one number or item (python_builtins). Else None."""
-    fixed = isinstance(node.iter, ast.Tuple) or (
-        isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name) and node.iter.func.id == "range"
-    )
-    if fixed and isinstance(iterable, Sequence) and iterable.each is None and len(iterable.items) <= 1:
-        return len(iterable.items)
+    """At most how many times the body runs, when that is 0 or 1: a `range(...)` of at most
+    one number (python_builtins), or a list or tuple of at most one known item that the
+    body cannot change. Else None."""
+    if isinstance(iterable, Sequence) and iterable.each is None and len(iterable.items) <= 1:
+        if _iterates_a_fixed_list(node):
+            return len(iterable.items)
     return None
+
+
+def _iterates_a_fixed_list(node: ast.For) -> bool:
+    """Whether the body cannot add to what the loop iterates: a literal, a `range(...)`, a
+    slice (a new list), or a name the body does not mention."""
+    iterated = node.iter
+    if isinstance(iterated, (ast.Tuple, ast.List)):
+        return True
+    if isinstance(iterated, ast.Call):
+        return isinstance(iterated.func, ast.Name) and iterated.func.id == "range"
+    if isinstance(iterated, ast.Subscript):
+        return isinstance(iterated.slice, ast.Slice)
+    if isinstance(iterated, ast.Name):
+        return not any(
+            isinstance(n, ast.Name) and n.id == iterated.id for statement in node.body for n in ast.walk(statement)
+        )
+    return False
 
 
 def _iterates_named_parameters(node: ast.For) -> bool:

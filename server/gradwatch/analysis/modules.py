@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, shapes, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
@@ -181,8 +182,8 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
     args = ev.eval_arguments(node, state)
     flag = keyword(node, "inplace")
     # Only inplace=True counts (written so, or a value known to be True where it was
-    # passed in): an argument whose value is unknown claims nothing.
-    flag_value = ev.eval(flag, state) if flag is not None else None
+    # passed in, `**params` included): an argument whose value is unknown claims nothing.
+    flag_value = ev.eval(flag, state) if flag is not None else _spread_keyword(ev, node, state, "inplace")
     inplace = YES if isinstance(flag_value, Constant) and flag_value.value is True else NO
     if inplace is YES and qualname.rsplit(".", 1)[-1] in DROPOUTS:
         # Dropout writes only with p > 0 (its first argument, 0.5 by default).
@@ -209,6 +210,19 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
             if "." not in name
         ),
     )
+
+
+def _spread_keyword(ev, node: ast.Call, state: State, name: str):
+    """The value a `**params` of the call passes as `name` (`params = {"inplace": True}`),
+    when `params` names a dict whose keys are all known; else None."""
+    for spread in (k.value for k in node.keywords if k.arg is None):
+        mapping = state.lookup(spread.id) if isinstance(spread, ast.Name) else None
+        if not isinstance(mapping, Mapping) or not mapping.complete:
+            return None
+        value = mapping.get(name)
+        if value is not UNKNOWN_VALUE:
+            return value
+    return None
 
 
 def _literal_arguments(node: ast.Call, args: list) -> tuple:
@@ -255,6 +269,32 @@ def sequential(ev, node: ast.Call, state: State) -> Module:
         source=module_source(ev, node),
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
     )
+
+
+def sequential_base_init(ev, node: ast.Call, state: State):
+    """`super().__init__(*layers)` in the `__init__` of a class that derives from nn.Sequential
+    (torchvision's MLP, Conv2dNormActivation): the instance holds those layers. None elsewhere."""
+    function = ev.current_function
+    if function is None or function.name != "__init__" or not function.args.args:
+        return None
+    self_name = function.args.args[0].arg
+    instance = state.bindings.get(self_name)
+    if not isinstance(instance, Module) or instance.user_class is None or not instance.user_class.sequential_base:
+        return None
+    class_node = ev.class_nodes.get(instance.user_class.name)
+    if class_node is None or not any(item is function for item in class_node.body):
+        return None  # the `__init__` of a subclass: its `super()` is the class, not nn.Sequential
+    layers = sequential(ev, node, state)
+    state.bind(
+        self_name,
+        replace(
+            instance,
+            children=layers.children,
+            repeated=layers.repeated,
+            has_parameters=Tri.any_of((layers.has_parameters, instance.has_parameters)),
+        ),
+    )
+    return Constant(value=None)
 
 
 def module_list(ev, node: ast.Call, state: State):

@@ -281,6 +281,8 @@ class ModuleClass:
     # Works out `attributes` and `has_parameters` when first asked (classes.InitAttributes);
     # None for a class without attributes. Equal only to itself.
     init: object = None
+    # Derives from nn.Sequential: `super().__init__(*layers)` gives an instance its children.
+    sequential_base: bool = False
 
     @property
     def attributes(self) -> tuple[tuple[str, object], ...]:
