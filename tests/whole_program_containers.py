@@ -5,7 +5,7 @@ layers to `super().__init__`, lists made by comprehensions: (code, expected
 (code, line) findings, what torch raises or None).
 tests/test_whole_program.py checks each with gradwatch and with torch."""
 
-from whole_program_errors import MODIFIED
+from whole_program_errors import MODIFIED, NO_GRAPH
 
 PROGRAMS = {
     "sequential_of_a_spread_list": (
@@ -312,5 +312,47 @@ MLP(3, [3, 3], dropout=0.5)(torch.rand(3)).sum().backward()
 """,
         [("GW201", 14)],
         MODIFIED,
+    ),
+    "forward_of_a_sequential_called_by_name": (
+        """
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Dropout(0.5, inplace=True))
+model.forward(torch.randn(2, 4)).sum().backward()
+""",
+        [("GW201", 5)],
+        MODIFIED,
+    ),
+    # segmentation_models.pytorch's DiceLoss (tests/realworld 041): `activation or
+    # nn.Identity()` keeps the activation given, and the thresholded prediction has no graph.
+    "layer_chosen_by_or_then_thresholded": (
+        """
+import torch
+import torch.nn as nn
+
+
+class DiceLoss(nn.Module):
+    def __init__(self, activation=None, threshold=None):
+        super().__init__()
+        self.activation = activation or nn.Identity()
+        self.threshold = threshold
+
+    def forward(self, y_pr, y_gt):
+        y_pr = self.activation(y_pr)
+        if self.threshold is not None:
+            y_pr = (y_pr > self.threshold).type(y_pr.dtype)
+        return 1 - (2 * (y_pr * y_gt).sum() + 1) / (y_pr.sum() + y_gt.sum() + 1)
+
+
+model = nn.Conv2d(3, 1, 3, padding=1)
+target = (torch.rand(2, 1, 8, 8) > 0.5).float()
+soft = DiceLoss(activation=nn.Sigmoid())(model(torch.randn(2, 3, 8, 8)), target)
+soft.backward()
+hard = DiceLoss(threshold=0.5)(model(torch.randn(2, 3, 8, 8)), target)
+hard.backward()
+""",
+        [("GW101", 24)],
+        NO_GRAPH,
     ),
 }

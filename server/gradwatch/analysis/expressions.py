@@ -8,6 +8,7 @@ module only knows the Python-level spellings.
 from __future__ import annotations
 
 import ast
+import functools
 
 from gradwatch.analysis import (
     calls,
@@ -372,6 +373,21 @@ class Evaluator(TensorMethods):
             return self.apply_op("torch.Tensor." + COMPARE_DUNDERS[type(node.ops[0])], [left, values[0]], node, state)
         return CONSTANT if all(isinstance(v, Constant) for v in [left, *values]) else UNKNOWN_VALUE
 
+    def eval_BoolOp(self, node: ast.BoolOp, state: State):
+        """`a or b` / `a and b`: the operand Python stops at (`activation or nn.Identity()`
+        with `activation` None is the Identity); where an operand's truth is not known, any
+        of those it may stop at."""
+        stops_at = isinstance(node.op, ast.Or)  # `or` stops at a true operand, `and` at a false one
+        candidates = []
+        for operand in node.values:
+            value = self.eval(operand, state)
+            truth = _truth(value)
+            if truth is None or truth is stops_at or operand is node.values[-1]:
+                candidates.append(value)
+            if truth is stops_at:
+                break
+        return functools.reduce(join_values, candidates)
+
     def eval_IfExp(self, node: ast.IfExp, state: State):
         self.eval(node.test, state)
         truth = known_truth(node.test, state)
@@ -667,3 +683,15 @@ def _slice_bounds(node: ast.Slice, state: State) -> tuple | None:
             return None
         bounds.append(value)
     return None if bounds[2] == 0 else tuple(bounds)
+
+
+def _truth(value) -> bool | None:
+    """Whether `value` is true in Python, when known: a literal, None, a torch layer (a
+    module without `__len__`)."""
+    if isinstance(value, Constant):
+        if value.none:
+            return False
+        return bool(value.value) if isinstance(value.value, (bool, int, float, str, tuple)) else None
+    if isinstance(value, Module) and value.user_class is None and value.kind != "torch.nn.Sequential":
+        return True if op_table.lookup(value.kind) is not None else None
+    return None

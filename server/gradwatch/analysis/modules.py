@@ -132,6 +132,8 @@ def module_method(ev, module: Module, func: ast.Attribute, node: ast.Call, state
         # `mlp.fc1(x)` from outside the instance: its submodule runs.
         return call_instance(ev, submodule, node, state)
     args = ev.eval_arguments(node, state)
+    if func.attr == "forward" and method is None and args:
+        return module_call(ev, module, args, node, state)  # `seq.forward(x)`: what calling it does
     if func.attr in ("parameters", "named_parameters"):
         return Parameters(module)
     if func.attr == "__new__" and method is None and len(args) == 1 and not node.keywords:
