@@ -542,3 +542,42 @@ class Attention(nn.Module):
     moved = text.replace(f"\n\n{second}", f"\n\n\n{second}")
     cached = check_source(moved, cache=cache).findings
     assert cached == check_source(moved).findings
+
+
+def test_names_of_a_replayed_init_are_shown_once() -> None:
+    # A class's `__init__` runs for the class's attributes and again as a method: both runs
+    # name the same tensors. An edit elsewhere replays the class and runs the method again
+    # (it reads a name of another file): the names must stand for the same nodes, not be
+    # listed twice for hover (a fuzz find).
+    text = """\
+import torch
+from torch.nn import Module
+
+from .. import settings
+
+
+def pad(x):
+    \"\"\"Pads x.\"\"\"
+    return x[None]
+
+
+class Quadrature(Module):
+    def __init__(self, n=None):
+        super().__init__()
+        if n is None:
+            n = settings.locations.value()
+        x = torch.randn(10, requires_grad=True)
+        w = torch.randn(10)
+        loss = (x * w).sum()
+        self.grads = torch.autograd.grad(loss, [x, w])
+        self.n = n
+
+    def forward(self, y):
+        return pad(y)
+"""
+    cache = ScopeCache()
+    check_source(text.replace("Pads x.", "Pads xx."), cache=cache)
+    cached = check_source(text, cache=cache)
+    fresh = check_source(text)
+    assert cached.findings == fresh.findings and [f.code for f in fresh.findings] == ["GW103"]
+    assert sorted(cached.names, key=repr) == sorted(fresh.names, key=repr)

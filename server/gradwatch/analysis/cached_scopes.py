@@ -183,7 +183,9 @@ class CachedScopes:
         self.calls.budget -= entry.calls[1]  # so is the budget of calls the scopes after it may follow
         for event in entry.events:
             self.events[("cached", id(event))] = event
-        self.names.update({id(name): name for name in entry.names})
+        # Keyed by the name's node, as a run records it: a run of the scope after it (a class's
+        # `__init__`, then the method itself) names the same nodes again, not new ones.
+        self.names.update({id(name[0]): name for name in entry.names})
         self.facts.calls_other_files |= entry.calls_other_files  # the editor follows them in a second pass
         return entry
 
