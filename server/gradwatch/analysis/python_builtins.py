@@ -113,30 +113,21 @@ def math_call(ev, qualname: str, node: ast.Call, state):
 
 def ordered_dict(ev, node: ast.Call, state):
     """`OrderedDict()`, `OrderedDict([("conv", conv), ("relu", relu)])`: a dict of those keys, in order."""
-    args, keywords = ev.eval_arguments_and_keywords(node, state)
+    args = ev.eval_arguments(node, state)
     if not node.args and not node.keywords:
         return Mapping(())
-    if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
-        return UNKNOWN_VALUE
-    pairs = args[0]
+    plain = len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred)
+    pairs = args[0] if plain else None
     if not isinstance(pairs, Sequence) or pairs.each is not None:
         return UNKNOWN_VALUE
-    entries = []
+    mapping = Mapping(())
     for pair in pairs.items:
         if not isinstance(pair, Sequence) or pair.each is not None or len(pair.items) != 2:
             return UNKNOWN_VALUE
         key, value = pair.items
         if not isinstance(key, Constant) or not isinstance(key.value, (str, int)):
             return UNKNOWN_VALUE
-        entries.append((key.value, value))
-    return _dict_of(entries)
-
-
-def _dict_of(entries: list) -> Mapping:
-    """A dict built from (key, value) pairs in order: a later pair of the same key replaces the value."""
-    mapping = Mapping(())
-    for key, value in entries:
-        mapping = mapping.with_entry(key, value)
+        mapping = mapping.with_entry(key.value, value)  # a key given twice keeps its first place
     return mapping
 
 
