@@ -233,14 +233,18 @@ def _blank(lines: list[str], start: int, end: int) -> bool:
 
 
 def statement_starts(lines: list[str]) -> list[int]:
-    """Indexes of the lines that may begin a top-level statement."""
+    """Indexes of the lines that may begin a top-level statement: those that start like one
+    (few, found in one pass), unless the line with code before it is a decorator or ends
+    with a backslash, which continue into it."""
+    match = _STATEMENT_START.match
     starts: list[int] = []
-    previous = ""  # the last line with code: a decorator or a backslash continues into the next one
-    for index, line in enumerate(lines):
-        if _STATEMENT_START.match(line) and not previous.startswith("@") and not previous.endswith("\\"):
+    for index in [i for i, line in enumerate(lines) if match(line)]:
+        before = index - 1
+        while before >= 0 and (not lines[before].strip() or lines[before].lstrip().startswith("#")):
+            before -= 1
+        previous = lines[before].rstrip() if before >= 0 else ""
+        if not previous.startswith("@") and not previous.endswith("\\"):
             starts.append(index)
-        if line.strip() and not line.lstrip().startswith("#"):
-            previous = line.rstrip()
     return starts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from typing import Iterator
 
 from gradwatch.analysis.events import Facts
@@ -20,6 +21,13 @@ def _loop_nodes(loop: ast.AST):
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             stack.extend(ast.iter_child_nodes(node))
+
+
+@functools.lru_cache(maxsize=1024)
+def _nodes_of_loop(loop: ast.AST) -> tuple:
+    """_loop_nodes of a loop, walked once: the editor replays a loop's events at each
+    check, and the rules ask about the same loops again (a node is its own key)."""
+    return tuple(_loop_nodes(loop))
 
 
 def _clears_gradients(node: ast.AST) -> bool:
@@ -66,7 +74,7 @@ def _calls_one_of(node: ast.AST, names: set[str]) -> bool:
 
 def _backpropagates_in(loop: ast.AST) -> bool:
     """The loop calls `backward`, `autograd.backward` or `autograd.grad` (each iteration is a step)."""
-    return any(_calls(node, "backward") or _calls(node, "grad") for node in _loop_nodes(loop))
+    return any(_calls(node, "backward") or _calls(node, "grad") for node in _nodes_of_loop(loop))
 
 
 _STORING_METHODS = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
@@ -200,7 +208,7 @@ assert w.grad.item() == 2.0
         for step in facts.optimizer_steps:
             if step.loop is None:
                 continue
-            nodes = list(_loop_nodes(step.loop))
+            nodes = _nodes_of_loop(step.loop)
             if not any(_calls(n, "backward") for n in nodes) or any(_clears_gradients(n) for n in nodes):
                 continue
             if clearing_functions is None:
@@ -347,7 +355,7 @@ batch.x.sum().backward()
             )
             reset_in_loop = any(
                 isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == event.name for t in n.targets)
-                for n in _loop_nodes(event.loop)
+                for n in _nodes_of_loop(event.loop)
             )
             if backpropagated or reset_in_loop:
                 continue
