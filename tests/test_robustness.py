@@ -359,6 +359,8 @@ GUARDED_HAZARD = (
         (4, "    if ready and (:", "the condition on that line"),  # a condition being edited
         (2, "def train(ready, log):[", "the rest of that line"),
         (8, "                  flush=True)(", "the rest of that line"),  # a line that continues a call
+        # A bracket just typed after a whole statement: the line as it was a keystroke ago.
+        (5, "        y = x.sigmoid()(", "the rest of that line"),
     ],
 )
 def test_a_broken_line_in_a_block_keeps_the_block_and_its_finding(line, typed, skipped):

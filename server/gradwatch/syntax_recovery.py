@@ -256,7 +256,9 @@ def _stand_ins(text: str, error: SyntaxError) -> list[tuple[str, str]]:
     colon (`if ready:(` -> `if ready:`), or an `if`/`elif`/`while` header with a condition
     not known (its body stays, both ways); else `pass` at the same indentation, and, where
     that cannot stand (the line continues a statement begun above it), the line up to a
-    bracket it leaves open (`    help="...")(` -> `    help="...")`). Nothing for a blank
+    bracket it leaves open (`    help="...")(` -> `    help="...")`); that cut comes first
+    when the bracket ends the line (`y = f(x)(`: the line as it was a keystroke ago, so
+    what it bound stays bound and the scopes after it are replayed). Nothing for a blank
     line; a def or class header keeps its body only with its header whole."""
     code = text.rstrip("\r\n")
     ending = text[len(code) :]
@@ -270,7 +272,10 @@ def _stand_ins(text: str, error: SyntaxError) -> list[tuple[str, str]]:
         stand_ins = [(code[: _indent(code)] + "pass" + ending, "the line that contains it")]
         opened = _open_bracket(code, error)
         if opened is not None:
-            stand_ins.append((code[:opened] + ending, "the rest of that line"))
+            cut = (code[:opened] + ending, "the rest of that line")
+            # A bracket just typed at the end (`ngpu = int(opt.ngpu)(`): without it, the line
+            # is what it was a keystroke ago, and everything after it means what it meant.
+            stand_ins.insert(0 if not code[opened + 1 :].strip() else 1, cut)
         return stand_ins
     stand_ins = []
     colon = _header_colon(code)
