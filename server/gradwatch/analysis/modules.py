@@ -326,6 +326,8 @@ def module_call(ev, module: Module, arguments: list, node: ast.Call, state: Stat
         if module.repeated:
             value = _any_number_of_calls(ev, module, value, node, state, part, producer)
         return value
+    if module.kind == "torch.nn.Sequential" and module.user_class is None:
+        return argument  # `nn.Sequential()` holds no layer: it returns its input itself
     params_grad = YES if module.has_parameters is YES and module.params_require_grad is YES else None
     if module.user_class is not None or op_table.lookup(module.kind) is None:
         if params_grad is YES and state.grad_enabled is YES:
