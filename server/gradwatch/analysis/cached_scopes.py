@@ -271,8 +271,8 @@ class CachedScopes:
         among the file's functions and methods, those functions' text, and, for a function,
         what the module body bound the names those functions looked up to."""
         ran = followed.functions
-        names = frozenset().union(*(_used_names(f) for f in (*scopes, *ran)))
-        meanings = ("", "<names>", frozenset((name, self._named(name)) for name in names))
+        names = tuple(sorted(frozenset().union(*(_used_names(f) for f in (*scopes, *ran)))))
+        meanings = ("", "<names>", (names, self._meanings_of(names)))
         if not ran:
             return (meanings,)
         owners = {id(item): cls.name for cls in self.class_nodes.values() for item in cls.body}
@@ -309,6 +309,14 @@ class CachedScopes:
             named = self._names_seen[name] = (self._meaning(name), self._global(name))
         return named
 
+    def _meanings_of(self, names: tuple) -> tuple:
+        """`_named` of each of `names`, in order (one look-up each once this run has seen them all)."""
+        seen = self._names_seen
+        try:
+            return tuple(map(seen.__getitem__, names))
+        except KeyError:
+            return tuple(map(self._named, names))
+
     def _meaning(self, name: str) -> tuple:
         """Whether `name` is a function of the file, the classes that have a method by that name,
         and, with a star import, whether the file binds it (else it may come from there)."""
@@ -324,7 +332,8 @@ class CachedScopes:
     def _unchanged(self, dependency: tuple) -> bool:
         owner, name, text = dependency
         if name == "<names>":
-            return all(self._named(used) == named for used, named in text)
+            used, meanings = text
+            return self._meanings_of(used) == meanings
         if name == "<files>":
             return all(self._file_stamp(path) == stamp for path, stamp in text)
         if name == "<module names>":
