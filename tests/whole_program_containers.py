@@ -7,6 +7,30 @@ tests/test_whole_program.py checks each with gradwatch and with torch."""
 
 from whole_program_errors import MODIFIED, NO_GRAPH
 
+# A ResNet-style block whose shortcut is an empty nn.Sequential() unless the stride changes.
+SHORTCUT = """
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, stride=1):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.shortcut = nn.Sequential()
+        if stride != 1:
+            self.shortcut = nn.Sequential(nn.Linear(4, 4))
+
+    def forward(self, x):
+        gate = torch.sigmoid(self.fc(x))
+        out = self.shortcut(gate)
+        out += 1
+        return out
+
+
+Block()(torch.randn(2, 4)).sum().backward()
+"""
+
 PROGRAMS = {
     "sequential_of_a_spread_list": (
         """
@@ -358,54 +382,12 @@ hard.backward()
     # A ResNet-style shortcut: an empty nn.Sequential() returns its input itself, so the
     # in-place add modifies what the sigmoid saved; with a layer in it, it does not.
     "empty_sequential_returns_its_input": (
-        """
-import torch
-import torch.nn as nn
-
-
-class Block(nn.Module):
-    def __init__(self, stride=1):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-        self.shortcut = nn.Sequential()
-        if stride != 1:
-            self.shortcut = nn.Sequential(nn.Linear(4, 4))
-
-    def forward(self, x):
-        gate = torch.sigmoid(self.fc(x))
-        out = self.shortcut(gate)
-        out += 1
-        return out
-
-
-Block()(torch.randn(2, 4)).sum().backward()
-""",
+        SHORTCUT,
         [("GW201", 17)],
         MODIFIED,
     ),
     "shortcut_with_a_layer_returns_a_tensor_of_its_own": (
-        """
-import torch
-import torch.nn as nn
-
-
-class Block(nn.Module):
-    def __init__(self, stride=1):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-        self.shortcut = nn.Sequential()
-        if stride != 1:
-            self.shortcut = nn.Sequential(nn.Linear(4, 4))
-
-    def forward(self, x):
-        gate = torch.sigmoid(self.fc(x))
-        out = self.shortcut(gate)
-        out += 1
-        return out
-
-
-Block(stride=2)(torch.randn(2, 4)).sum().backward()
-""",
+        SHORTCUT.replace("Block()(", "Block(stride=2)("),
         [],
         None,
     ),
