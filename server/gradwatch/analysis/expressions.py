@@ -545,10 +545,9 @@ class Evaluator(TensorMethods):
             key = node.args[0] if node.args else None
             found = mapping.get(key.value) if isinstance(key, ast.Constant) else UNKNOWN_VALUE
             return found if found is not UNKNOWN_VALUE or len(args) < 2 else join_values(found, args[1])
-        each = mapping.values_beyond_entries
-        values = tuple(value for _, value in mapping.entries)
         if method == "values":
-            return Sequence(values, each=each)
+            return mapping.values_in_order()
+        each = mapping.values_beyond_entries
         pairs = tuple(Sequence((Constant(value=key), value)) for key, value in mapping.entries)
         return Sequence(pairs, each=Sequence((CONSTANT, each)) if each is not None else None)
 

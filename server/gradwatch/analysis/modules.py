@@ -242,18 +242,13 @@ def sequential(ev, node: ast.Call, state: State) -> Module:
     repeated: tuple = ()
     for argument in node.args:
         value = ev.eval(argument.value if isinstance(argument, ast.Starred) else argument, state)
+        spread = _layers_spread(argument, value, len(node.args))
         if repeated:
             children.append(None)  # after any number of layers: unknown
-        elif isinstance(argument, ast.Starred) and isinstance(value, Sequence):
-            children.extend(value.items)
-            if value.each is not None:
-                repeated = module_options(value.each)
-                if not repeated:
-                    children.append(None)
-        elif isinstance(value, Mapping) and len(node.args) == 1 and (value.complete or value.extra is not None):
-            children.extend(item for _, item in value.entries)  # an OrderedDict: its values in order
-            if value.extra is not None:
-                repeated = module_options(value.extra)
+        elif spread is not None:
+            children.extend(spread.items)
+            if spread.each is not None:
+                repeated = module_options(spread.each)
                 if not repeated:
                     children.append(None)
         else:
@@ -271,6 +266,17 @@ def sequential(ev, node: ast.Call, state: State) -> Module:
         source=module_source(ev, node),
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
     )
+
+
+def _layers_spread(argument: ast.expr, value, count: int) -> Sequence | None:
+    """The layers an argument of nn.Sequential hands over one by one: `*layers` of a list or
+    tuple, or the values of an OrderedDict given as its only argument, in order."""
+    if isinstance(argument, ast.Starred):
+        return value if isinstance(value, Sequence) else None
+    if isinstance(value, Mapping) and count == 1:
+        layers = value.values_in_order()
+        return layers if layers.each is not UNKNOWN_VALUE else None  # else other keys may hold anything
+    return None
 
 
 def sequential_base_init(ev, node: ast.Call, state: State):

@@ -575,6 +575,10 @@ class Mapping:
             return None
         return Mapping(complete=False, extra=value if self.extra is None else join_items(self.extra, value))
 
+    def values_in_order(self) -> Sequence:
+        """`d.values()`: the entries' values in order, then any under keys not known here."""
+        return Sequence(tuple(value for _, value in self.entries), each=self.values_beyond_entries)
+
     @property
     def values_beyond_entries(self):
         """What a value under a key other than the entries' may be: None when there is none."""
