@@ -1099,4 +1099,52 @@ for i in range(len(x_train) // bs):
         [("GW106", 12)],
         TWICE,
     ),
+    "options_object_whose_flag_freezes_every_parameter": (
+        """
+from types import SimpleNamespace
+
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self, opt):
+        self.model = nn.Linear(8, 6)
+        if opt.freeze:
+            for p in self.model.parameters():
+                p.requires_grad = False
+
+    def step(self, x):
+        self.model(x).sum().backward()
+
+
+Trainer(SimpleNamespace(freeze=True, lr=1e-4)).step(torch.randn(2, 8))
+""",
+        [("GW101", 16)],
+        NO_GRAPH,
+    ),
+    "options_object_whose_flag_keeps_the_parameters_trained": (
+        """
+from types import SimpleNamespace
+
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self, opt):
+        self.model = nn.Linear(8, 6)
+        if opt.freeze:
+            for p in self.model.parameters():
+                p.requires_grad = False
+
+    def step(self, x):
+        self.model(x).sum().backward()
+
+
+Trainer(SimpleNamespace(freeze=False, lr=1e-4)).step(torch.randn(2, 8))
+""",
+        [],
+        None,
+    ),
 }

@@ -16,7 +16,7 @@ import ast
 import weakref
 import operator
 
-from gradwatch.analysis import integer_dtypes, object_conditions, type_conditions
+from gradwatch.analysis import integer_dtypes, object_conditions, python_builtins, type_conditions
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted, inner_statements, literal_true
 from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Mapping, Module, Sequence, Tensor, Tri
@@ -84,12 +84,23 @@ def _literal(node: ast.AST, state: State):
 def _bound_literal(node: ast.AST, state: State):
     path = dotted(node)
     value = state.bindings.get(path, _UNKNOWN) if path is not None else _UNKNOWN
+    if value is _UNKNOWN and isinstance(node, ast.Attribute):
+        value = _namespace_attribute(node, state)
     # Constant(value=None) also stands for "some number": None is never taken as known.
     if isinstance(value, Constant) and isinstance(value.value, _LITERALS):
         return value.value
     # A dict with a key is true (its value is no literal: comparisons stay unknown).
     truth = object_conditions.truth(node, state)
     return _UNKNOWN if truth is None else truth
+
+
+def _namespace_attribute(node: ast.Attribute, state: State):
+    """`opt.fix_encoder` of `opt = SimpleNamespace(fix_encoder=True)` bound in this scope."""
+    path = dotted(node.value)
+    owner = state.bindings.get(path) if path is not None else None
+    if isinstance(owner, Module) and owner.kind in python_builtins.NAMESPACES:
+        return owner.attribute(node.attr)
+    return _UNKNOWN
 
 
 def _bool_op(node: ast.BoolOp, state: State):

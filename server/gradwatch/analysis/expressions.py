@@ -487,6 +487,8 @@ class Evaluator(TensorMethods):
             return python_builtins.math_call(self, callee.qualname, node, state)
         if isinstance(callee, Imported) and callee.qualname == "collections.OrderedDict":
             return python_builtins.ordered_dict(self, node, state)
+        if isinstance(callee, Imported) and callee.qualname in python_builtins.NAMESPACES:
+            return python_builtins.namespace(self, callee.qualname, node, state)
         if isinstance(callee, Imported) and callee.qualname.startswith("numpy."):
             return numpy_interop.numpy_call(self, callee.qualname, node, state)
         if isinstance(callee, Imported) and self.backprop_scope:

@@ -10,7 +10,18 @@ from __future__ import annotations
 import ast
 
 from gradwatch.analysis import module_dicts
-from gradwatch.analysis.values import CONSTANT, UNKNOWN_VALUE, Constant, Imported, Mapping, Sequence, Tensor
+from gradwatch.analysis.values import (
+    CONSTANT,
+    NO,
+    UNKNOWN_VALUE,
+    Constant,
+    Imported,
+    Mapping,
+    Module,
+    ModuleClass,
+    Sequence,
+    Tensor,
+)
 
 NUMBER_BUILTINS = frozenset("len int float bool round abs min max sum pow hash ord id".split())
 # These give a tensor when given one: a number only from numbers.
@@ -129,6 +140,22 @@ def ordered_dict(ev, node: ast.Call, state):
             return UNKNOWN_VALUE
         mapping = mapping.with_entry(key.value, value)  # a key given twice keeps its first place
     return mapping
+
+
+NAMESPACES = frozenset({"types.SimpleNamespace", "argparse.Namespace"})
+# A plain class without methods: an instance is its attributes.
+_NAMESPACE_CLASS = ModuleClass("SimpleNamespace", is_module=False)
+
+
+def namespace(ev, qualname: str, node: ast.Call, state):
+    """`SimpleNamespace(fix_encoder=True, lr=1e-4)`: an object with those attributes (a
+    script's stand-in for parsed options), so `opt.fix_encoder` is known."""
+    if node.args or any(kw.arg is None for kw in node.keywords):
+        ev.eval_arguments(node, state)
+        return UNKNOWN_VALUE
+    attributes = tuple((kw.arg, ev.eval(kw.value, state)) for kw in node.keywords)
+    built_at = ev.reason(node, f"`{ev.text(node)}`")
+    return Module(qualname, has_parameters=NO, user_class=_NAMESPACE_CLASS, built_at=built_at, attributes=attributes)
 
 
 def is_math(value) -> bool:
