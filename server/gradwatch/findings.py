@@ -31,7 +31,7 @@ class Span:
         return (line, column) <= (self.end_line, self.end_column)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class TextEdit:
     """Replace the text inside `span` by `new_text` (an empty span inserts)."""
 
@@ -39,7 +39,7 @@ class TextEdit:
     new_text: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Fix:
     title: str
     edits: tuple[TextEdit, ...]
@@ -48,7 +48,7 @@ class Fix:
     safe: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Related:
     """A line in the causal chain of a finding, e.g. the `.detach()` that cut the graph."""
 
@@ -58,7 +58,7 @@ class Related:
     path: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Finding:
     code: str
     severity: Severity
@@ -77,7 +77,7 @@ class Finding:
         return (self.span.line, self.span.column, self.code)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class NameState:
     """The autograd state the engine inferred for a name at one place (for hover)."""
 

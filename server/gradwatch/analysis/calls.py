@@ -107,7 +107,7 @@ class CallContext:
         return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Arguments:
     """The abstract values a call passes."""
 
@@ -148,7 +148,7 @@ class Arguments:
         return Arguments(tuple(positional), tuple(keywords), starred, double_starred, spread)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class CallResult:
     value: object
     receiver: object  # the receiver after the call (its attributes may have changed)

@@ -10,7 +10,7 @@ from gradwatch.findings import NameState, Span
 from gradwatch.source import SourceText
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Backward:
     """`t.backward(...)`, `torch.autograd.backward(t)`, or the implicit backward
     after a module's `forward` returns (`implicit=True`)."""
@@ -32,7 +32,7 @@ class Backward:
     maybe_freed_by: Backward | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class GradCall:
     """`torch.autograd.grad(outputs, inputs, ...)`."""
 
@@ -44,7 +44,7 @@ class GradCall:
     allow_unused: Tri = Tri.NO
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class InPlace:
     """An in-place modification of a tensor: `t.add_(...)`, `t += ...`, `t[i] = ...`,
     `F.relu(t, inplace=True)`, a module built with inplace=True, or `out=t`."""
@@ -75,7 +75,7 @@ class InPlace:
         return self.subject or f"`{self.target_text}`"
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class GradRead:
     """A read of `t.grad`."""
 
@@ -85,7 +85,7 @@ class GradRead:
     node: ast.AST
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class TensorCall:
     """A call whose validity depends on the receiver's autograd state:
     `t.numpy()`, `t.requires_grad_(flag)` / `t.requires_grad = flag`."""
@@ -98,7 +98,7 @@ class TensorCall:
     flag: Tri = Tri.UNKNOWN  # for requires_grad_: the value set
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Creation:
     """A factory call with `requires_grad=True`, and whether its dtype is provably an integer or bool."""
 
@@ -108,7 +108,7 @@ class Creation:
     dtype_span: Span | None  # the dtype= argument, or the data literal that makes it integer
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class OptimizerStep:
     """`optimizer.step()` on a known optimizer, with the innermost loop around it."""
 
@@ -117,7 +117,7 @@ class OptimizerStep:
     loop: ast.AST | None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Accumulation:
     """`total += value` inside a loop, where `value` carries a graph."""
 
@@ -129,7 +129,7 @@ class Accumulation:
     loop: ast.AST
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class OptimizerParams:
     """What an optimizer is given to train: `optim.SGD([w], ...)`, `optim.Adam(model.parameters())`."""
 
@@ -138,7 +138,7 @@ class OptimizerParams:
     tensors: tuple[tuple[Tensor, str], ...] = ()  # tensors named in the list, with their text
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class ShapeError:
     """An op whose operands' proved shapes make torch raise (analysis/shape_errors.py): inner
     dimensions of a product that differ, shapes that cannot broadcast, a view or reshape to

@@ -20,7 +20,7 @@ from gradwatch.analysis.values import UNKNOWN_VALUE
 _DEF = "_gradwatch_def"  # the def a lambda node stands for, made once per node
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Lambda:
     """A lambda of this file: `function` is a def with its parameters that returns its body."""
 

@@ -43,12 +43,12 @@ SEQUENTIAL = "torch.nn.Sequential"
 REGISTERING = {"register_parameter", "register_buffer", "register_module", "add_module", "setattr", "__setattr__"}
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class SharedMapping(Mapping):
     """`module._parameters` itself (not a copy): the dict object that module holds."""
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class InstanceDict:
     """`module.__dict__` (or its `.copy()`): everything the instance holds."""
 

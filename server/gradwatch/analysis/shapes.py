@@ -38,7 +38,7 @@ from gradwatch.analysis.values import NO, UNKNOWN, YES, Constant, Sequence, Tens
 Shape = tuple  # of int | Symbol | None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Symbol:
     """A size known only by its name; equal sizes share one (`scope`: where the name is
     meaningful, e.g. one function's annotations)."""

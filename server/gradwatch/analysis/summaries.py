@@ -24,7 +24,7 @@ from gradwatch.analysis.values import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class FunctionSummary:
     name: str
     path: str

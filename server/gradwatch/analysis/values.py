@@ -4,6 +4,11 @@ Every fact is three-valued (YES / NO / UNKNOWN) and carries the source spans
 that justify it, so a finding can cite the lines that cause it. Values are
 immutable; joining two values (after a branch, around a loop) keeps only
 what both agree on.
+
+Immutable by convention: a changed fact is a new value (`replace`, `but`).
+The dataclasses here and in events.py are hashable but not `frozen=True`,
+whose constructor sets each field through `object.__setattr__`: values are
+made at every op, and that made the whole analysis 6% slower.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def new_storage() -> int:
     return next(_storage_ids)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Reason:
     """One line of a causal chain: where, and what happened there."""
 
@@ -66,7 +71,7 @@ class Reason:
         return f"{self.path.replace(chr(92), '/').rsplit('/', 1)[-1]} line {self.span.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Cut(Reason):
     """Where a tensor that required grad lost its graph, and whose gradient it cut off."""
 
@@ -79,7 +84,7 @@ class Cut(Reason):
     mode: Reason | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=True)
 class SavedOp:
     """An op application whose backward needs tensors it saved."""
 
@@ -111,7 +116,7 @@ class SavedOp:
         return {key: value for key, value in self.__dict__.items() if key != "_hash"}
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class GradSource:
     """A leaf that requires grad: a tensor made with requires_grad=True, or a module's parameters."""
 
@@ -120,7 +125,7 @@ class GradSource:
     explicit: bool = False  # `requires_grad=True` or `nn.Parameter` written in this file
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Tensor:
     requires_grad: Tri = UNKNOWN
     is_leaf: Tri = UNKNOWN
@@ -229,7 +234,7 @@ def _merge(a: tuple, b: tuple) -> tuple:
     return a + tuple(x for x in b if x not in a)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Unknown:
     """Anything the analysis cannot follow."""
 
@@ -237,7 +242,7 @@ class Unknown:
 UNKNOWN_VALUE = Unknown()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Imported(Unknown):
     """A name imported from a module that is not torch: unknown here, but another
     file of the project may define it (see cross_module)."""
@@ -245,7 +250,7 @@ class Imported(Unknown):
     qualname: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Constant:
     """A Python number, string, bool or None (never a tensor)."""
 
@@ -259,14 +264,14 @@ class Constant:
 CONSTANT = Constant()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class TorchRef:
     """A name bound to a torch API object: `torch`, `nn`, `F.relu`, `nn.Linear`..."""
 
     qualname: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class ModuleClass:
     """A user-defined `nn.Module` subclass in this file."""
 
@@ -296,7 +301,7 @@ class ModuleClass:
         return self.init.has_parameters() if self.init is not None else UNKNOWN
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Module:
     """An `nn.Module` instance."""
 
@@ -404,7 +409,7 @@ def _joined_child(a, b):
     return joined if isinstance(joined, Module) else None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class ModuleChoice(Unknown):
     """Any of a few modules: what a list of layers grown in a loop holds beyond its first
     items (`layers.append(conv)`, then `layers.append(relu)`). nn.Sequential runs them
@@ -442,20 +447,20 @@ def module_options(value) -> tuple:
     return value.options if isinstance(value, ModuleChoice) else ()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Parameters:
     """`model.parameters()`."""
 
     module: Module
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Optimizer:
     # The storages of the parameters it updates in place at `step()`, as far as known.
     parameters: frozenset[int] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Distribution:
     """A torch.distributions object (distributions.py)."""
 
@@ -467,7 +472,7 @@ class Distribution:
     shared: frozenset = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class UserFunction:
     """A function defined in this file (its body is analysed on its own)."""
 
@@ -477,7 +482,7 @@ class UserFunction:
     nested: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class GradModeContext:
     """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(flag)`, `torch.enable_grad()`."""
 
@@ -485,7 +490,7 @@ class GradModeContext:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Sequence:
     """A tuple or list literal whose items are known."""
 
@@ -541,7 +546,7 @@ class Sequence:
         return grown
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Mapping:
     """A dict whose keys are literals (`{"loss": l, "acc": a}`, `losses["total"] = t`)."""
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from gradwatch.analysis.events import Facts
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Outcome:
     """What torch does when an example runs; the oracle tests check it.
 
@@ -46,7 +46,7 @@ def warns(message: str) -> Outcome:
 RUNS = Outcome("runs")
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Example:
     """A complete program: the rule must fire on it (at `line`, if given) and torch must do `outcome`."""
 
