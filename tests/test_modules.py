@@ -134,16 +134,32 @@ class Model(nn.Module):
     assert [(f.code, f.span.line) for f in relu] == [("GW201", 8)]
 
 
-def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
-    # A module's forward is taken as backpropagated, so it is analysed on its own; a method
-    # that merely names `forward` (timm's forward_features, a call of self.forward) makes
-    # no event a rule uses unless something else in it does.
+def _worth_analysing(text: str) -> dict:
+    """Interpreter.relevant of each method of the classes of `text`, and of the module body."""
     import ast
 
     from gradwatch.analysis.interpreter import Interpreter
     from gradwatch.source import SourceText
 
-    text = textwrap.dedent(
+    text = textwrap.dedent(text)
+    tree = ast.parse(text)
+    interpreter = Interpreter(SourceText(text))
+    interpreter.collect_globals(tree)
+    worth = {
+        f"{cls.name}.{method.name}": interpreter.relevant(method, interpreter.source.segment(method))
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef)
+        for method in cls.body
+    }
+    worth["<module>"] = interpreter.relevant(tree, text)
+    return worth
+
+
+def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
+    # A module's forward is taken as backpropagated, so it is analysed on its own; a method
+    # that merely names `forward` (timm's forward_features, a call of self.forward) makes
+    # no event a rule uses unless something else in it does.
+    worth = _worth_analysing(
         """
         import torch
         from torch import nn
@@ -163,20 +179,78 @@ def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
                 return x
         """
     )
-    tree = ast.parse(text)
-    interpreter = Interpreter(SourceText(text))
-    interpreter.collect_globals(tree)
-    methods = {
-        f"{cls.name}.{method.name}": method
-        for cls in tree.body
-        if isinstance(cls, ast.ClassDef)
-        for method in cls.body
-    }
-    worth = {name: interpreter.relevant(method, interpreter.source.segment(method)) for name, method in methods.items()}
     assert worth == {
-        "Net.forward": True,
+        "Net.forward": True,  # its class may run a backward
         "Net.forward_features": False,
         "Net.predict": True,  # for its backward
         "Plain.forward": False,  # not a module: nothing takes its result as backpropagated
+        "<module>": True,  # the module body may build and call the module
     }
-    assert interpreter.relevant(tree, text)  # the module body may build and call the module
+
+
+def test_a_forward_is_analysed_when_code_it_may_run_of_the_file_can_make_an_event():
+    worth = _worth_analysing(
+        """
+        from functools import partial
+
+        import torch
+        from torch import nn
+
+        ACT = partial(nn.ReLU, inplace=True)
+
+        def shift(x):
+            x += 1
+            return x
+
+        class Clean(nn.Module):
+            def forward(self, x):
+                return torch.sigmoid(x)
+
+        class InPlaceBlock(nn.Module):
+            def forward(self, x):
+                x += 1
+                return x
+
+        class Outer(nn.Module):  # its forward makes no event, a submodule it builds does
+            def __init__(self):
+                super().__init__()
+                self.inner = InPlaceBlock()
+
+            def forward(self, x):
+                return self.inner(torch.sigmoid(x))
+
+        class WithHelper(nn.Module):
+            def forward(self, x):
+                return shift(torch.sigmoid(x))
+
+        class WithDefault(nn.Module):
+            def __init__(self, act=ACT):
+                super().__init__()
+                self.act = act()
+
+            def forward(self, x):
+                return self.act(torch.sigmoid(x))
+
+        class Derived(InPlaceBlock):
+            def forward(self, x):
+                return super().forward(torch.sigmoid(x))
+
+        class Wrapper(nn.Module):  # builds only a clean module
+            def __init__(self):
+                super().__init__()
+                self.inner = Clean()
+
+            def forward(self, x):
+                return self.inner(x) * 2
+        """
+    )
+    forwards = {name: flag for name, flag in worth.items() if name.endswith(".forward")}
+    assert forwards == {
+        "Clean.forward": False,
+        "InPlaceBlock.forward": True,
+        "Outer.forward": True,
+        "WithHelper.forward": True,
+        "WithDefault.forward": True,
+        "Derived.forward": True,
+        "Wrapper.forward": False,
+    }

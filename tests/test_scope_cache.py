@@ -581,3 +581,25 @@ class Quadrature(Module):
     fresh = check_source(text)
     assert cached.findings == fresh.findings and [f.code for f in fresh.findings] == ["GW103"]
     assert sorted(cached.names, key=repr) == sorted(fresh.names, key=repr)
+
+
+def test_a_forward_runs_again_when_a_helper_it_calls_starts_writing_in_place() -> None:
+    # Whether the forward is analysed at all depends on the helper's text (forward_reach.py),
+    # which its class's text does not show.
+    text = (
+        "import torch\n"
+        "import torch.nn as nn\n\n\n"
+        "def shift(x):\n"
+        "    return x + 1\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return shift(torch.sigmoid(self.fc(x)))\n"
+    )
+    cache = ScopeCache()
+    assert check_source(text, cache=cache).findings == []
+    edited = text.replace("return x + 1", "return x.add_(1)")  # the lines stay where they were
+    assert [f.code for f in check_source(edited, cache=cache).findings] == ["GW201"]
+    assert [f.code for f in check_source(text, cache=cache).findings] == []

@@ -33,19 +33,17 @@ import ast
 import hashlib
 import itertools
 import os
-import weakref
 from typing import NamedTuple
 
 from gradwatch.analysis import calls, dependency_log, module_dicts
 from gradwatch.analysis.state import same_facts
-from gradwatch.analysis.syntax import DEFINITIONS
+from gradwatch.analysis.syntax import DEFINITIONS, used_names
 from gradwatch.analysis.values import ModuleClass, UserFunction
 
 
 # distribution_transforms.call_method looks for `cache_size`; module_dicts for calls that
 # register attributes by name.
 _WORDS_READ_IN_WHOLE_CLASSES = ("cache_size", *sorted(module_dicts.REGISTERING))
-_USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GLOBAL = "<global>"  # a name the module body left bound as the file's imports and classes bind it
 _FUNCTION = "<function>"  # a name bound to a function of the file
 _RUNS = itertools.count()  # tells apart the states two runs of one module-level statement leave
@@ -271,7 +269,7 @@ class CachedScopes:
         among the file's functions and methods, those functions' text, and, for a function,
         what the module body bound the names those functions looked up to."""
         ran = followed.functions
-        names = tuple(sorted(frozenset().union(*(_used_names(f) for f in (*scopes, *ran)))))
+        names = tuple(sorted(frozenset().union(*(used_names(f) for f in (*scopes, *ran)))))
         meanings = ("", "<names>", (names, self._meanings_of(names)))
         if not ran:
             return (meanings,)
@@ -406,12 +404,12 @@ class CachedScopes:
         hash of those: every method's key holds it, and a large class names hundreds of names."""
         reached, waiting = {name}, [name]
         while waiting:
-            for used in _used_names(self.class_nodes[waiting.pop()]):
+            for used in used_names(self.class_nodes[waiting.pop()]):
                 if used not in reached and used in self.class_nodes and isinstance(self.globals.get(used), ModuleClass):
                     reached.add(used)
                     waiting.append(used)
         texts = tuple(self._fingerprint(each, self.globals[each]) for each in sorted(reached))
-        outside = frozenset().union(*(_used_names(self.class_nodes[each]) for each in reached)) - reached
+        outside = frozenset().union(*(used_names(self.class_nodes[each]) for each in reached)) - reached
         return hash((texts, frozenset((used, self._outside_a_class(used)) for used in outside)))
 
     def _outside_a_class(self, name: str):
@@ -431,6 +429,7 @@ class CachedScopes:
             node.col_offset,
             self._global(in_class.name) if in_class is not None else None,
             self.is_forward(node),
+            self.forward_may_make_events(node),  # what decides it may change without the class's text
             self.collect_names,
             self._resolver_identity(),
             self.globals_files,  # classes from other files, read when their values were made
@@ -448,11 +447,3 @@ def _chained(key: bytes, signature: tuple) -> bytes:
     return hashlib.blake2b(key + repr(signature).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _used_names(node: ast.AST) -> frozenset:
-    """The names and attribute names a function's text uses (once per tree)."""
-    used = _USED_NAMES.get(node)
-    if used is None:
-        used = _USED_NAMES[node] = frozenset(
-            n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))
-        )
-    return used

@@ -14,7 +14,7 @@ import ast
 import builtins
 import re
 
-from gradwatch.analysis import dependency_log, describe, module_dicts, shape_sources, summaries
+from gradwatch.analysis import dependency_log, describe, forward_reach, module_dicts, shape_sources, summaries
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
@@ -54,10 +54,10 @@ from gradwatch.source import SourceText
 # every character (on diffusers that cost 4% of a run).
 # A write through a subscript (`x[i] = v`) is a statement whose target starts its line: a
 # `]` before `=` elsewhere is mostly a parameter's default (`mask: Optional[Tensor] = None`).
-# The word `forward` counts for a module's `forward` (its result is taken as backpropagated)
-# and for the module body (which may build and call the module), not for the other scopes
-# that name it (`forward_features`, `self.forward(x)`): with nothing else here, they make no
-# event a rule uses.
+# A module's `forward` (its result is taken as backpropagated) is also relevant when code its
+# class may run is (forward_reach.py), and the module body (which may build and call the
+# module) when it names `forward`; not the other scopes that name it (`forward_features`,
+# `self.forward(x)`): with nothing else here, they make no event a rule uses.
 _RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad", "inplace")
 _RELEVANT_PATTERNS = tuple(
     re.compile(pattern)
@@ -147,7 +147,6 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     # -- scopes --------------------------------------------------------------
 
     def run_module(self, tree: ast.Module) -> Facts:
-        self.facts.tree = tree
         with dependency_log.recording() as files_read:  # classes of other files, when followed
             self.collect_globals(tree)
         self.globals_files = self.file_stamps(files_read)
@@ -160,6 +159,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def collect_globals(self, tree: ast.Module) -> None:
         """Imports and classes, which functions may use wherever they are defined."""
+        self.facts.tree = tree
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.globals.update(import_bindings(node))
@@ -187,11 +187,22 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         backpropagates = any(word in segment for word in _BACKPROPAGATES)
         self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
         self.follow_other_files = self.resolver is not None and backpropagates
-        if _is_relevant(segment, forward=isinstance(node, ast.Module) or self.is_forward(node)):
+        module_body = isinstance(node, ast.Module) and "forward" in segment
+        if module_body or _is_relevant(segment) or self.forward_may_make_events(node):
             self.shapes_only = False
             return True
         self.shapes_only = _is_shaped(segment)
         return self.shapes_only
+
+    def forward_may_make_events(self, node: ast.AST) -> bool:
+        """Whether `node` is a module's forward that code its class may run of this file can
+        make an event in (forward_reach.py): the forward of a class not at the top level, always."""
+        if not self.is_forward(node):
+            return False
+        class_node = next((c for c in self.class_nodes.values() if node in c.body), None)
+        if class_node is None:
+            return True
+        return forward_reach.may_make_events(class_node, self.facts.tree, self.source.segment, _is_relevant)
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
         for node in body:
@@ -599,8 +610,8 @@ def _as_assumed(value):
     return value
 
 
-def _is_relevant(segment: str, forward: bool) -> bool:
-    if any(word in segment for word in _RELEVANT_WORDS) or (forward and "forward" in segment):
+def _is_relevant(segment: str) -> bool:
+    if any(word in segment for word in _RELEVANT_WORDS):
         return True
     lines = "\n" + segment  # so that "\n" marks the start of every line, the first one too
     return any(pattern.search(lines) for pattern in _RELEVANT_PATTERNS)

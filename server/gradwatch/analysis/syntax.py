@@ -92,3 +92,16 @@ def dotted(node: ast.AST) -> str | None:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
+
+
+_USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def used_names(node: ast.AST) -> frozenset:
+    """The names and attribute names a text uses (once per node)."""
+    used = _USED_NAMES.get(node)
+    if used is None:
+        used = _USED_NAMES[node] = frozenset(
+            n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))
+        )
+    return used
