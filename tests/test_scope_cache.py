@@ -603,3 +603,28 @@ def test_a_forward_runs_again_when_a_helper_it_calls_starts_writing_in_place() -
     edited = text.replace("return x + 1", "return x.add_(1)")  # the lines stay where they were
     assert [f.code for f in check_source(edited, cache=cache).findings] == ["GW201"]
     assert [f.code for f in check_source(text, cache=cache).findings] == []
+
+
+def test_what_the_module_body_ran_is_replayed_with_it(monkeypatch) -> None:
+    # A function the module body ran knowing nothing of its arguments (`main(args)`) is
+    # analysed there: replaying the module body must say so again, and a call removed must
+    # bring back its own analysis.
+    from test_whole_program import TRAINING_SCRIPT, _functions_run_on_their_own
+
+    runs = _functions_run_on_their_own(monkeypatch)
+    versions = [
+        (TRAINING_SCRIPT, False),
+        (TRAINING_SCRIPT.replace("return t * factor", "return t * factor * 2"), False),
+        (TRAINING_SCRIPT.replace("return 1", "return 2"), False),  # the module body is replayed
+        (TRAINING_SCRIPT.replace("    main(parse_args())\n", "    pass\n"), True),
+        (TRAINING_SCRIPT, False),
+    ]
+    for names in (True, False):
+        cache = ScopeCache()
+        for version, main_on_its_own in versions:
+            runs.clear()
+            cached = check_source(version, cache=cache, names=names)
+            assert (("main", False) in runs) is main_on_its_own, runs
+            fresh = check_source(version, names=names)
+            assert cached.findings == fresh.findings and [f.code for f in fresh.findings] == ["GW201"]
+            assert sorted(cached.names, key=repr) == sorted(fresh.names, key=repr)

@@ -208,3 +208,70 @@ def test_a_draw_under_no_grad_blames_the_no_grad_and_offers_no_rsample() -> None
     code, _, _ = PROGRAMS["a_draw_under_no_grad_is_cut_by_the_no_grad"]
     (finding,) = check_source(code).findings
     assert "ran under `with torch.no_grad()` (line 6)" in finding.message and finding.fixes == ()
+
+
+TRAINING_SCRIPT = """
+import argparse
+
+import torch
+
+
+def parse_args():
+    return argparse.ArgumentParser().parse_args()
+
+
+def scale(t, factor):
+    return t * factor
+
+
+def unused():
+    return 1
+
+
+def main(args):
+    w = torch.randn(3, requires_grad=True)
+    y = w.sigmoid()
+    y.add_(1)
+    y.sum().backward()
+
+
+if __name__ == "__main__":
+    scale(torch.randn(3), 2.0)
+    main(parse_args())
+"""
+
+
+def _functions_run_on_their_own(monkeypatch) -> list:
+    from gradwatch.analysis.interpreter import Interpreter
+
+    runs = []
+    run_function = Interpreter.run_function
+
+    def noted(self, node, in_class):
+        runs.append((node.name, self.names_only))
+        return run_function(self, node, in_class)
+
+    monkeypatch.setattr(Interpreter, "run_function", noted)
+    return runs
+
+
+def test_a_function_the_module_body_runs_knowing_nothing_of_its_arguments_is_analysed_there(monkeypatch) -> None:
+    # `main(args)` of parsed options: its run from the module body is its own analysis with
+    # more known around it, so the command line does not run it again; the editor runs it
+    # again for the hover's names only, and both report the same.
+    runs = _functions_run_on_their_own(monkeypatch)
+    command_line = check_source(TRAINING_SCRIPT, names=False)
+    assert runs == [("scale", False), ("unused", False)]  # scale was called with known arguments
+    runs.clear()
+    editor = check_source(TRAINING_SCRIPT)
+    assert runs == [("parse_args", True), ("scale", False), ("unused", False), ("main", True)]
+    assert [f.code for f in command_line.findings] == ["GW201"]
+    assert command_line.findings == editor.findings
+    assert {n.name for n in editor.names} >= {"w", "y"}
+
+
+def test_a_function_the_module_body_runs_without_gradients_is_also_analysed_on_its_own(monkeypatch) -> None:
+    runs = _functions_run_on_their_own(monkeypatch)
+    script = TRAINING_SCRIPT.replace("    main(parse_args())", "    with torch.no_grad():\n        main(parse_args())")
+    check_source(script, names=False)
+    assert ("main", False) in runs

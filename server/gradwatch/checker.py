@@ -62,9 +62,11 @@ def check_source(
     settings: Settings | None = None,
     cache: ScopeCache | None = None,
     project: CrossModule | None = None,
+    names: bool = True,
 ) -> CheckResult:
     """Findings for one file. `cache` (one per open document) lets unchanged functions skip
-    re-analysis; `project` follows calls into the project's other files (needs `path`)."""
+    re-analysis; `project` follows calls into the project's other files (needs `path`);
+    `names`: describe each tensor name for the editor's hover (`CheckResult.names`)."""
     settings = settings or Settings()
     source = SourceText(text)
     if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -79,7 +81,7 @@ def check_source(
         findings.append(Finding(SYNTAX_ERROR_CODE, Severity.ERROR, message, span, rule_name="syntax-error"))
     facts, skipped_because = None, None
     try:
-        facts = analyse(parsed.tree, source, cache=cache, path=path, resolver=project)
+        facts = analyse(parsed.tree, source, collect_names=names, cache=cache, path=path, resolver=project)
     except AnalysisTooLarge as error:
         skipped_because = f"it needs {error}"
     except RecursionError:

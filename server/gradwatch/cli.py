@@ -273,7 +273,7 @@ def _check_file(task: _CheckTask) -> _FileOutcome:
     cache = RecheckCache()
 
     def check(current: str, scopes: RecheckCache | None = cache) -> list:
-        return check_source(current, str(task.path), task.settings, cache=scopes, project=project).findings
+        return check_source(current, str(task.path), task.settings, cache=scopes, project=project, names=False).findings
 
     try:
         if task.mode == "check":
@@ -557,7 +557,9 @@ def _write_fixes(results: list[tuple[_CheckTask, _FileOutcome]]) -> bool:
         from gradwatch.checker import check_source
 
         project = _cross_module(task)
-        outcome.findings = tuple(check_source(outcome.original, str(task.path), task.settings, project=project).findings)
+        outcome.findings = tuple(
+            check_source(outcome.original, str(task.path), task.settings, project=project, names=False).findings
+        )
         outcome.fixed = 0
     return failed
 

@@ -58,6 +58,7 @@ class _Entry(NamedTuple):
     steps: int
     calls: tuple  # (the file's budget of calls before it, what it spent of it)
     calls_other_files: bool
+    ran_unknowing: tuple  # the functions it added to calls.ran_unknowing
     # A module-level statement's: a copy of the module's state after it, the key that stands
     # for that state in the next statement's key, and whether no path went on after it.
     after: object = None
@@ -185,6 +186,7 @@ class CachedScopes:
         # `__init__`, then the method itself) names the same nodes again, not new ones.
         self.names.update({id(name[0]): name for name in entry.names})
         self.facts.calls_other_files |= entry.calls_other_files  # the editor follows them in a second pass
+        self.calls.ran_unknowing.update(entry.ran_unknowing)
         return entry
 
     def _record(self, key, scopes: list, run, state=None, chain: tuple = ()) -> _Entry | None:
@@ -199,7 +201,7 @@ class CachedScopes:
             return None
         events, names, steps_before = self.events, self.names, self.steps.taken
         self.events, self.names = {}, {}  # what this scope emits, kept apart while it runs
-        budget_before = self.calls.budget
+        budget_before, ran_before = self.calls.budget, set(self.calls.ran_unknowing)
         calls_before, self.facts.calls_other_files = self.facts.calls_other_files, False
         followed = self.calls.track()
         try:
@@ -226,6 +228,7 @@ class CachedScopes:
             self.steps.taken - steps_before,
             (budget_before, budget_before - self.calls.budget),
             calls_other_files,
+            tuple(sorted(self.calls.ran_unknowing - ran_before)),
         )
         if state is not None:
             after_key, at = chain
@@ -429,7 +432,8 @@ class CachedScopes:
             node.col_offset,
             self._global(in_class.name) if in_class is not None else None,
             self.is_forward(node),
-            self.forward_may_make_events(node),  # what decides it may change without the class's text
+            self.forward_may_make_events(node),
+            self.names_only,  # what decides it may change without the class's text
             self.collect_names,
             self._resolver_identity(),
             self.globals_files,  # classes from other files, read when their values were made

@@ -22,6 +22,7 @@ from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import dotted
 from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
+    YES,
     Constant,
     Module,
     Sequence,
@@ -78,6 +79,10 @@ class CallContext:
         self.running_arguments: list = []  # the Arguments each of them was called with (recursion.py)
         self.budget = CALL_BUDGET
         self.module_state: State | None = None  # the module body's state, for module-level names
+        # Top-level functions of the file run with nothing known of their arguments, gradients
+        # on: such a run is what the function's own analysis would be, with more known around
+        # it (Interpreter.analyse_definitions).
+        self.ran_unknowing: set[str] = set()
         self._tracking: list[Followed] = []  # for each scope being cached: what its calls ran and read
 
     def track(self) -> Followed:
@@ -183,6 +188,9 @@ def enter(
     calls: CallContext = ev.calls
     calls.budget -= 1
     entry = _entry_state(ev, function, state, arguments, receiver, enclosing)
+    if receiver is None and enclosing is None and ev.functions.get(function.name) is function:
+        if entry.grad_enabled is YES and _knows_nothing_of_parameters(function, entry):
+            calls.ran_unknowing.add(function.name)
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
     floor, ev.unrolled_floor = ev.unrolled_floor, len(ev.unrolled)
@@ -251,6 +259,13 @@ def _entry_state(
         for attribute, value in receiver.attributes:
             entry.bind(f"{parameters[0].arg}.{attribute}", value)
     return entry
+
+
+def _knows_nothing_of_parameters(function: ast.FunctionDef, entry: State) -> bool:
+    """Every parameter is bound to a value nothing is known of (`main(args)` of parsed options)."""
+    args = function.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
+    return all(entry.bindings.get(name, UNKNOWN_VALUE) is UNKNOWN_VALUE for name in names)
 
 
 def call_nested(ev, nested: int, node: ast.Call, state: State) -> CallResult | None:

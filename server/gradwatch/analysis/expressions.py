@@ -153,6 +153,7 @@ class Evaluator(TensorMethods):
         self.unrolled_floor = 0  # how many of those lie outside the function being run
         self.class_nodes: dict[str, ast.ClassDef] = {}  # the file's classes, for their methods
         self.shapes_only = False  # the scope being run can make no event but shape errors
+        self.names_only = False  # the scope runs for the hover's names alone (Interpreter.analyse_definitions)
         self.eval_handlers = Handlers.of(type(self), "eval_")
 
     # -- bookkeeping ---------------------------------------------------------
@@ -162,8 +163,8 @@ class Evaluator(TensorMethods):
         # events of its last (most general) run are the ones that count.
         # `part` tells apart the events of one call's parts (the children of an
         # nn.Sequential, each run by the same call).
-        if self.shapes_only and not isinstance(event, ShapeError):
-            return  # a scope run for its shape errors alone (Interpreter.relevant)
+        if self.names_only or (self.shapes_only and not isinstance(event, ShapeError)):
+            return  # a scope run for its names, or for its shape errors alone (Interpreter.relevant)
         self.events[(type(event).__name__, id(node), part, self.calls.call_string + self.unrolled)] = event
 
     def retract(self, node: ast.AST, kind: type, part: tuple = ()) -> None:

@@ -127,6 +127,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.loop_exits: list[list[State]] = []
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
+        self.run_by_the_module: set[str] = set()  # functions the module body ran (calls.ran_unknowing)
         self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
@@ -154,6 +155,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.calls.module_state = state
         if self.relevant(tree, self.source.text):
             self.analyse_module_body(tree, state)
+        self.run_by_the_module = set(self.calls.ran_unknowing)
         self.analyse_definitions(tree.body, in_class=None)
         return self.finish()
 
@@ -207,6 +209,15 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if in_class is None and node.name in self.run_by_the_module and self.functions.get(node.name) is node:
+                    # The module body ran it knowing nothing of its arguments (`main(args)`): its
+                    # events are there, with what the program knows around the call. On its own it
+                    # runs only for the hover's names.
+                    if self.collect_names:
+                        self.names_only = True
+                        self.analyse_function(node, in_class)
+                        self.names_only = False
+                    continue
                 self.analyse_function(node, in_class)
             elif isinstance(node, ast.ClassDef):
                 cls = self.globals.get(node.name)
