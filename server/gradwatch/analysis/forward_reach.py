@@ -22,9 +22,9 @@ from typing import Callable
 
 from gradwatch.analysis.syntax import used_names
 
-# tree -> (its top-level statements by the names they bind, class node -> the answer). Per
-# tree, not per class node: an edit elsewhere may keep a class's node (parsing.py reuses
-# unchanged statements) and change what it reaches.
+# tree -> (its top-level statements by the names they bind, class node -> the answer, statement
+# -> whether its own text is relevant). Per tree, not per class node: an edit elsewhere may keep
+# a class's node (parsing.py reuses unchanged statements) and change what it reaches.
 _PER_TREE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -37,19 +37,25 @@ def may_make_events(
     """Whether code `class_node`'s methods may run in this file has a text `relevant` accepts."""
     known = _PER_TREE.get(tree)
     if known is None:
-        known = _PER_TREE[tree] = (_units_by_name(tree), {})
-    units, answers = known
+        known = _PER_TREE[tree] = (_units_by_name(tree), {}, {})
+    units, answers, texts = known
     if class_node not in answers:
-        answers[class_node] = _reaches_relevant_text(class_node, units, segment, relevant)
+
+        def relevant_text(unit: ast.stmt) -> bool:  # a helper many classes name is read once
+            if unit not in texts:
+                texts[unit] = relevant(segment(unit))
+            return texts[unit]
+
+        answers[class_node] = _reaches_relevant_text(class_node, units, relevant_text)
     return answers[class_node]
 
 
-def _reaches_relevant_text(start: ast.ClassDef, units: dict, segment, relevant) -> bool:
+def _reaches_relevant_text(start: ast.ClassDef, units: dict, relevant_text) -> bool:
     seen = {id(start)}
     waiting = [start]
     while waiting:
         unit = waiting.pop()
-        if relevant(segment(unit)):
+        if relevant_text(unit):
             return True
         for name in used_names(unit):
             for other in units.get(name, ()):

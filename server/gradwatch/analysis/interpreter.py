@@ -128,6 +128,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
         self.run_by_the_module: set[str] = set()  # functions the module body ran (calls.ran_unknowing)
+        self._class_of_method: dict[int, ast.ClassDef] | None = None  # for forward_may_make_events
         self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
@@ -201,7 +202,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         make an event in (forward_reach.py): the forward of a class not at the top level, always."""
         if not self.is_forward(node):
             return False
-        class_node = next((c for c in self.class_nodes.values() if node in c.body), None)
+        if self._class_of_method is None:
+            self._class_of_method = {id(item): c for c in self.class_nodes.values() for item in c.body}
+        class_node = self._class_of_method.get(id(node))
         if class_node is None:
             return True
         return forward_reach.may_make_events(class_node, self.facts.tree, self.source.segment, _is_relevant)
