@@ -275,3 +275,45 @@ def test_a_function_the_module_body_runs_without_gradients_is_also_analysed_on_i
     script = TRAINING_SCRIPT.replace("    main(parse_args())", "    with torch.no_grad():\n        main(parse_args())")
     check_source(script, names=False)
     assert ("main", False) in runs
+
+
+def test_a_function_the_module_body_runs_is_followed_as_deep_as_on_its_own() -> None:
+    # main(args) is analysed only in the module body's call: the helpers it calls must be
+    # followed there as deep as in main's own analysis (the module body's call is free).
+    script = """
+import argparse
+
+import torch
+
+
+def d(t):
+    t.add_(1)
+
+
+def c(t):
+    d(t)
+
+
+def b(t):
+    c(t)
+
+
+def a(t):
+    b(t)
+
+
+def main(args):
+    w = torch.randn(3, requires_grad=True)
+    y = w.sigmoid()
+    a(y)
+    y.sum().backward()
+
+
+if __name__ == "__main__":
+    main(argparse.ArgumentParser().parse_args([]))
+"""
+    command_line = check_source(script, names=False)
+    assert [(f.code, f.span.line) for f in command_line.findings] == [("GW201", 8)]
+    assert check_source(script).findings == command_line.findings
+    _, error, _ = run(script)
+    assert "one of the variables needed for gradient computation" in str(error)

@@ -79,9 +79,12 @@ class CallContext:
         self.running_arguments: list = []  # the Arguments each of them was called with (recursion.py)
         self.budget = CALL_BUDGET
         self.module_state: State | None = None  # the module body's state, for module-level names
-        # Top-level functions of the file run with nothing known of their arguments, gradients
-        # on: such a run is what the function's own analysis would be, with more known around
-        # it (Interpreter.analyse_definitions).
+        # Calls the module body makes do not count toward MAX_CALL_DEPTH while it runs (1): a
+        # function it calls is followed as deep as when it is analysed on its own.
+        self.free_levels = 0
+        # Top-level functions of the file the module body called with nothing known of their
+        # arguments, gradients on: such a run is what the function's own analysis would be,
+        # with more known around it (Interpreter.analyse_definitions).
         self.ran_unknowing: set[str] = set()
         self._tracking: list[Followed] = []  # for each scope being cached: what its calls ran and read
 
@@ -109,7 +112,12 @@ class CallContext:
             followed.module_names.add(name)
 
     def can_enter(self, function: ast.AST) -> bool:
-        return len(self.call_string) < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
+        return self.depth < MAX_CALL_DEPTH and function not in self.running and self.budget > 0
+
+    @property
+    def depth(self) -> int:
+        """How many calls deep the code being run is (see `free_levels`)."""
+        return len(self.call_string) - self.free_levels
 
 
 @dataclass(unsafe_hash=True)
@@ -188,9 +196,10 @@ def enter(
     calls: CallContext = ev.calls
     calls.budget -= 1
     entry = _entry_state(ev, function, state, arguments, receiver, enclosing)
-    if receiver is None and enclosing is None and ev.functions.get(function.name) is function:
-        if entry.grad_enabled is YES and _knows_nothing_of_parameters(function, entry):
-            calls.ran_unknowing.add(function.name)
+    if calls.free_levels and not calls.call_string and receiver is None and enclosing is None:
+        if ev.functions.get(function.name) is function and entry.grad_enabled is YES:
+            if _knows_nothing_of_parameters(function, entry):
+                calls.ran_unknowing.add(function.name)
     saved = (ev.returned, ev.current_function, ev.collect_names, ev.loops, ev.yielded)
     ev.returned, ev.current_function, ev.collect_names, ev.loops = [], function, False, []
     floor, ev.unrolled_floor = ev.unrolled_floor, len(ev.unrolled)

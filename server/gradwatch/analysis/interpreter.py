@@ -155,7 +155,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         state = State(outer=self.globals)
         self.calls.module_state = state
         if self.relevant(tree, self.source.text):
+            self.calls.free_levels = 1
             self.analyse_module_body(tree, state)
+            self.calls.free_levels = 0
         self.run_by_the_module = set(self.calls.ran_unknowing)
         self.analyse_definitions(tree.body, in_class=None)
         return self.finish()

@@ -39,7 +39,7 @@ def descend(ev, function: ast.FunctionDef, node: ast.Call, state: State):
 
 
 def _could_enter(context) -> bool:
-    return len(context.call_string) < calls.MAX_CALL_DEPTH and context.budget > 0
+    return context.depth < calls.MAX_CALL_DEPTH and context.budget > 0
 
 
 def _is_submodule(inner: Module, outer: Module, depth: int = 0) -> bool:
