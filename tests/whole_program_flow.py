@@ -4,6 +4,28 @@ raises or None). tests/test_whole_program.py checks each with gradwatch and with
 
 from whole_program_errors import INTEGER, MODIFIED, NO_GRAPH, TWICE
 
+# Options given as a SimpleNamespace (a script's stand-in for parsed arguments) decide a branch.
+OPTIONS_TRAINER = """
+from types import SimpleNamespace
+
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self, opt):
+        self.model = nn.Linear(8, 6)
+        if opt.freeze:
+            for p in self.model.parameters():
+                p.requires_grad = False
+
+    def step(self, x):
+        self.model(x).sum().backward()
+
+
+Trainer(SimpleNamespace(freeze=True, lr=1e-4)).step(torch.randn(2, 8))
+"""
+
 PROGRAMS = {
     "loss_module_built_not_to_reduce": (
         """
@@ -1100,50 +1122,12 @@ for i in range(len(x_train) // bs):
         TWICE,
     ),
     "options_object_whose_flag_freezes_every_parameter": (
-        """
-from types import SimpleNamespace
-
-import torch
-import torch.nn as nn
-
-
-class Trainer:
-    def __init__(self, opt):
-        self.model = nn.Linear(8, 6)
-        if opt.freeze:
-            for p in self.model.parameters():
-                p.requires_grad = False
-
-    def step(self, x):
-        self.model(x).sum().backward()
-
-
-Trainer(SimpleNamespace(freeze=True, lr=1e-4)).step(torch.randn(2, 8))
-""",
+        OPTIONS_TRAINER,
         [("GW101", 16)],
         NO_GRAPH,
     ),
     "options_object_whose_flag_keeps_the_parameters_trained": (
-        """
-from types import SimpleNamespace
-
-import torch
-import torch.nn as nn
-
-
-class Trainer:
-    def __init__(self, opt):
-        self.model = nn.Linear(8, 6)
-        if opt.freeze:
-            for p in self.model.parameters():
-                p.requires_grad = False
-
-    def step(self, x):
-        self.model(x).sum().backward()
-
-
-Trainer(SimpleNamespace(freeze=False, lr=1e-4)).step(torch.randn(2, 8))
-""",
+        OPTIONS_TRAINER.replace("freeze=True", "freeze=False"),
         [],
         None,
     ),

@@ -432,8 +432,8 @@ class CachedScopes:
             node.col_offset,
             self._global(in_class.name) if in_class is not None else None,
             self.is_forward(node),
-            self.forward_may_make_events(node),
-            self.names_only,  # what decides it may change without the class's text
+            self.forward_may_make_events(node),  # may change with text its class's text names
+            self.names_only,  # a run for the hover's names keeps no events
             self.collect_names,
             self._resolver_identity(),
             self.globals_files,  # classes from other files, read when their values were made
