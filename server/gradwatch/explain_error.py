@@ -192,7 +192,7 @@ def static_findings(paths: Sequence[str]) -> tuple[dict[str, list], list[str]]:
         except UnreadableFile as error:
             problems.append(f"{path}: {error}")
             continue
-        found[path] = check_source(text, path, _settings_for(path)).findings
+        found[path] = check_source(text, path, _settings_for(path), names=False).findings
     return found, problems
 
 
