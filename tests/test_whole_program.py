@@ -317,3 +317,38 @@ if __name__ == "__main__":
     assert check_source(script).findings == command_line.findings
     _, error, _ = run(script)
     assert "one of the variables needed for gradient computation" in str(error)
+
+
+def test_a_def_inside_a_function_the_module_body_runs_is_still_analysed_on_its_own() -> None:
+    # A closure handed to `optimizer.step` is not followed where main makes it: only its own
+    # analysis finds what it does, whether main runs on its own or not.
+    script = """
+import argparse
+
+import torch
+
+
+def main(args):
+    w = torch.randn(3, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w])
+
+    def closure():
+        optimizer.zero_grad()
+        v = torch.randn(3, requires_grad=True)
+        y = v.sigmoid()
+        y.add_(1)
+        loss = y.sum() + w.sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+
+
+if __name__ == "__main__":
+    main(argparse.ArgumentParser().parse_args([]))
+"""
+    command_line = check_source(script, names=False)
+    assert [(f.code, f.span.line) for f in command_line.findings] == [("GW201", 15)]
+    assert check_source(script).findings == command_line.findings
+    _, error, _ = run(script)
+    assert "one of the variables needed for gradient computation" in str(error)

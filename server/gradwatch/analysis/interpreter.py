@@ -222,6 +222,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                         self.names_only = True
                         self.analyse_function(node, in_class)
                         self.names_only = False
+                    else:
+                        self.analyse_nested_functions(node, self.source.segment(node))
                     continue
                 self.analyse_function(node, in_class)
             elif isinstance(node, ast.ClassDef):
@@ -238,11 +240,18 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 self.exec_block(node.body, state)
             finally:
                 self.current_function = outer
+        self.analyse_nested_functions(node, segment)
+
+    def analyse_nested_functions(self, node: ast.FunctionDef, segment: str) -> None:
+        """Each def inside `node` on its own (a closure handed to `optimizer.step` runs from
+        anywhere), with its events even when `node` runs for its names only."""
         after_header = segment.find("def") + 3
         # Else no def can be inside (`find` first: a regex that starts with `\b` tries every position).
         if segment.find("def", after_header) != -1 and _DEF.search(segment, after_header):
+            names_only, self.names_only = self.names_only, False
             for inner in _nested_functions(node):
                 self.analyse_function(inner, None)
+            self.names_only = names_only
 
     def function_entry_state(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> State:
         state = State(outer=self.globals)
