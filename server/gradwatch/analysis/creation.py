@@ -8,7 +8,7 @@ from gradwatch.analysis import integer_dtypes, shapes, tensor_items
 from gradwatch.analysis.conditions import known_flag
 from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import INTEGER_DTYPES, keyword, literal_true
+from gradwatch.analysis.syntax import INTEGER_DTYPES, canonical_dtype, keyword, literal_true
 from gradwatch.analysis.values import (
     NO,
     UNKNOWN,
@@ -57,6 +57,10 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
     value = leaf(ev, node, requires, explicit=requires is YES, deps=args)
     if integer is YES:
         value = value.but(integer=True)
+    dtype = keyword(node, "dtype")
+    dtype_value = ev.eval(dtype, state) if dtype is not None else None
+    if isinstance(dtype_value, TorchRef):
+        value = value.but(dtype=canonical_dtype(dtype_value.qualname))
     return value.but(cuts=cuts) if cuts else value
 
 

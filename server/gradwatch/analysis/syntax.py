@@ -8,6 +8,12 @@ import weakref
 from gradwatch.analysis.values import NO, UNKNOWN, Tri
 
 INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 uint8 bool short".split()}
+_DTYPE_ALIASES = {"torch.double": "torch.float64", "torch.float": "torch.float32", "torch.half": "torch.float16"}
+
+
+def canonical_dtype(qualname: str) -> str:
+    """`torch.double` is `torch.float64`: one name per dtype."""
+    return _DTYPE_ALIASES.get(qualname, qualname)
 
 
 def literal_true(node: ast.AST | None) -> Tri:

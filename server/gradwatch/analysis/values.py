@@ -151,6 +151,8 @@ class Tensor:
     shape: tuple | None = None  # sizes (int, Symbol, None: not known); None when the rank is not known (shapes.py)
     # Provably an integer or bool dtype (indices, `.long()`): it can never require grad.
     integer: bool = False
+    # The dtype its factory was given (`dtype=torch.float64`, canonical name); ops do not carry it.
+    dtype: str | None = None
     known: bool = True  # False when it stands for a value the analysis could not follow
     # Made by an op or a factory call: an object, never None (a `.grad` read may be None).
     never_none: bool = False
@@ -187,6 +189,7 @@ class Tensor:
             multi_element=self.multi_element.join(other.multi_element),
             shape=_join_shapes(self.shape, other.shape),
             integer=self.integer and other.integer,
+            dtype=self.dtype if self.dtype == other.dtype else None,
             known=self.known and other.known,
             never_none=self.never_none and other.never_none,
         )

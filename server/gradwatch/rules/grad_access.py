@@ -212,6 +212,16 @@ loss = (x * x).sum()
 loss.backward()
 print(x.grad)
 """,
+        """
+import torch
+
+# made float64: converting to float64 returns the tensor itself, still a leaf
+x = torch.randn(4, dtype=torch.double, requires_grad=True).to(torch.float64)
+y = torch.randn(4, dtype=torch.float64, requires_grad=True).double()
+loss = (x * y).sum()
+loss.backward()
+print(x.grad, y.grad)
+""",
     )
 
     def check(self, facts: Facts) -> Iterator[Finding]:
