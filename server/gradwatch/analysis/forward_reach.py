@@ -22,10 +22,14 @@ from typing import Callable
 
 from gradwatch.analysis.syntax import used_names
 
-# tree -> (its top-level statements by the names they bind, class node -> the answer, statement
-# -> whether its own text is relevant). Per tree, not per class node: an edit elsewhere may keep
-# a class's node (parsing.py reuses unchanged statements) and change what it reaches.
+# tree -> (its top-level statements by the names they bind, class node -> the answer). Per
+# tree, not per class node: an edit elsewhere may keep a class's node (parsing.py reuses
+# unchanged statements) and change what it reaches.
 _PER_TREE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Per statement, what only its own text decides (a statement parsing.py reuses after an edit
+# has the same text): whether that text is relevant, and the names it binds.
+_RELEVANT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def may_make_events(
@@ -37,14 +41,14 @@ def may_make_events(
     """Whether code `class_node`'s methods may run in this file has a text `relevant` accepts."""
     known = _PER_TREE.get(tree)
     if known is None:
-        known = _PER_TREE[tree] = (_units_by_name(tree), {}, {})
-    units, answers, texts = known
+        known = _PER_TREE[tree] = (_units_by_name(tree), {})
+    units, answers = known
     if class_node not in answers:
 
         def relevant_text(unit: ast.stmt) -> bool:  # a helper many classes name is read once
-            if unit not in texts:
-                texts[unit] = relevant(segment(unit))
-            return texts[unit]
+            if unit not in _RELEVANT:
+                _RELEVANT[unit] = relevant(segment(unit))
+            return _RELEVANT[unit]
 
         answers[class_node] = _reaches_relevant_text(class_node, units, relevant_text)
     return answers[class_node]
@@ -70,7 +74,9 @@ def _units_by_name(tree: ast.Module) -> dict[str, list[ast.stmt]]:
     assignments (`ACT = partial(nn.ReLU, inplace=True)`)."""
     units: dict[str, list[ast.stmt]] = {}
     for statement in tree.body:
-        for name in _bound_names(statement):
+        if statement not in _BOUND:
+            _BOUND[statement] = _bound_names(statement)
+        for name in _BOUND[statement]:
             units.setdefault(name, []).append(statement)
     return units
 
