@@ -1,5 +1,5 @@
 """A class's attributes: what `__init__`, run once with unknown arguments, assigns to `self`
-(classes.InitAttributes, Interpreter.collect_globals, CachedScopes.work_out_classes)."""
+(classes.InitAttributes, Interpreter.aside, CachedScopes.work_out_classes)."""
 
 from __future__ import annotations
 
@@ -142,3 +142,68 @@ def test_a_run_cut_short_while_working_out_a_class_leaves_nothing_for_the_collec
         assert made and all(reference() is None for reference in made)
     finally:
         gc.enable()
+
+
+def test_a_check_without_the_editors_cache_works_out_only_the_classes_asked_for(inits_run) -> None:
+    # Nothing runs `Unused` or builds it, and its forward cannot make an event: its `__init__`
+    # need not run. The editor works out every class up front (its cache replays them together).
+    text = LIBRARY + textwrap.dedent(
+        """
+
+        class Unused(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.fc(x) * 2
+        """
+    )
+    findings = check_source(text).findings
+    assert sorted(inits_run) == ["Net", "Scale"]
+    inits_run.clear()
+    assert check_source(text, cache=ScopeCache()).findings == findings
+    assert inits_run == ["Net", "Scale", "Unused"]
+
+
+HELPER_BUILT = textwrap.dedent(
+    """\
+    import torch
+    from torch import nn
+
+
+    def make():
+        return nn.Linear(3, 3)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = make()
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    def train():
+        net = Net()
+        net(torch.randn(2, 3)).sum().backward()
+    """
+)
+
+
+def _attributes_of_net(cache: ScopeCache | None) -> dict[str, str]:
+    import ast
+
+    from gradwatch.analysis.interpreter import Interpreter
+    from gradwatch.source import SourceText
+
+    interpreter = Interpreter(SourceText(HELPER_BUILT), collect_names=False, cache=cache)
+    interpreter.run_module(ast.parse(HELPER_BUILT))
+    return {name: type(value).__name__ for name, value in interpreter.globals["Net"].attributes}
+
+
+def test_a_class_first_asked_for_inside_a_scope_is_worked_out_as_up_front() -> None:
+    # `train` backpropagates, so calls in it are followed; `Net.__init__`, worked out when `train`
+    # first builds a Net, must not follow `make()` for that: up front it does not.
+    assert _attributes_of_net(cache=None) == _attributes_of_net(cache=ScopeCache())

@@ -51,10 +51,12 @@ def module_class(interpreter, node: ast.ClassDef):
 
 class InitAttributes:
     """What `__init__`, run once with unknown arguments, assigns to `self`, and whether that
-    gives the class parameters: worked out when first asked for. The file's classes are all
-    bound before the first is worked out, so an `__init__` sees the classes and functions
-    defined below it, as it does when Python runs it. Interpreter.collect_globals works out
-    every class, in order, before any scope runs (none keeps the interpreter past that)."""
+    gives the class parameters: worked out when first asked for, on an interpreter of its
+    own (Interpreter.aside), so what the scope that asks is doing (its grad mode, calls,
+    loops) does not leak into it. The file's classes are all bound before the first is
+    worked out, so an `__init__` sees the classes and functions defined below it, as it does
+    when Python runs it. Asked for after the file's analysis ended (its interpreter gone),
+    a class that was never worked out has no attributes known."""
 
     def __init__(self, interpreter, node: ast.ClassDef, bases: list) -> None:
         # The interpreter by a weak reference: it holds this class among its names, and a run
@@ -76,6 +78,8 @@ class InitAttributes:
         if self.result is None:
             interpreter, node, bases = self._inputs
             self.result = ((), UNKNOWN)  # what an `__init__` that builds its own class sees of it
+            if interpreter() is None:
+                return self.result
             attributes = _init_attributes(interpreter(), node, bases)
             self.result, self._inputs = (attributes, has_parameters(dict(attributes))), None
         return self.result
@@ -130,13 +134,13 @@ def _init_attributes(interpreter, node: ast.ClassDef, bases: list) -> tuple:
         state = State(outer=interpreter.globals)
         for arg in init.args.args[1:] + init.args.kwonlyargs:
             state.bindings[arg.arg] = UNKNOWN_VALUE
-        saved_events = dict(interpreter.events)
-        following = interpreter.follow_other_files
+        # Its events are dropped with it: __init__ is analysed again as a function, with its events.
+        runner = interpreter.aside()
+        runner.calls.budget = interpreter.calls.budget  # calls it follows spend the file's budget
         # Submodules from other files (`self.block = Block()`) decide whether it trains.
-        interpreter.follow_other_files = interpreter.resolver is not None
-        interpreter.exec_block(init.body, state)
-        interpreter.follow_other_files = following
-        interpreter.events = saved_events  # __init__ is analysed again as a function, with its events
+        runner.follow_other_files = runner.resolver is not None
+        runner.exec_block(init.body, state)
+        interpreter.calls.budget = runner.calls.budget
         prefix = self_name + "."
         for key, value in state.bindings.items():
             if key.startswith(prefix) and "." not in key[len(prefix) :]:

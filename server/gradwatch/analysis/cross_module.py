@@ -187,6 +187,8 @@ class _Module:
         tree = read.tree
         interpreter = Interpreter(SourceText(read.text), collect_names=False, path=path)
         interpreter.collect_globals(tree)
+        # Now, not when first asked for: several threads (the language server's) may ask.
+        interpreter.work_out_classes(interpreter.module_classes)
         definitions = {
             (node.lineno, node.name): node
             for node in inner_statements(tree)

@@ -151,6 +151,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
     def run_module(self, tree: ast.Module) -> Facts:
         with dependency_log.recording() as files_read:  # classes of other files, when followed
             self.collect_globals(tree)
+            if self.cache is not None:
+                # The editor works out every class up front: its cache replays them together.
+                # Elsewhere a class is worked out when first asked for (most never are).
+                self.work_out_classes(self.module_classes)
         self.globals_files = self.file_stamps(files_read)
         state = State(outer=self.globals)
         self.calls.module_state = state
@@ -163,7 +167,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         return self.finish()
 
     def collect_globals(self, tree: ast.Module) -> None:
-        """Imports and classes, which functions may use wherever they are defined."""
+        """Imports and classes, which functions may use wherever they are defined. The module
+        classes (`module_classes`) are not worked out yet (classes.InitAttributes)."""
         self.facts.tree = tree
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -182,7 +187,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.globals[node.name] = UserFunction(node.name)
                 self.functions[node.name] = node
-        self.work_out_classes(classes)
+        self.module_classes = classes
 
     def relevant(self, node: ast.AST, segment: str) -> bool:
         """Whether the scope whose text is `segment` can make an event a rule uses (and how
@@ -299,6 +304,16 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         for path in files_read:
             dependency_log.note(path)
         return summary
+
+    def aside(self) -> Interpreter:
+        """A fresh interpreter that shares this one's module-level names, other files, tensor
+        identities and step budget: code run there (a class's `__init__`, worked out when
+        first asked for) sees no flag, call or loop of the scope that asked."""
+        helper = self.sharing_module()
+        helper.resolver = self.resolver
+        helper._storages = self._storages
+        helper.steps = self.steps
+        return helper
 
     def sharing_module(self) -> Interpreter:
         """A fresh interpreter for this file that shares its module-level names (imports,
