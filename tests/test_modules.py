@@ -134,8 +134,9 @@ class Model(nn.Module):
     assert [(f.code, f.span.line) for f in relu] == [("GW201", 8)]
 
 
-def _worth_analysing(text: str) -> dict:
-    """Interpreter.relevant of each method of the classes of `text`, and of the module body."""
+def _worth_analysing(text: str, collect_names: bool = True) -> dict:
+    """Interpreter.relevant of each top-level function and method of `text`, and of the module
+    body; `collect_names`: for the editor's hover (else as the command line runs)."""
     import ast
 
     from gradwatch.analysis.interpreter import Interpreter
@@ -143,7 +144,7 @@ def _worth_analysing(text: str) -> dict:
 
     text = textwrap.dedent(text)
     tree = ast.parse(text)
-    interpreter = Interpreter(SourceText(text))
+    interpreter = Interpreter(SourceText(text), collect_names=collect_names)
     interpreter.collect_globals(tree)
     worth = {
         f"{cls.name}.{method.name}": interpreter.relevant(method, interpreter.source.segment(method))
@@ -151,8 +152,60 @@ def _worth_analysing(text: str) -> dict:
         if isinstance(cls, ast.ClassDef)
         for method in cls.body
     }
+    for function in tree.body:
+        if isinstance(function, ast.FunctionDef):
+            worth[function.name] = interpreter.relevant(function, interpreter.source.segment(function))
     worth["<module>"] = interpreter.relevant(tree, text)
     return worth
+
+
+WRITES_IN_PLACE = """
+    import torch
+    from torch import nn
+
+
+    def fill(x, i):
+        x[i] = 0
+        return x
+
+
+    def fill_with_grad(x):
+        with torch.enable_grad():
+            x.add_(1)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(3))
+            self.w.add_(1)
+
+        def reset(self):
+            self.w.zero_()
+
+        def forward(self, x):
+            x += 1
+            return x
+    """
+
+
+def test_a_scope_that_only_writes_in_place_runs_where_grad_mode_may_be_known_on():
+    # Without a backward in the scope, a write in place is an error only with grad mode on,
+    # and any caller may run `fill` or `reset` under no_grad. A module's `__init__` and `forward`
+    # run with it on (torch raises for line 20, a write to a parameter), and `fill_with_grad`
+    # turns it on. The editor runs them all, for the hover's names.
+    assert _worth_analysing(WRITES_IN_PLACE, collect_names=False) == {
+        "Net.__init__": True,
+        "Net.reset": False,
+        "Net.forward": True,
+        "fill": False,
+        "fill_with_grad": True,
+        "<module>": True,  # it names `forward`
+    }
+    assert all(_worth_analysing(WRITES_IN_PLACE, collect_names=True).values())
+    text = textwrap.dedent(WRITES_IN_PLACE)
+    assert [(f.code, f.span.line) for f in check_source(text, names=False).findings] == [("GW202", 20)]
+    assert check_source(text, names=False).findings == check_source(text).findings
 
 
 def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
@@ -180,7 +233,7 @@ def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
         """
     )
     assert worth == {
-        "Net.forward": True,  # its class may run a backward
+        "Net.forward": False,  # nothing it runs writes in place (`predict` runs on its own)
         "Net.forward_features": False,
         "Net.predict": True,  # for its backward
         "Plain.forward": False,  # not a module: nothing takes its result as backpropagated
@@ -242,6 +295,42 @@ def test_a_forward_is_analysed_when_code_it_may_run_of_the_file_can_make_an_even
 
             def forward(self, x):
                 return self.inner(x) * 2
+
+        def zero_bias(module):
+            module.fc.bias.data.zero_()
+
+        class Initialised(nn.Module):  # writes in place while it is built, not in forward
+            def __init__(self, depth):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+                nn.init.zeros_(self.fc.weight)
+                zero_bias(self)
+                depth += 1
+
+            def init_weights(self):
+                self.fc.weight.data.normal_()
+
+            def forward(self, x):
+                return torch.sigmoid(self.fc(x))
+
+        class CallsAMethod(nn.Module):
+            def forward(self, x):
+                return self.shifted(torch.sigmoid(x))
+
+            def shifted(self, x):
+                x += 1
+                return x
+
+        class BuildsInAMethod(nn.Module):  # a method __init__ calls builds an in-place layer
+            def __init__(self):
+                super().__init__()
+                self.act = self.make_act()
+
+            def make_act(self):
+                return nn.ReLU(inplace=True)
+
+            def forward(self, x):
+                return self.act(torch.sigmoid(x))
         """
     )
     forwards = {name: flag for name, flag in worth.items() if name.endswith(".forward")}
@@ -253,4 +342,7 @@ def test_a_forward_is_analysed_when_code_it_may_run_of_the_file_can_make_an_even
         "WithDefault.forward": True,
         "Derived.forward": True,
         "Wrapper.forward": False,
+        "Initialised.forward": False,
+        "CallsAMethod.forward": True,
+        "BuildsInAMethod.forward": True,
     }

@@ -4,11 +4,13 @@ A module's `forward` is analysed as if its result were backpropagated, which is
 where an in-place op in it breaks backward (GW201) or a hint applies (GW203).
 Its own text may name no such op while code it runs does: a submodule its class
 builds with `inplace=True`, a helper of the file whose body writes in place, a
-base class's method. Those are found by name: the forward's class (all its
-methods and its bases) and, transitively, every class, function and module-level
-assignment of this file that a reached text names. When none of those texts can
-make an event (the interpreter's `_is_relevant`), running the forward would find
-nothing, and on model libraries it is most of the work.
+base class's method. Those are found by name (`_reaches`): from the forward, the
+methods it calls and, transitively, every class, function and module-level
+assignment of this file that a reached text names; from `__init__`, the layers it
+builds (its own writes, `nn.init.zeros_(self.fc.bias)`, are done before the forward
+runs). When none of those texts can make an event (the interpreter's
+`_is_relevant`), running the forward would find nothing, and on model libraries it
+is most of the work.
 
 Code of other files is not reached: what it does in place is not reported here
 (the events of another file's lines are that file's findings).
@@ -20,7 +22,7 @@ import ast
 import weakref
 from typing import Callable
 
-from gradwatch.analysis.syntax import used_names
+from gradwatch.analysis.syntax import names_called_only, used_names
 
 # tree -> (its top-level statements by the names they bind, class node -> the answer). Per
 # tree, not per class node: an edit elsewhere may keep a class's node (parsing.py reuses
@@ -38,7 +40,8 @@ def may_make_events(
     segment: Callable[[ast.AST], str],
     relevant: Callable[[str], bool],
 ) -> bool:
-    """Whether code `class_node`'s methods may run in this file has a text `relevant` accepts."""
+    """Whether code the `forward` of `class_node` may run, of this file, has a text `relevant`
+    accepts, or code that builds the module names `inplace` (a layer that writes in place)."""
     known = _PER_TREE.get(tree)
     if known is None:
         known = _PER_TREE[tree] = (_units_by_name(tree), {})
@@ -50,23 +53,79 @@ def may_make_events(
                 _RELEVANT[unit] = relevant(segment(unit))
             return _RELEVANT[unit]
 
-        answers[class_node] = _reaches_relevant_text(class_node, units, relevant_text)
+        def accepts(item: ast.stmt, runs: bool) -> bool:
+            return relevant_text(item) if runs else "inplace" in segment(item)
+
+        answers[class_node] = _reaches(class_node, units, accepts)
     return answers[class_node]
 
 
-def _reaches_relevant_text(start: ast.ClassDef, units: dict, relevant_text) -> bool:
-    seen = {id(start)}
-    waiting = [start]
-    while waiting:
-        unit = waiting.pop()
-        if relevant_text(unit):
-            return True
-        for name in used_names(unit):
-            for other in units.get(name, ()):
-                if id(other) not in seen:
-                    seen.add(id(other))
-                    waiting.append(other)
-    return False
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_RUNS, _BUILDS = True, False
+
+
+def _reaches(class_node: ast.ClassDef, units: dict, accepts: Callable[[ast.stmt, bool], bool]) -> bool:
+    return _Walk(units, accepts).reaches(class_node)
+
+
+class _Walk:
+    """What a module's `forward` runs and what builds the module, found by the names each
+    item uses. A class reached runs its `forward` (a submodule's, a base class's through
+    `super()`) and is built by its `__init__`, its class-level statements and the methods
+    those call; any other method of it runs only where code that runs names it. An item
+    that runs counts by its whole text; one that only builds counts only where it names
+    `inplace` (a layer that writes in place when the forward calls it): its own writes
+    (`nn.init.zeros_(self.fc.bias)`) are done before the forward runs. A function or method
+    that building code refers to rather than calls (`self.act = helper`) may run later: it
+    counts as running. Top-level classes, functions and assignments of this file are
+    reached by name; methods, by name, among the classes reached."""
+
+    def __init__(self, units: dict, accepts: Callable[[ast.stmt, bool], bool]) -> None:
+        self.units, self.accepts = units, accepts
+        self.walked: dict[int, bool] = {}  # id(item) -> how it was walked (_RUNS counts for both)
+        self.waiting: list[tuple[ast.stmt, bool]] = []
+        self.methods: list[dict[str, ast.stmt]] = []  # of each class reached
+        self.classes: set[int] = set()
+        self.names: dict[bool, set[str]] = {_RUNS: set(), _BUILDS: set()}  # that reached code uses
+
+    def reaches(self, class_node: ast.ClassDef) -> bool:
+        self.add_class(class_node)
+        while self.waiting:
+            item, runs = self.waiting.pop()
+            if self.walked.get(id(item)) in (runs, _RUNS):
+                continue
+            self.walked[id(item)] = runs
+            if self.accepts(item, runs):
+                return True
+            called_only = names_called_only(item) if not runs else frozenset()
+            for name in used_names(item):
+                self.add_name(name, runs or name not in called_only)
+        return False
+
+    def add_class(self, node: ast.ClassDef) -> None:
+        if id(node) in self.classes:
+            return
+        self.classes.add(id(node))
+        methods = {item.name: item for item in node.body if isinstance(item, _FUNCTIONS)}
+        self.methods.append(methods)
+        self.waiting += [(item, _BUILDS) for item in node.body if not isinstance(item, _FUNCTIONS)]
+        self.waiting += [(methods[name], _BUILDS) for name in ("__init__",) if name in methods]
+        self.waiting += [(methods[name], _RUNS) for name in ("forward",) if name in methods]
+        self.waiting += [(methods[name], runs) for runs in (_BUILDS, _RUNS) for name in self.names[runs] if name in methods]
+        for base in node.bases:
+            for name in used_names(base):
+                self.add_name(name, _RUNS)
+
+    def add_name(self, name: str, runs: bool) -> None:
+        if name in self.names[runs]:
+            return
+        self.names[runs].add(name)
+        self.waiting += [(methods[name], runs) for methods in self.methods if name in methods]
+        for unit in self.units.get(name, ()):
+            if isinstance(unit, ast.ClassDef):
+                self.add_class(unit)
+            else:
+                self.waiting.append((unit, runs))
 
 
 def _units_by_name(tree: ast.Module) -> dict[str, list[ast.stmt]]:

@@ -52,17 +52,21 @@ from gradwatch.source import SourceText
 # fast). They are searched one by one (`_is_relevant`), each pattern starting with a literal
 # the regex engine scans for quickly: one alternation of them all tries every alternative at
 # every character (on diffusers that cost 4% of a run).
-# A write through a subscript (`x[i] = v`) is a statement whose target starts its line: a
-# `]` before `=` elsewhere is mostly a parameter's default (`mask: Optional[Tensor] = None`).
 # A module's `forward` (its result is taken as backpropagated) is also relevant when code its
 # class may run is (forward_reach.py), and the module body (which may build and call the
 # module) when it names `forward`; not the other scopes that name it (`forward_features`,
 # `self.forward(x)`): with nothing else here, they make no event a rule uses.
-_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad", "inplace")
-_RELEVANT_PATTERNS = tuple(
+_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad")
+_READS_GRAD = re.compile(r"\.grad\b")
+# Writing in place: an event a rule uses only with a backward in the scope (above) or where
+# grad mode is known to be on (`_grad_mode_may_be_known`); elsewhere a caller may run the
+# scope under no_grad, where any write is fine. A write through a subscript (`x[i] = v`) is a
+# statement whose target starts its line: a `]` before `=` elsewhere is mostly a parameter's
+# default (`mask: Optional[Tensor] = None`).
+_WRITES_IN_PLACE = tuple(
     re.compile(pattern)
     for pattern in (
-        r"\.grad\b",
+        r"inplace",
         r"_\((?<=[A-Za-z0-9]_\()",  # an in-place method: `x.add_(`
         r"=(?<=[-+*/@%&|^]=)",  # an augmented assignment: `x += y`
         # A subscript write at the start of a line (the text is searched with a "\n" in front)
@@ -72,6 +76,8 @@ _RELEVANT_PATTERNS = tuple(
         r";[ \t]*+[\w.]++\[.*\][ \t]*=[^=]",
     )
 )
+# A scope that names one of these may turn grad mode on itself.
+_ENABLES_GRAD = ("enable_grad", "set_grad_enabled")
 
 # A scope that is not relevant can still make a shape error (GW4xx) when it makes
 # tensors of literal sizes (`torch.randn(4, 5)`, `torch.tensor([...])`, `nn.Linear(6, 3)`; other
@@ -128,7 +134,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.current_function: ast.FunctionDef | None = None
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
         self.run_by_the_module: set[str] = set()  # functions the module body ran (calls.ran_unknowing)
-        self._class_of_method: dict[int, ast.ClassDef] | None = None  # for forward_may_make_events
+        self._class_of_method: dict[int, ast.ClassDef] | None = None  # _class_of
         self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
@@ -198,23 +204,50 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
         self.follow_other_files = self.resolver is not None and backpropagates
         module_body = isinstance(node, ast.Module) and "forward" in segment
-        if module_body or _is_relevant(segment) or self.forward_may_make_events(node):
+        if module_body or self._may_make_events(node, segment) or self.forward_may_make_events(node):
             self.shapes_only = False
             return True
         self.shapes_only = _is_shaped(segment)
         return self.shapes_only
+
+    def _may_make_events(self, node: ast.AST, segment: str) -> bool:
+        """Whether the scope's own text can make an event. A scope that only writes in place
+        runs all the same for the editor (the hover describes its tensors)."""
+        if _always_relevant(segment):
+            return True
+        if not _writes_in_place(segment):
+            return False
+        return self.collect_names or self._grad_mode_may_be_known(node) or any(word in segment for word in _ENABLES_GRAD)
+
+    def _grad_mode_may_be_known(self, node: ast.AST) -> bool:
+        """The module body, and a module's `forward` and `__init__` (function_entry_state),
+        start with grad mode known to be on; so does, here, a method of a class not at the
+        top level (not looked for)."""
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return True
+        if node.name not in ("forward", "__init__"):
+            return False
+        class_node = self._class_of(node)
+        if class_node is None:
+            return self.functions.get(node.name) is not node
+        cls = self.globals.get(class_node.name)
+        return isinstance(cls, ModuleClass) and cls.is_module
 
     def forward_may_make_events(self, node: ast.AST) -> bool:
         """Whether `node` is a module's forward that code its class may run of this file can
         make an event in (forward_reach.py): the forward of a class not at the top level, always."""
         if not self.is_forward(node):
             return False
-        if self._class_of_method is None:
-            self._class_of_method = {id(item): c for c in self.class_nodes.values() for item in c.body}
-        class_node = self._class_of_method.get(id(node))
+        class_node = self._class_of(node)
         if class_node is None:
             return True
         return forward_reach.may_make_events(class_node, self.facts.tree, self.source.segment, _is_relevant)
+
+    def _class_of(self, method: ast.AST) -> ast.ClassDef | None:
+        """The top-level class whose body defines `method`."""
+        if self._class_of_method is None:
+            self._class_of_method = {id(item): c for c in self.class_nodes.values() for item in c.body}
+        return self._class_of_method.get(id(method))
 
     def analyse_definitions(self, body: list[ast.stmt], in_class: ModuleClass | None) -> None:
         for node in body:
@@ -651,10 +684,17 @@ def _as_assumed(value):
 
 
 def _is_relevant(segment: str) -> bool:
-    if any(word in segment for word in _RELEVANT_WORDS):
-        return True
+    """Whether a scope run with grad mode on (a module's `forward`) can make an event."""
+    return _always_relevant(segment) or _writes_in_place(segment)
+
+
+def _always_relevant(segment: str) -> bool:
+    return any(word in segment for word in _RELEVANT_WORDS) or bool(_READS_GRAD.search(segment))
+
+
+def _writes_in_place(segment: str) -> bool:
     lines = "\n" + segment  # so that "\n" marks the start of every line, the first one too
-    return any(pattern.search(lines) for pattern in _RELEVANT_PATTERNS)
+    return any(pattern.search(lines) for pattern in _WRITES_IN_PLACE)
 
 
 def _is_shaped(segment: str) -> bool:

@@ -101,6 +101,9 @@ def dotted(node: ast.AST) -> str | None:
 
 
 _USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CALLED_ONLY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Calls that call the function they are given, there and then (`self.apply(self._init_weights)`).
+_APPLIERS = frozenset({"apply", "named_apply"})
 
 
 def used_names(node: ast.AST) -> frozenset:
@@ -111,3 +114,23 @@ def used_names(node: ast.AST) -> frozenset:
             n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))
         )
     return used
+
+
+def names_called_only(node: ast.AST) -> frozenset:
+    """The names and attribute names `node` only calls (`helper(x)`, `self.make(x)`, a function
+    handed to `apply`), never uses as a value it keeps or hands on (`self.act = helper`)."""
+    known = _CALLED_ONLY.get(node)
+    if known is None:
+        calling: set[int] = set()  # id() of the Name or Attribute nodes in a called position
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Call):
+                calling.add(id(inner.func))
+                callee = inner.func.attr if isinstance(inner.func, ast.Attribute) else getattr(inner.func, "id", None)
+                if callee in _APPLIERS:
+                    calling.update(id(n) for argument in inner.args for n in ast.walk(argument))
+        called, kept = set(), set()
+        for inner in ast.walk(node):
+            if isinstance(inner, (ast.Name, ast.Attribute)):
+                (called if id(inner) in calling else kept).add(inner.id if isinstance(inner, ast.Name) else inner.attr)
+        known = _CALLED_ONLY[node] = frozenset(called - kept)
+    return known
