@@ -147,3 +147,36 @@ def test_a_method_the_class_defines_is_found_and_an_inherited_one_left_to_jedi(t
     assert found(tmp_path, "main.py", "pkg.Net.from_pretrained") == ("pkg/base.py", 3, "function", "from_pretrained")
     for undecided in ("pkg.Net.size", "pkg.Net.maybe", "pkg.Net.kind", "pkg.Net.make.x", "pkg.Net.missing"):
         assert found(tmp_path, "main.py", undecided) is UNDECIDED, undecided
+
+
+def test_a_lazily_importing_package_binds_what_type_checkers_see(tmp_path: Path) -> None:
+    # diffusers' and transformers' `__init__.py`: the imports under `if TYPE_CHECKING` are what
+    # the lazy module finds at run time; an availability check that only imports binds its
+    # names wherever a call of them runs. What else the module binds in a branch stays undecided.
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": (
+                "import sys\n"
+                "from typing import TYPE_CHECKING\n"
+                "from .utils import is_torch_available\n\n"
+                "if TYPE_CHECKING or SLOW_IMPORT:\n"
+                "    if is_torch_available():\n"
+                "        from .unets import UNet\n"
+                "    from .plain import Plain\n"
+                "else:\n"
+                "    sys.modules[__name__] = object()\n"
+                "    Plain = None\n\n"
+                "if is_torch_available():\n"
+                "    from .unets import make_unet\n"
+                "    helper = make_unet\n"
+            ),
+            "pkg/utils.py": "def is_torch_available():\n    return True\n",
+            "pkg/unets.py": "class UNet:\n    @classmethod\n    def build(cls):\n        return cls()\n\ndef make_unet():\n    pass\n",
+            "pkg/plain.py": "class Plain:\n    pass\n",
+        },
+    )
+    assert found(tmp_path, "main.py", "pkg.UNet") == ("pkg/unets.py", 1, "class", "UNet")
+    assert found(tmp_path, "main.py", "pkg.UNet.build") == ("pkg/unets.py", 3, "function", "build")
+    assert found(tmp_path, "main.py", "pkg.Plain") is UNDECIDED  # the `else` binds it too
+    assert found(tmp_path, "main.py", "pkg.make_unet") is UNDECIDED  # its `if` does more than import

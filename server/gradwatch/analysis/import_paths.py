@@ -238,7 +238,8 @@ def _read_names(module_file: str) -> _ModuleNames | None:
     bound: set[str] = set()
     stars: list[str] = []
     all_names, all_changed = None, False  # a literal `__all__`, trusted when set once only
-    for statement in tree.body:
+    top_level, skipped = _as_type_checkers_read(tree.body)
+    for statement in top_level:
         if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
             star = "." * statement.level + (statement.module or "")
             stars.insert(0, (statement.lineno, star))
@@ -255,9 +256,47 @@ def _read_names(module_file: str) -> _ModuleNames | None:
         if _mentions_all(statement):
             all_names = _literal_all(statement) if all_names is None and not all_changed else None
             all_changed = True
+    ambiguous.update(_names_bound_in(skipped))
     bound = set(bindings) | ambiguous
     kept = {name: binding for name, binding in bindings.items() if name not in ambiguous}
     return _ModuleNames(kept, frozenset(bound), tuple(stars), all_names)
+
+
+def _as_type_checkers_read(body: list[ast.stmt]) -> tuple[list[ast.stmt], list[ast.stmt]]:
+    """The module's top-level statements as type checkers read them, and the blocks they skip.
+    The body of `if TYPE_CHECKING:` (or `if TYPE_CHECKING or ...:`) counts as top level, its
+    `else` not: a package that imports lazily (diffusers, transformers) binds its names there
+    for type checkers, and at run time through a module object that finds the same classes
+    (`sys.modules[__name__] = _LazyModule(...)` in the `else`); a name the `else` binds stays
+    undecided. So does the body of an `if` without `else` that only imports (`if
+    is_torch_available(): from .unets import UNet2DModel`): where the condition is false the
+    name is not bound at all, so a call of it that runs calls what the import bound."""
+    top_level: list[ast.stmt] = []
+    skipped: list[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.If) and (_checks_types(statement.test) or _only_imports(statement)):
+            inner, inner_skipped = _as_type_checkers_read(statement.body)
+            top_level += inner
+            skipped += inner_skipped + statement.orelse
+        else:
+            top_level.append(statement)
+    return top_level, skipped
+
+
+def _only_imports(statement: ast.If) -> bool:
+    return not statement.orelse and all(
+        isinstance(inner, (ast.Import, ast.ImportFrom)) or (isinstance(inner, ast.If) and _only_imports(inner))
+        for inner in statement.body
+    )
+
+
+def _checks_types(test: ast.expr) -> bool:
+    """`TYPE_CHECKING`, `typing.TYPE_CHECKING`, or an `or` of which one is."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return any(_checks_types(value) for value in test.values)
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _method_of_class(module_file: str, class_line: int, name: str):
