@@ -135,6 +135,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         self.forward_methods: set[int] = set()  # `forward` of nn.Module subclasses
         self.run_by_the_module: set[str] = set()  # functions the module body ran (calls.ran_unknowing)
         self._class_of_method: dict[int, ast.ClassDef] | None = None  # _class_of
+        self.module_classes: list = []  # (node, ModuleClass) of the file's classes (collect_globals)
         self.steps = StepBudget()
         # (value, state) of each `return` of the function being run (calls and summaries).
         self.returned: list = []
@@ -217,12 +218,14 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             return True
         if not _writes_in_place(segment):
             return False
-        return self.collect_names or self._grad_mode_may_be_known(node) or any(word in segment for word in _ENABLES_GRAD)
+        if self.collect_names or self._grad_mode_may_be_known(node):
+            return True
+        return any(word in segment for word in _ENABLES_GRAD)
 
     def _grad_mode_may_be_known(self, node: ast.AST) -> bool:
         """The module body, and a module's `forward` and `__init__` (function_entry_state),
-        start with grad mode known to be on; so does, here, a method of a class not at the
-        top level (not looked for)."""
+        start with grad mode known to be on. A `forward` or `__init__` of a class that is not
+        at the top level is taken as one (its class is not looked up)."""
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return True
         if node.name not in ("forward", "__init__"):
