@@ -331,6 +331,39 @@ def test_a_forward_is_analysed_when_code_it_may_run_of_the_file_can_make_an_even
 
             def forward(self, x):
                 return self.act(torch.sigmoid(x))
+
+        class StoresAHelper(nn.Module):  # a function __init__ keeps rather than calls may run later
+            def __init__(self):
+                super().__init__()
+                self.fn = shift
+
+            def forward(self, x):
+                return self.fn(torch.sigmoid(x))
+
+        class Quiet(nn.Module):
+            def forward(self, x):
+                return x
+
+            def shifted(self, x):
+                x.add_(1)
+                return x
+
+        class CallsASubmodulesMethod(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = Quiet()
+
+            def forward(self, x):
+                return self.inner.shifted(torch.sigmoid(x))
+
+        class CallsAHelperWhileBuilt(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = Quiet()
+                shift(torch.zeros(3))
+
+            def forward(self, x):
+                return self.inner(torch.sigmoid(x))
         """
     )
     forwards = {name: flag for name, flag in worth.items() if name.endswith(".forward")}
@@ -345,4 +378,8 @@ def test_a_forward_is_analysed_when_code_it_may_run_of_the_file_can_make_an_even
         "Initialised.forward": False,
         "CallsAMethod.forward": True,
         "BuildsInAMethod.forward": True,
+        "StoresAHelper.forward": True,
+        "Quiet.forward": False,
+        "CallsASubmodulesMethod.forward": True,
+        "CallsAHelperWhileBuilt.forward": False,
     }
