@@ -8,9 +8,9 @@ base class's method. Those are found by name (`_reaches`): from the forward, the
 methods it calls and, transitively, every class, function and module-level
 assignment of this file that a reached text names; from `__init__`, the layers it
 builds (its own writes, `nn.init.zeros_(self.fc.bias)`, are done before the forward
-runs). When none of those texts can make an event (the interpreter's
-`_is_relevant`), running the forward would find nothing, and on model libraries it
-is most of the work.
+runs). When none of those texts can make an event (`scope_text.is_relevant`),
+running the forward would find nothing, and on model libraries it is most of
+the work.
 
 Code of other files is not reached: what it does in place is not reported here
 (the events of another file's lines are that file's findings).
@@ -111,7 +111,8 @@ class _Walk:
         self.waiting += [(item, _BUILDS) for item in node.body if not isinstance(item, _FUNCTIONS)]
         self.waiting += [(methods[name], _BUILDS) for name in ("__init__",) if name in methods]
         self.waiting += [(methods[name], _RUNS) for name in ("forward",) if name in methods]
-        self.waiting += [(methods[name], runs) for runs in (_BUILDS, _RUNS) for name in self.names[runs] if name in methods]
+        for runs in (_BUILDS, _RUNS):  # what code reached so far names of it
+            self.waiting += [(methods[name], runs) for name in self.names[runs] if name in methods]
         for base in node.bases:
             for name in used_names(base):
                 self.add_name(name, _RUNS)

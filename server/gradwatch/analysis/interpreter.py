@@ -14,7 +14,15 @@ import ast
 import builtins
 import re
 
-from gradwatch.analysis import dependency_log, describe, forward_reach, module_dicts, shape_sources, summaries
+from gradwatch.analysis import (
+    dependency_log,
+    describe,
+    forward_reach,
+    module_dicts,
+    scope_text,
+    shape_sources,
+    summaries,
+)
 from gradwatch.analysis.budget import StepBudget
 from gradwatch.analysis.classes import module_class
 from gradwatch.analysis.conditions import known_truth
@@ -47,59 +55,8 @@ from gradwatch.analysis.values import (
 )
 from gradwatch.source import SourceText
 
-# A scope whose text contains none of these words and matches none of these patterns
-# cannot produce an event any rule uses, so it is skipped (this keeps whole-project checks
-# fast). They are searched one by one (`_is_relevant`), each pattern starting with a literal
-# the regex engine scans for quickly: one alternation of them all tries every alternative at
-# every character (on diffusers that cost 4% of a run).
-# A module's `forward` (its result is taken as backpropagated) is also relevant when code its
-# class may run is (forward_reach.py), and the module body (which may build and call the
-# module) when it names `forward`; not the other scopes that name it (`forward_features`,
-# `self.forward(x)`): with nothing else here, they make no event a rule uses.
-_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad")
-_READS_GRAD = re.compile(r"\.grad\b")
-# Writing in place: an event a rule uses only with a backward in the scope (above) or where
-# grad mode is known to be on (`_grad_mode_may_be_known`); elsewhere a caller may run the
-# scope under no_grad, where any write is fine. A write through a subscript (`x[i] = v`) is a
-# statement whose target starts its line: a `]` before `=` elsewhere is mostly a parameter's
-# default (`mask: Optional[Tensor] = None`).
-_WRITES_IN_PLACE = tuple(
-    re.compile(pattern)
-    for pattern in (
-        r"inplace",
-        r"_\((?<=[A-Za-z0-9]_\()",  # an in-place method: `x.add_(`
-        r"=(?<=[-+*/@%&|^]=)",  # an augmented assignment: `x += y`
-        # A subscript write at the start of a line (the text is searched with a "\n" in front)
-        # or after a `;`. The possessive quantifiers only spare backtracking that cannot
-        # match: neither blanks nor a name's characters can be what follows them.
-        r"\n[ \t]*+[\w.]++\[.*\][ \t]*=[^=]",
-        r";[ \t]*+[\w.]++\[.*\][ \t]*=[^=]",
-    )
-)
-# A scope that names one of these may turn grad mode on itself.
-_ENABLES_GRAD = ("enable_grad", "set_grad_enabled")
-
-# A scope that is not relevant can still make a shape error (GW4xx) when it makes
-# tensors of literal sizes (`torch.randn(4, 5)`, `torch.tensor([...])`, `nn.Linear(6, 3)`; other
-# factories give no shape) or takes tensors of known shape (`Float[Tensor, "b 3"]`): it then
-# runs for those events alone (`Evaluator.shapes_only`).
-_SHAPED_CALLS = re.compile(
-    r"\b(?:randn|rand|zeros|ones|empty|full|randint)\(\s*[(\[]?\s*-?\d|\b(?:tensor|as_tensor)\(\s*[\[(]"
-    r"|\bLinear\(\s*\d"
-)
-# Every call _SHAPED_CALLS matches contains one of these: finding none (with `in`, fast) spares
-# the regex, whose leading `\b` makes it try each alternative at every character.
-_SHAPED_CALLEES = ("randn(", "rand(", "randint(", "zeros(", "ones(", "empty(", "full(", "tensor(", "Linear(")
-_SHAPED_ANNOTATION = re.compile(r"\[(?:torch\.)?Tensor\s*,")
-
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _DEF = re.compile(r"\bdef\b")
-
-_BACKPROPAGATES = ("backward", "autograd", "forward")  # words: `in` finds them faster than a regex
-# `.numpy()` raises on a tensor that requires grad, and a changed requires_grad flag
-# on a non-leaf, with no backward in sight: such a scope is worth following into the
-# calls that make (or change) those tensors.
-_RAISES_WITHOUT_BACKWARD = re.compile(r"\.numpy\(|\.requires_grad_\(|\.requires_grad\s*=[^=]")
 
 _INPLACE_OPERATORS = {
     ast.Add: "__iadd__",
@@ -201,26 +158,24 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         far its analysis must go: `backprop_scope`, `follow_other_files`, `shapes_only`)."""
         # Following calls into other files costs a jedi look-up each: worth it only
         # where a backward can turn what they return into a finding.
-        backpropagates = any(word in segment for word in _BACKPROPAGATES)
-        self.backprop_scope = backpropagates or bool(_RAISES_WITHOUT_BACKWARD.search(segment))
+        backpropagates = scope_text.backpropagates(segment)
+        self.backprop_scope = backpropagates or scope_text.raises_without_backward(segment)
         self.follow_other_files = self.resolver is not None and backpropagates
         module_body = isinstance(node, ast.Module) and "forward" in segment
         if module_body or self._may_make_events(node, segment) or self.forward_may_make_events(node):
             self.shapes_only = False
             return True
-        self.shapes_only = _is_shaped(segment)
+        self.shapes_only = scope_text.is_shaped(segment)
         return self.shapes_only
 
     def _may_make_events(self, node: ast.AST, segment: str) -> bool:
         """Whether the scope's own text can make an event. A scope that only writes in place
         runs all the same for the editor (the hover describes its tensors)."""
-        if _always_relevant(segment):
+        if scope_text.always_relevant(segment):
             return True
-        if not _writes_in_place(segment):
+        if not scope_text.writes_in_place(segment):
             return False
-        if self.collect_names or self._grad_mode_may_be_known(node):
-            return True
-        return any(word in segment for word in _ENABLES_GRAD)
+        return self.collect_names or self._grad_mode_may_be_known(node) or scope_text.may_enable_grad(segment)
 
     def _grad_mode_may_be_known(self, node: ast.AST) -> bool:
         """The module body, and a module's `forward` and `__init__` (function_entry_state),
@@ -244,7 +199,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         class_node = self._class_of(node)
         if class_node is None:
             return True
-        return forward_reach.may_make_events(class_node, self.facts.tree, self.source.segment, _is_relevant)
+        return forward_reach.may_make_events(class_node, self.facts.tree, self.source.segment, scope_text.is_relevant)
 
     def _class_of(self, method: ast.AST) -> ast.ClassDef | None:
         """The top-level class whose body defines `method`."""
@@ -684,26 +639,6 @@ def _as_assumed(value):
     if isinstance(value, Tensor) and value.never_none:
         return value.but(never_none=False)  # another method may have set it to None
     return value
-
-
-def _is_relevant(segment: str) -> bool:
-    """Whether a scope run with grad mode on (a module's `forward`) can make an event."""
-    return _always_relevant(segment) or _writes_in_place(segment)
-
-
-def _always_relevant(segment: str) -> bool:
-    return any(word in segment for word in _RELEVANT_WORDS) or bool(_READS_GRAD.search(segment))
-
-
-def _writes_in_place(segment: str) -> bool:
-    lines = "\n" + segment  # so that "\n" marks the start of every line, the first one too
-    return any(pattern.search(lines) for pattern in _WRITES_IN_PLACE)
-
-
-def _is_shaped(segment: str) -> bool:
-    if _SHAPED_ANNOTATION.search(segment):
-        return True
-    return any(callee in segment for callee in _SHAPED_CALLEES) and bool(_SHAPED_CALLS.search(segment))
 
 
 def _is_main_guard(test: ast.AST) -> bool:
