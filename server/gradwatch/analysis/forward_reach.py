@@ -4,7 +4,7 @@ A module's `forward` is analysed as if its result were backpropagated, which is
 where an in-place op in it breaks backward (GW201) or a hint applies (GW203).
 Its own text may name no such op while code it runs does: a submodule its class
 builds with `inplace=True`, a helper of the file whose body writes in place, a
-base class's method. Those are found by name (`_reaches`): from the forward, the
+base class's method. Those are found by name (`_Walk`): from the forward, the
 methods it calls and, transitively, every class, function and module-level
 assignment of this file that a reached text names; from `__init__`, the layers it
 builds (its own writes, `nn.init.zeros_(self.fc.bias)`, are done before the forward
@@ -56,16 +56,12 @@ def may_make_events(
         def accepts(item: ast.stmt, runs: bool) -> bool:
             return relevant_text(item) if runs else "inplace" in segment(item)
 
-        answers[class_node] = _reaches(class_node, units, accepts)
+        answers[class_node] = _Walk(units, accepts).reaches(class_node)
     return answers[class_node]
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _RUNS, _BUILDS = True, False
-
-
-def _reaches(class_node: ast.ClassDef, units: dict, accepts: Callable[[ast.stmt, bool], bool]) -> bool:
-    return _Walk(units, accepts).reaches(class_node)
 
 
 class _Walk:
@@ -84,8 +80,7 @@ class _Walk:
         self.units, self.accepts = units, accepts
         self.walked: dict[int, bool] = {}  # id(item) -> how it was walked (_RUNS counts for both)
         self.waiting: list[tuple[ast.stmt, bool]] = []
-        self.methods: list[dict[str, ast.stmt]] = []  # of each class reached
-        self.classes: set[int] = set()
+        self.methods: dict[int, dict[str, ast.stmt]] = {}  # id() of each class reached -> its methods
         self.names: dict[bool, set[str]] = {_RUNS: set(), _BUILDS: set()}  # that reached code uses
 
     def reaches(self, class_node: ast.ClassDef) -> bool:
@@ -103,14 +98,14 @@ class _Walk:
         return False
 
     def add_class(self, node: ast.ClassDef) -> None:
-        if id(node) in self.classes:
+        if id(node) in self.methods:
             return
-        self.classes.add(id(node))
-        methods = {item.name: item for item in node.body if isinstance(item, _FUNCTIONS)}
-        self.methods.append(methods)
+        methods = self.methods[id(node)] = {item.name: item for item in node.body if isinstance(item, _FUNCTIONS)}
         self.waiting += [(item, _BUILDS) for item in node.body if not isinstance(item, _FUNCTIONS)]
-        self.waiting += [(methods[name], _BUILDS) for name in ("__init__",) if name in methods]
-        self.waiting += [(methods[name], _RUNS) for name in ("forward",) if name in methods]
+        if "__init__" in methods:
+            self.waiting.append((methods["__init__"], _BUILDS))
+        if "forward" in methods:
+            self.waiting.append((methods["forward"], _RUNS))
         for runs in (_BUILDS, _RUNS):  # what code reached so far names of it
             self.waiting += [(methods[name], runs) for name in self.names[runs] if name in methods]
         for base in node.bases:
@@ -121,7 +116,7 @@ class _Walk:
         if name in self.names[runs]:
             return
         self.names[runs].add(name)
-        self.waiting += [(methods[name], runs) for methods in self.methods if name in methods]
+        self.waiting += [(methods[name], runs) for methods in self.methods.values() if name in methods]
         for unit in self.units.get(name, ()):
             if isinstance(unit, ast.ClassDef):
                 self.add_class(unit)

@@ -183,13 +183,10 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         at the top level is taken as one (its class is not looked up)."""
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return True
-        if node.name not in ("forward", "__init__"):
-            return False
         class_node = self._class_of(node)
         if class_node is None:
-            return self.functions.get(node.name) is not node
-        cls = self.globals.get(class_node.name)
-        return isinstance(cls, ModuleClass) and cls.is_module
+            return node.name in _STARTS_WITH_GRAD_ON and self.functions.get(node.name) is not node
+        return _starts_with_grad_on(node, self.globals.get(class_node.name))
 
     def forward_may_make_events(self, node: ast.AST) -> bool:
         """Whether `node` is a module's forward that code its class may run of this file can
@@ -251,9 +248,7 @@ class Interpreter(CachedScopes, Loops, Evaluator):
 
     def function_entry_state(self, node: ast.FunctionDef, in_class: ModuleClass | None) -> State:
         state = State(outer=self.globals)
-        # A caller may run any function under no_grad; `forward` and `__init__` of a
-        # module are assumed to run with gradients on, as training does.
-        state.grad_mode_known = in_class is not None and in_class.is_module and node.name in ("forward", "__init__")
+        state.grad_mode_known = _starts_with_grad_on(node, in_class)
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
         for arg in arguments:
             state.bindings[arg.arg] = UNKNOWN_VALUE
@@ -639,6 +634,15 @@ def _as_assumed(value):
     if isinstance(value, Tensor) and value.never_none:
         return value.but(never_none=False)  # another method may have set it to None
     return value
+
+
+_STARTS_WITH_GRAD_ON = ("forward", "__init__")
+
+
+def _starts_with_grad_on(method: ast.FunctionDef, cls) -> bool:
+    """A module's `forward` and `__init__` are assumed to run with gradients on, as training
+    does; a caller may run any other function under no_grad."""
+    return isinstance(cls, ModuleClass) and cls.is_module and method.name in _STARTS_WITH_GRAD_ON
 
 
 def _is_main_guard(test: ast.AST) -> bool:
