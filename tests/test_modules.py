@@ -208,6 +208,30 @@ def test_a_scope_that_only_writes_in_place_runs_where_grad_mode_may_be_known_on(
     assert check_source(text, names=False).findings == check_source(text).findings
 
 
+def test_only_a_jaxtyping_annotation_makes_a_scope_worth_analysing_for_its_shapes():
+    # A shape written as a string (`Float[Tensor, "b 3"]`, in a string annotation too) is a
+    # source of shapes (shape_sources.py); `Union[torch.Tensor, ...]` or `Tuple[Tensor, Tensor]`
+    # names the type alone: with nothing else in the scope, running it finds nothing.
+    worth = _worth_analysing(
+        """
+        import torch
+        from torch import Tensor
+        from jaxtyping import Float
+
+        def typed(x: Union[torch.Tensor, Dict[str, torch.Tensor]]) -> Tuple[Tensor, Tensor]:
+            return x, x
+
+        def shaped(x: Float[Tensor, "b 3"]):
+            return x
+
+        def shaped_in_a_string(x: "Float[torch.Tensor, 'b 3']"):
+            return x
+        """
+    )
+    # The module body is read whole (its text holds the annotations).
+    assert worth == {"typed": False, "shaped": True, "shaped_in_a_string": True, "<module>": True}
+
+
 def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
     # A module's forward is taken as backpropagated, so it is analysed on its own; a method
     # that merely names `forward` (timm's forward_features, a call of self.forward) makes

@@ -50,7 +50,9 @@ _SHAPED_CALLS = re.compile(
 # Every call _SHAPED_CALLS matches contains one of these: finding none (with `in`, fast) spares
 # the regex, whose leading `\b` makes it try each alternative at every character.
 _SHAPED_CALLEES = ("randn(", "rand(", "randint(", "zeros(", "ones(", "empty(", "full(", "tensor(", "Linear(")
-_SHAPED_ANNOTATION = re.compile(r"\[(?:torch\.)?Tensor\s*,")
+# A jaxtyping annotation (`Float[Tensor, "b 3"]`, also inside a string annotation): its shape
+# is a string. `Union[torch.Tensor, ...]`, `Tuple[Tensor, Tensor]` give no shape.
+_SHAPED_ANNOTATION = re.compile(r"""\[(?:torch\.)?Tensor\s*,\s*["']""")
 
 _BACKPROPAGATES = ("backward", "autograd", "forward")  # words: `in` finds them faster than a regex
 # `.numpy()` raises on a tensor that requires grad, and a changed requires_grad flag
