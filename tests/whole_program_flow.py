@@ -1131,4 +1131,16 @@ for i in range(len(x_train) // bs):
         [],
         None,
     ),
+    "backward_twice_through_a_graph_that_kept_nothing": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+loss = (w + 1).sum()
+for step in range(2):
+    loss.backward()
+""",
+        [],
+        None,
+    ),
 }

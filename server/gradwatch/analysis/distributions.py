@@ -162,7 +162,7 @@ def _density(ev, distribution: Distribution, args: list, node: ast.Call, state: 
     return Tensor(
         requires_grad=requires,
         is_leaf=NO if requires is YES else (YES if requires is NO else UNKNOWN),
-        storage=ev.fresh_storage(node, state),
+        storage=ev.storage_for(node),
         history=history,
         uncertain=merged_uncertain(parameters) if in_graph else frozenset(),
         sources=frozenset().union(*(p.sources for p in parameters)) if in_graph else frozenset(),

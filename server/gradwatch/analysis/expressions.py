@@ -179,12 +179,6 @@ class Evaluator(TensorMethods):
             self._storages[key] = new_storage()
         return self._storages[key]
 
-    def fresh_storage(self, node: ast.AST, state: State, part: tuple = ()) -> int:
-        """The identity of a tensor this expression creates anew: its graph has not been freed."""
-        storage = self.storage_for(node, part)
-        state.freed.pop(("graph", storage), None)
-        return storage
-
     def span(self, node: ast.AST):
         return self.source.span(node)
 
@@ -565,7 +559,7 @@ class Evaluator(TensorMethods):
         return Tensor(
             requires_grad=NO,
             is_leaf=YES,
-            storage=self.fresh_storage(node, state),
+            storage=self.storage_for(node),
             cuts=(cut,),
             origin=self.reason(node, f"`{self.text(node)}`"),
         )

@@ -115,7 +115,7 @@ def indices_of(ev, qualname: str, operands: list, node: ast.AST, state, result):
         indices = Tensor(
             requires_grad=NO,
             is_leaf=YES,
-            storage=ev.fresh_storage(node, state, ("indices",)),
+            storage=ev.storage_for(node, ("indices",)),
             origin=ev.reason(node, f"the indices of `{ev.text(node)}`"),
             integer=True,
             shape=result.shape,  # one index per value

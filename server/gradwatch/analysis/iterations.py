@@ -72,11 +72,7 @@ class Iterations:
         }
         live_ops = ops.union(*state.saved_by.values()) if storages else ops
         carried.clobbered = {relabel.op(op): why for op, why in state.clobbered.items() if op in live_ops}
-        carried.freed = {
-            relabel.part(part): why
-            for part, why in state.freed.items()
-            if (part in live_ops if isinstance(part, SavedOp) else part[1] in storages)
-        }
+        carried.freed = {relabel.op(op): why for op, why in state.freed.items() if op in live_ops}
         return carried, known_at_start
 
     def earlier(self, storage: int, loop) -> int:
@@ -193,11 +189,6 @@ class _Relabel:
             )
         return relabelled
 
-    def part(self, part):
-        """A key of State.freed: a saved op, or ("graph", storage)."""
-        if isinstance(part, SavedOp):
-            return self.op(part)
-        return (part[0], self.storage(part[1]))
 
     def value(self, value):
         if isinstance(value, Tensor):

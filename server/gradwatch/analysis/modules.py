@@ -207,7 +207,7 @@ def torch_module(ev, qualname: str, info, node: ast.Call, state: State) -> Modul
         config=_literal_arguments(node, args),
         arguments_known=len(_literal_arguments(node, args)) == len(node.args) + len(node.keywords),
         parameter_storages=tuple(
-            (name, ev.fresh_storage(node, state, ("parameter", name)))
+            (name, ev.storage_for(node, ("parameter", name)))
             for name in info.parameter_names
             if "." not in name
         ),
@@ -342,7 +342,7 @@ def module_call(ev, module: Module, arguments: list, node: ast.Call, state: Stat
             return Tensor(
                 requires_grad=YES,
                 is_leaf=NO,
-                storage=ev.fresh_storage(node, state, part),
+                storage=ev.storage_for(node, part),
                 sources=own | (argument.sources if isinstance(argument, Tensor) else frozenset()),
                 deps=argument.deps if isinstance(argument, Tensor) else frozenset(),
                 known=False,

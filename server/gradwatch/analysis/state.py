@@ -28,9 +28,8 @@ class State:
     # Saved ops whose saved tensor an in-place op has modified since (must-facts:
     # kept after a branch only when both sides modified it).
     clobbered: dict[SavedOp, object] = field(default_factory=dict)
-    # Graph parts a backward without retain_graph=True has freed: saved ops and
-    # ("graph", storage) for the tensor backpropagated -> that Backward event.
-    freed: dict[object, object] = field(default_factory=dict)
+    # Saved ops a backward without retain_graph=True has freed -> that Backward event.
+    freed: dict[SavedOp, object] = field(default_factory=dict)
     grad_enabled: Tri = YES
     # The `with torch.no_grad()` (or decorator) that turned gradients off, for messages.
     grad_mode_reason: Reason | None = None

@@ -64,7 +64,7 @@ def apply_summary(ev, summary: FunctionSummary, node: ast.Call, state, bound: in
     return Tensor(
         requires_grad=NO,
         is_leaf=YES,
-        storage=ev.fresh_storage(node, state),
+        storage=ev.storage_for(node),
         cuts=cuts,
         origin=ev.reason(node, f"`{ev.text(node)}`"),
     )

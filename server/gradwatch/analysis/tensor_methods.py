@@ -82,9 +82,9 @@ class TensorMethods:
     def backward(self, target: Tensor, target_node: ast.AST, node: ast.AST, state: State, implicit: bool = False):
         # What raises is what the graph runs through on every path (freeing, too, is a must-fact).
         clobbered = tensor_ops.clobbered_in(state, target.certain_history)
+        # Only what an op kept for its backward is freed: backpropagating again through a graph
+        # that kept nothing (`(v + 1).sum()`) works (measured).
         graph = list(target.certain_history)
-        if target.is_leaf is NO and target.requires_grad is YES and target.storage is not None:
-            graph.append(("graph", target.storage))
         # Of several backwards that freed parts of this graph, the first in the source:
         # the same one whatever order the history (a set) is walked in.
         freed_by = _first_freeing(state, graph)

@@ -120,7 +120,7 @@ def apply_op(
         storage = (
             first.storage
             if info.aliases_input and first is not None and first.storage is not None
-            else ev.fresh_storage(node, state, part)
+            else ev.storage_for(node, part)
         )
     in_graph = requires is not NO
     history = frozenset().union(*(t.history for t in present)) if in_graph else frozenset()

@@ -33,6 +33,9 @@ graph again, from the same loss or from another value computed from it, raises:
 A common way to hit it is a loss computed once, before a loop, and backpropagated
 inside the loop: the second iteration raises.
 
+Only what ops kept is freed: a graph of ops that keep nothing for their backward
+(`(x + 1).sum()`) can be backpropagated again, and is not reported.
+
 When only some paths reach the freed part (a cached value reused in one branch and
 recomputed in the other), the finding is a warning that says the backward may raise.
 """
@@ -70,6 +73,14 @@ import torch
 x = torch.randn(3, requires_grad=True)
 loss = (x.exp() * 2).sum()
 loss.backward(retain_graph=True)
+loss.backward()
+""",
+        """
+import torch
+
+x = torch.randn(3, requires_grad=True)
+loss = (x + 1).sum()
+loss.backward()
 loss.backward()
 """,
         """
