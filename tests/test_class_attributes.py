@@ -207,3 +207,78 @@ def test_a_class_first_asked_for_inside_a_scope_is_worked_out_as_up_front() -> N
     # `train` backpropagates, so calls in it are followed; `Net.__init__`, worked out when `train`
     # first builds a Net, must not follow `make()` for that: up front it does not.
     assert _attributes_of_net(cache=None) == _attributes_of_net(cache=ScopeCache())
+
+
+def test_a_named_tuple_or_a_plain_dataclass_is_a_record_of_its_fields():
+    # records.py: the fields a call binds, in order; a class whose construction something
+    # else decides is not a record (its fields stay unknown, so nothing is claimed of them).
+    import ast
+
+    from gradwatch.analysis.interpreter import Interpreter
+    from gradwatch.source import SourceText
+
+    text = textwrap.dedent(
+        """
+        import dataclasses
+        from dataclasses import KW_ONLY, dataclass, field
+        from typing import ClassVar, NamedTuple
+
+        import torch
+
+
+        class State(NamedTuple):
+            h: torch.Tensor
+            steps: int = 0
+
+        @dataclass(frozen=True)
+        class Outputs:
+            logits: torch.Tensor
+            count: ClassVar[int]
+
+        @dataclasses.dataclass
+        class Plain:
+            loss: torch.Tensor
+
+        @dataclass
+        class Rewritten:
+            loss: torch.Tensor
+            def __post_init__(self):
+                self.loss = self.loss.detach()
+
+        @dataclass
+        class KeywordsOnly:
+            a: torch.Tensor
+            _: KW_ONLY
+            b: torch.Tensor
+
+        @dataclass
+        class Hidden:
+            a: torch.Tensor
+            b: torch.Tensor = field(init=False)
+
+        @dataclass(init=False)
+        class NoInit:
+            a: torch.Tensor
+
+        @dataclass
+        class Derived(Plain):
+            extra: torch.Tensor
+
+        class Annotated:
+            a: torch.Tensor
+        """
+    )
+    interpreter = Interpreter(SourceText(text))
+    interpreter.collect_globals(ast.parse(text))
+    fields = {name: getattr(interpreter.globals[name], "fields", "not a class value") for name in interpreter.class_nodes}
+    assert fields == {
+        "State": ("h", "steps"),
+        "Outputs": ("logits",),  # a ClassVar is no field
+        "Plain": ("loss",),
+        "Rewritten": None,
+        "KeywordsOnly": None,
+        "Hidden": None,
+        "NoInit": None,
+        "Derived": None,  # fields of a base come first: not followed
+        "Annotated": None,  # annotations alone make no constructor
+    }

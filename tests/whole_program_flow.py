@@ -1131,6 +1131,95 @@ for i in range(len(x_train) // bs):
         [],
         None,
     ),
+    "named_tuple_state_handed_to_the_next_step": (
+        """
+from typing import NamedTuple
+
+import torch
+
+
+class State(NamedTuple):
+    h: torch.Tensor
+    steps: int = 0
+
+
+w = torch.randn(3, requires_grad=True)
+state = State(torch.tanh(w), 1)
+for step in range(2):
+    h = torch.tanh(state.h * w)
+    h.sum().backward()
+    state = State(h=h, steps=state.steps + 1)
+""",
+        [("GW106", 16)],
+        TWICE,
+    ),
+    "named_tuple_state_detached_between_steps": (
+        """
+from typing import NamedTuple
+
+import torch
+
+
+class State(NamedTuple):
+    h: torch.Tensor
+    steps: int = 0
+
+
+w = torch.randn(3, requires_grad=True)
+state = State(torch.zeros(3), 0)
+for step in range(2):
+    h = torch.tanh(state.h * w)
+    h.sum().backward()
+    state = State(h=h.detach(), steps=state.steps + 1)
+""",
+        [],
+        None,
+    ),
+    "dataclass_outputs_backpropagated_twice": (
+        """
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Outputs:
+    logits: torch.Tensor
+    loss: torch.Tensor
+
+
+w = torch.randn(3, requires_grad=True)
+logits = w.exp()
+out = Outputs(logits, logits.sum())
+out.loss.backward()
+out.logits.sum().backward()
+""",
+        [("GW106", 17)],
+        TWICE,
+    ),
+    "dataclass_that_rewrites_its_fields_after_init_is_not_followed": (
+        """
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Outputs:
+    loss: torch.Tensor
+
+    def __post_init__(self):
+        self.loss = self.loss.detach().requires_grad_()
+
+
+w = torch.randn(3, requires_grad=True)
+out = Outputs(w.exp().sum())
+out.loss.backward()
+out.loss.backward()
+""",
+        [],
+        None,
+    ),
     "backward_twice_through_a_graph_that_kept_nothing": (
         """
 import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import weakref
 
-from gradwatch.analysis import distribution_transforms, generators
+from gradwatch.analysis import distribution_transforms, generators, records
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import inner_statements
 from gradwatch.source import SourceText
@@ -46,7 +46,10 @@ def module_class(interpreter, node: ast.ClassDef):
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":
                 interpreter.forward_methods.add(id(item))
     init = InitAttributes(interpreter, node, bases)
-    return ModuleClass(node.name, span, is_module, always_assigned=assigned, init=init, sequential_base=sequential_base)
+    fields = None if is_module else records.record_fields(interpreter, node, bases)
+    return ModuleClass(
+        node.name, span, is_module, always_assigned=assigned, init=init, sequential_base=sequential_base, fields=fields
+    )
 
 
 class InitAttributes:

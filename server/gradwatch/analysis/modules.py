@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, shapes, tensor_ops
+from gradwatch.analysis import calls, freezing, losses, module_dicts, op_table, records, shapes, tensor_ops
 from gradwatch.analysis.events import InPlace, OptimizerParams
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword, literal_true
@@ -160,6 +160,9 @@ def construct(ev, cls: ModuleClass, node: ast.Call, state: State) -> Module:
         built_at=ev.reason(node, f"`{ev.text(node)}`"),
         attributes=cls.attributes,
     )
+    if cls.fields is not None:  # a NamedTuple or dataclass: the call's arguments are its fields
+        fields = records.field_values(cls.fields, calls.Arguments.of(ev, node, state))
+        return replace(instance, attributes=(*fields, *(item for item in instance.attributes if item[0] not in cls.fields)))
     init = calls.method_of(ev, cls.name, "__init__") if ev.backprop_scope else None
     if init is not None and calls.can_call(ev, init, instance):
         return calls.enter(ev, init, node, state, calls.Arguments.of(ev, node, state), receiver=instance).receiver

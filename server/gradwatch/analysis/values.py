@@ -291,6 +291,8 @@ class ModuleClass:
     init: object = None
     # Derives from nn.Sequential: `super().__init__(*layers)` gives an instance its children.
     sequential_base: bool = False
+    # A NamedTuple or dataclass (records.py): the fields a call binds, in order; else None.
+    fields: tuple[str, ...] | None = None
 
     @property
     def attributes(self) -> tuple[tuple[str, object], ...]:
@@ -376,7 +378,9 @@ class Module:
         kind, class and call may differ): what they have in common, children joined one by
         one. Else unknown."""
         same_call = self.built_at is not None and self.built_at == other.built_at
-        if not same_call or self.kind != other.kind or self.user_class != other.user_class:
+        if not same_call:
+            return self._join_records(other)
+        if self.kind != other.kind or self.user_class != other.user_class:
             return UNKNOWN_VALUE
         if len(self.children) != len(other.children) or len(self.repeated) != len(other.repeated):
             return UNKNOWN_VALUE
@@ -404,6 +408,14 @@ class Module:
             shared_dicts=self.shared_dicts | other.shared_dicts,
         )
 
+    def _join_records(self, other: Module):
+        """Two records of one class (a NamedTuple, a dataclass: records.py) built by different
+        calls (a loop's state rebuilt in each iteration): their fields joined one by one."""
+        if self.user_class is None or self.user_class != other.user_class or self.user_class.fields is None:
+            return UNKNOWN_VALUE
+        theirs = dict(other.attributes)
+        attributes = tuple((k, join_values(v, theirs[k])) for k, v in self.attributes if k in theirs)
+        return replace(self, built_at=None, attributes=attributes)
 
 def _joined_child(a, b):
     if a is None or b is None:
