@@ -1220,6 +1220,79 @@ out.loss.backward()
         [],
         None,
     ),
+    "custom_function_that_saves_its_input_backpropagated_twice": (
+        """
+import torch
+
+
+class Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, alpha):
+        ctx.save_for_backward(v)
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (v,) = ctx.saved_tensors
+        return grad_output / (v.abs() + 1.0) ** 2, None
+
+
+v = torch.randn(4, requires_grad=True)
+loss = Spike.apply(v, 10.0).sum()
+loss.backward()
+loss.backward()
+""",
+        [("GW106", 20)],
+        TWICE,
+    ),
+    "custom_function_that_keeps_only_numbers_backpropagated_twice": (
+        """
+import torch
+
+
+class Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, alpha):
+        ctx.alpha = alpha
+        return v * alpha
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.alpha, None
+
+
+v = torch.randn(4, requires_grad=True)
+loss = Scale.apply(v, 10.0).sum()
+loss.backward()
+loss.backward()
+""",
+        [],
+        None,
+    ),
+    "custom_function_applied_under_no_grad": (
+        """
+import torch
+
+
+class Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, alpha):
+        ctx.alpha = alpha
+        return v * alpha
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.alpha, None
+
+
+v = torch.randn(4, requires_grad=True)
+with torch.no_grad():
+    y = Scale.apply(v, 10.0)
+y.sum().backward()
+""",
+        [("GW101", 19)],
+        NO_GRAPH,
+    ),
     "backward_twice_through_a_graph_that_kept_nothing": (
         """
 import torch

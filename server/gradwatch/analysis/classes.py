@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import weakref
 
-from gradwatch.analysis import distribution_transforms, generators, records
+from gradwatch.analysis import custom_functions, distribution_transforms, generators, records
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import inner_statements
 from gradwatch.source import SourceText
@@ -40,7 +40,8 @@ def module_class(interpreter, node: ast.ClassDef):
     if call_method is not None:
         return ModuleClass(node.name, span, False, call_method, assigned, InitAttributes(interpreter, node, []))
     if not is_module and any(isinstance(b, TorchRef) for b in bases):
-        return UNKNOWN_VALUE  # an autograd.Function, a Dataset, an optimizer: torch defines what it does
+        # A Dataset, an optimizer: torch defines what it does; an autograd.Function, its `apply`.
+        return custom_functions.function_class(node, bases) or UNKNOWN_VALUE
     if is_module:
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward":

@@ -13,6 +13,7 @@ import functools
 from gradwatch.analysis import (
     calls,
     creation,
+    custom_functions,
     distributions,
     folding,
     generators,
@@ -42,6 +43,7 @@ from gradwatch.analysis.values import (
     UNKNOWN_VALUE,
     YES,
     Constant,
+    CustomFunction,
     Distribution,
     GradModeContext,
     Imported,
@@ -447,6 +449,8 @@ class Evaluator(TensorMethods):
                 elif isinstance(receiver, ModuleClass) and (method := calls.method_of(self, receiver.name, func.attr)):
                     result = calls.call_through_class(self, method, node, state)
                     return result.value if result is not None else self.unknown_call(node, state)
+                elif isinstance(receiver, CustomFunction) and func.attr == "apply":
+                    return custom_functions.apply(self, receiver, node, state)
                 elif isinstance(receiver, Sequence) and func.attr in ("append", "extend"):
                     return self.grow_list(receiver, func, node, state)
                 elif isinstance(receiver, (Mapping, module_dicts.InstanceDict)) and func.attr == "copy":

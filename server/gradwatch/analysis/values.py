@@ -488,6 +488,15 @@ class Distribution:
 
 
 @dataclass(unsafe_hash=True)
+class CustomFunction:
+    """A `torch.autograd.Function` subclass of this file (custom_functions.py)."""
+
+    name: str
+    saves: bool  # its forward calls `ctx.save_for_backward`: a backward frees what it kept
+    one_tensor: bool  # its forward returns one value (not a tuple) and changes no input in place
+
+
+@dataclass(unsafe_hash=True)
 class UserFunction:
     """A function defined in this file (its body is analysed on its own)."""
 
