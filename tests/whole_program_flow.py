@@ -1305,4 +1305,31 @@ for step in range(2):
         [],
         None,
     ),
+    "leaf_moved_to_the_gpu_or_scaled_is_no_leaf_either_way": (
+        """
+import torch
+
+x = torch.ones(3, requires_grad=True)
+y = x.cuda() if torch.cuda.is_available() else x * 2
+loss = (y * y).sum()
+loss.backward()
+print(y.grad)
+""",
+        [("GW111", 8)],
+        None,
+    ),
+    "leaf_made_on_the_device_it_is_used_on": (
+        """
+import torch
+
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+x = torch.ones(3, requires_grad=True, device=device)
+y = x.to(device)
+loss = (y * y).sum()
+loss.backward()
+print(x.grad, y.grad)
+""",
+        [],
+        None,
+    ),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import integer_dtypes, shapes, tensor_items
+from gradwatch.analysis import devices, integer_dtypes, shapes, tensor_items
 from gradwatch.analysis.conditions import known_flag
 from gradwatch.analysis.events import Creation, TensorCall
 from gradwatch.analysis.state import State
@@ -54,7 +54,7 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
     integer, where = integer_dtype(ev, qualname, node, state, args)
     if requires is YES:
         ev.emit(node, Creation(ev.span(node), node, integer, where))
-    value = leaf(ev, node, requires, explicit=requires is YES, deps=args)
+    value = leaf(ev, node, requires, explicit=requires is YES, deps=args).but(on_cpu=devices.made_on_cpu(ev, node))
     if integer is YES:
         value = value.but(integer=True)
     dtype = keyword(node, "dtype")

@@ -14,6 +14,7 @@ from gradwatch.analysis import (
     calls,
     creation,
     custom_functions,
+    devices,
     distributions,
     folding,
     generators,
@@ -613,6 +614,8 @@ class Evaluator(TensorMethods):
                 # `nn.Parameter(torch.arange(n))`: a parameter requires grad, which an integer tensor cannot.
                 self.emit(node, Creation(self.span(node), node, YES, self.span(node.args[0])))
             return creation.leaf(self, node, requires, explicit=True, deps=args)
+        if qualname in devices.NOT_TENSORS:
+            return devices.not_a_tensor(self, qualname, node, state)
         if qualname == "torch.autograd.grad":
             return self.grad_call(node, state)
         if qualname == "torch.autograd.backward":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import freezing, integer_dtypes, op_table, tensor_ops
+from gradwatch.analysis import devices, freezing, integer_dtypes, op_table, tensor_ops
 from gradwatch.analysis.events import Backward, GradCall, TensorCall
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import canonical_dtype, keyword, literal_true
@@ -159,9 +159,12 @@ class TensorMethods:
         if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
             # These return the tensor itself when it already has that device and
             # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
-            copies = name == "to" and any(
-                isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES and canonical_dtype(a.qualname) != tensor.dtype
-                for a in args
+            copies = devices.moved_away(name, tensor, args, node) or (
+                name == "to"
+                and any(
+                    isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES and canonical_dtype(a.qualname) != tensor.dtype
+                    for a in args
+                )
             )
             result = self.apply_op(_CONVERSION_OPS.get(name, f"torch.Tensor.{name}"), [tensor], node, state)
             # A tensor that does not require grad is a leaf, whichever it is.

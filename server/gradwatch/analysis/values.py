@@ -156,6 +156,8 @@ class Tensor:
     known: bool = True  # False when it stands for a value the analysis could not follow
     # Made by an op or a factory call: an object, never None (a `.grad` read may be None).
     never_none: bool = False
+    # Made on the CPU (a factory without `device=`): moving it to a GPU copies it (devices.py).
+    on_cpu: bool = False
 
     @property
     def certain_history(self) -> frozenset[SavedOp]:
@@ -192,6 +194,7 @@ class Tensor:
             dtype=self.dtype if self.dtype == other.dtype else None,
             known=self.known and other.known,
             never_none=self.never_none and other.never_none,
+            on_cpu=self.on_cpu and other.on_cpu,
         )
 
     def but(self, **changes) -> Tensor:
