@@ -9,7 +9,8 @@ device (`torch.set_default_device`). A move of such a tensor to a device named
 by a literal other than the CPU (`.cuda()`, `.to("cuda")`,
 `.to(torch.device("cuda:0"))`) then copies it, on every machine where it runs
 (one without that device raises instead). A move to a device not known here
-(`.to(device)`) may return the tensor itself and is not claimed.
+(`.to(device)`) may return the tensor itself and is not claimed (conversions.py
+decides for each conversion).
 
 `torch.device(...)`, `torch.cuda.is_available()` and the like are no tensors.
 """
@@ -51,20 +52,16 @@ def made_on_cpu(ev, node: ast.Call) -> bool:
     return device is None or _literal(device) == "cpu"
 
 
-def moved_away(name: str, tensor: Tensor, args: list, node: ast.Call) -> bool:
-    """Whether `tensor.<name>(*args)` (`cuda`, `to`) moves a tensor made on the CPU to another
-    device: a copy."""
-    if not tensor.on_cpu:
-        return False
-    if name == "cuda":
-        return True
-    if name != "to":
-        return False
-    named = [a.value for a in args if isinstance(a, Constant) and isinstance(a.value, str)]
+def moves_to_another_device(tensor: Tensor, device: str | None) -> bool:
+    """Whether moving `tensor` to the device named `device` (a literal; None: not known)
+    copies it to another device."""
+    return tensor.on_cpu and device is not None and device.split(":")[0] != "cpu"
+
+
+def device_keyword(node: ast.Call) -> str | None:
+    """The literal `device=` of a call (`.to(device="cuda")`)."""
     device = keyword(node, "device")
-    if device is not None:
-        named.append(_literal(device))
-    return any(each is not None and each.split(":")[0] != "cpu" for each in named)
+    return _literal(device) if device is not None else None
 
 
 def _literal(node: ast.expr) -> str | None:

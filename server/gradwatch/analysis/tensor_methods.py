@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ast
 
-from gradwatch.analysis import devices, freezing, integer_dtypes, op_table, tensor_ops
+from gradwatch.analysis import conversions, freezing, integer_dtypes, op_table, tensor_ops
 from gradwatch.analysis.events import Backward, GradCall, TensorCall
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import canonical_dtype, keyword, literal_true
+from gradwatch.analysis.syntax import keyword, literal_true
 from gradwatch.analysis.values import (
     CONSTANT,
     NO,
@@ -25,15 +25,11 @@ from gradwatch.analysis.values import (
     Reason,
     Sequence,
     Tensor,
-    TorchRef,
     Tri,
     merged_uncertain,
     union_deps,
 )
 
-# Float dtypes other than the default float32: `.to()` one of these copies, unless the tensor
-# was made with that dtype (`Tensor.dtype`).
-COPYING_DTYPES = {"torch." + name for name in "float64 double float16 half bfloat16".split()}
 # Conversions that return the tensor itself when it has their dtype already.
 _SAME_DTYPE_CONVERSIONS = {"double": "torch.float64", "half": "torch.float16", "bfloat16": "torch.bfloat16"}
 # A conversion's only operand is its receiver: a device, a dtype or another tensor
@@ -159,13 +155,7 @@ class TensorMethods:
         if name in ("to", "cpu", "cuda", "type", "float") and tensor.is_leaf is not NO:
             # These return the tensor itself when it already has that device and
             # dtype; only a conversion known to copy makes a new (non-leaf) tensor.
-            copies = devices.moved_away(name, tensor, args, node) or (
-                name == "to"
-                and any(
-                    isinstance(a, TorchRef) and a.qualname in COPYING_DTYPES and canonical_dtype(a.qualname) != tensor.dtype
-                    for a in args
-                )
-            )
+            copies = conversions.copies(name, tensor, args, node)
             result = self.apply_op(_CONVERSION_OPS.get(name, f"torch.Tensor.{name}"), [tensor], node, state)
             # A tensor that does not require grad is a leaf, whichever it is.
             if isinstance(result, Tensor) and not copies and result.requires_grad is not NO:

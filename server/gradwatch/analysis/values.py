@@ -439,6 +439,26 @@ class ModuleChoice(Unknown):
 MAX_MODULE_CHOICES = 8
 
 
+MAX_TORCH_CHOICES = 8
+
+
+@dataclass(unsafe_hash=True)
+class TorchChoice(Unknown):
+    """Any of a few torch objects: a name bound to one or another on two paths (`dtype =
+    torch.cuda.FloatTensor if torch.cuda.is_available() else torch.DoubleTensor`). A
+    conversion to it copies when each of them does (conversions.py); to everything else it
+    is an unknown value."""
+
+    options: frozenset = frozenset()  # their qualified names
+
+
+def torch_options(value) -> frozenset:
+    """The torch objects `value` may be (none when it is no torch object or choice of them)."""
+    if isinstance(value, TorchRef):
+        return frozenset([value.qualname])
+    return value.options if isinstance(value, TorchChoice) else frozenset()
+
+
 def join_items(a, b):
     """What an item of a list may be, `a` or `b`: join_values, except that different modules
     stay a choice of modules."""
@@ -699,6 +719,9 @@ def merged_uncertain(tensors) -> frozenset[SavedOp]:
 def join_values(a, b):
     if a == b:
         return a
+    if torch_options(a) and torch_options(b):
+        options = torch_options(a) | torch_options(b)
+        return TorchChoice(options) if len(options) <= MAX_TORCH_CHOICES else UNKNOWN_VALUE
     if isinstance(a, (Tensor, Sequence, Module, Mapping)) and type(a) is type(b):
         return a.join(b)
     if isinstance(a, Tensor) and isinstance(b, Unknown):

@@ -152,7 +152,8 @@ class GradOfNonLeaf(Rule):
     summary = "Reading `.grad` of a tensor computed from others (not a leaf): it is None."
     explanation = """
 backward() fills `.grad` only for leaves. A tensor made with `requires_grad=True`
-and then converted (`.double()`, `.to(torch.float64)`, `.cuda()`) or scaled
+and then converted (`.double()`, `.to(torch.float64)`, `.type(torch.DoubleTensor)`,
+`.cuda()` of a tensor made on the CPU) or scaled
 (`torch.randn(3, requires_grad=True) * 0.01`) is a new, computed tensor: its
 `.grad` stays None, the leaf it came from gets the gradient, and torch warns:
 
@@ -184,6 +185,20 @@ step = w.grad
             warns(NON_LEAF_GRAD),
             line=7,
         ),
+        Example(
+            """
+import torch
+
+# the legacy spelling of a dtype (and, for torch.cuda.FloatTensor, of a GPU): a copy
+dtype = torch.cuda.FloatTensor if torch.cuda.is_available() else torch.DoubleTensor
+w = torch.randn(4, requires_grad=True).type(dtype)
+loss = (w * w).sum()
+loss.backward()
+print(w.grad)
+""",
+            warns(NON_LEAF_GRAD),
+            line=9,
+        ),
     )
     near_misses = (
         """
@@ -208,6 +223,15 @@ import torch
 
 device = "cpu"
 x = torch.randn(4, requires_grad=True).to(device)
+loss = (x * x).sum()
+loss.backward()
+print(x.grad)
+""",
+        """
+import torch
+
+# converting to the type it has returns the tensor itself, still a leaf
+x = torch.randn(4, requires_grad=True).type(torch.FloatTensor)
 loss = (x * x).sum()
 loss.backward()
 print(x.grad)
