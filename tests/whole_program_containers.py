@@ -391,4 +391,22 @@ hard.backward()
         [],
         None,
     ),
+    "losses_of_an_ensemble_each_backpropagated_once": (
+        """
+import torch
+import torch.nn as nn
+
+models = [nn.Linear(4, 1) for _ in range(3)]
+x = torch.randn(8, 4)
+losses = []
+for i in range(3):
+    losses.append(models[i](x).exp().mean())
+for i in range(3):
+    losses[i].backward()
+for loss in [m(x).exp().sum() for m in models]:
+    loss.backward()
+""",
+        [],
+        None,
+    ),
 }
