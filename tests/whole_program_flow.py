@@ -26,6 +26,25 @@ class Trainer:
 Trainer(SimpleNamespace(freeze=True, lr=1e-4)).step(torch.randn(2, 8))
 """
 
+# A custom Function that keeps only a Python number for its backward (no saved tensor).
+SCALE_FUNCTION = """
+import torch
+
+
+class Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, alpha):
+        ctx.alpha = alpha
+        return v * alpha
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.alpha, None
+
+
+v = torch.randn(4, requires_grad=True)
+"""
+
 PROGRAMS = {
     "loss_module_built_not_to_reduce": (
         """
@@ -1246,23 +1265,8 @@ loss.backward()
         TWICE,
     ),
     "custom_function_that_keeps_only_numbers_backpropagated_twice": (
-        """
-import torch
-
-
-class Scale(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, v, alpha):
-        ctx.alpha = alpha
-        return v * alpha
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output * ctx.alpha, None
-
-
-v = torch.randn(4, requires_grad=True)
-loss = Scale.apply(v, 10.0).sum()
+        SCALE_FUNCTION
+        + """loss = Scale.apply(v, 10.0).sum()
 loss.backward()
 loss.backward()
 """,
@@ -1270,23 +1274,8 @@ loss.backward()
         None,
     ),
     "custom_function_applied_under_no_grad": (
-        """
-import torch
-
-
-class Scale(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, v, alpha):
-        ctx.alpha = alpha
-        return v * alpha
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output * ctx.alpha, None
-
-
-v = torch.randn(4, requires_grad=True)
-with torch.no_grad():
+        SCALE_FUNCTION
+        + """with torch.no_grad():
     y = Scale.apply(v, 10.0)
 y.sum().backward()
 """,
