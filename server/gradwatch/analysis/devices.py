@@ -18,6 +18,7 @@ decides for each conversion).
 from __future__ import annotations
 
 import ast
+import functools
 
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword
@@ -46,7 +47,7 @@ def not_a_tensor(ev, qualname: str, node: ast.Call, state: State) -> Constant:
 
 def made_on_cpu(ev, node: ast.Call) -> bool:
     """Whether the factory call `node` makes its tensor on the CPU."""
-    if "set_default_device" in ev.source.text:
+    if _changes_default_device(ev.source.text):
         return False
     device = keyword(node, "device")
     return device is None or _literal(device) == "cpu"
@@ -62,6 +63,12 @@ def device_keyword(node: ast.Call) -> str | None:
     """The literal `device=` of a call (`.to(device="cuda")`)."""
     device = keyword(node, "device")
     return _literal(device) if device is not None else None
+
+
+@functools.lru_cache(maxsize=16)
+def _changes_default_device(text: str) -> bool:
+    """Once per file, not per factory call (a string keeps its hash)."""
+    return "set_default_device" in text
 
 
 def _literal(node: ast.expr) -> str | None:
