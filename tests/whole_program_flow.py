@@ -1321,4 +1321,19 @@ print(x.grad, y.grad)
         [],
         None,
     ),
+    "a_torch_device_is_no_string_it_compares_to": (
+        """
+import torch
+
+device = torch.device("cpu")
+w = torch.randn(3, requires_grad=True)
+if device == "cpu":  # False: a torch.device is never equal to a string
+    loss = torch.zeros(1).sum()
+else:
+    loss = (w * 2).sum()
+loss.backward()
+""",
+        [],
+        None,
+    ),
 }

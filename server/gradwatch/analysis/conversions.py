@@ -19,7 +19,7 @@ import ast
 
 from gradwatch.analysis import devices
 from gradwatch.analysis.syntax import canonical_dtype
-from gradwatch.analysis.values import Constant, Tensor, torch_options
+from gradwatch.analysis.values import Tensor, torch_options
 
 _COPYING_DTYPES = frozenset({"torch.float64", "torch.float16", "torch.bfloat16"})
 _TENSOR_TYPES = {
@@ -39,9 +39,9 @@ def copies(name: str, tensor: Tensor, args: list, node: ast.Call) -> bool:
     if devices.moves_to_another_device(tensor, devices.device_keyword(node)):
         return True
     for value in args:
-        if isinstance(value, Constant) and isinstance(value.value, str):
-            if devices.moves_to_another_device(tensor, value.value) or _object_copies(tensor, value.value):
-                return True
+        name = devices.named(value)
+        if name is not None and (devices.moves_to_another_device(tensor, name) or _object_copies(tensor, name)):
+            return True
         options = torch_options(value)
         if options and all(_object_copies(tensor, option) for option in options):
             return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from dataclasses import dataclass
 
 from gradwatch.analysis.state import State
 from gradwatch.analysis.syntax import keyword
@@ -35,14 +36,32 @@ NOT_TENSORS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Device:
+    """A `torch.device` of a literal name: no string (`torch.device("cpu") == "cpu"` is
+    False, measured), so no condition folds on it."""
+
+    name: str
+
+
 def not_a_tensor(ev, qualname: str, node: ast.Call, state: State) -> Constant:
     """The value of one of NOT_TENSORS: `torch.device("cuda")` keeps its literal name."""
     ev.eval_arguments(node, state)
     if qualname == "torch.device" and node.args:
         name = _literal(node.args[0])
         if name is not None:
-            return Constant(value=name)
+            return Constant(value=Device(name))
     return CONSTANT
+
+
+def named(value) -> str | None:
+    """The device a value names: a string (`"cuda:0"`) or a Device."""
+    if isinstance(value, Constant):
+        if isinstance(value.value, Device):
+            return value.value.name
+        if isinstance(value.value, str):
+            return value.value
+    return None
 
 
 def made_on_cpu(ev, node: ast.Call) -> bool:
