@@ -1336,4 +1336,33 @@ loss.backward()
         [],
         None,
     ),
+    "a_long_tensor_input_answered_without_its_graph": (
+        """
+import torch
+
+x = torch.randint(1, 20, (3, 5))
+w = torch.randn(5, requires_grad=True)
+out = x.float() @ w
+if isinstance(x, torch.LongTensor):
+    out = out.data
+out.sum().backward()
+""",
+        [("GW101", 9)],
+        NO_GRAPH,
+    ),
+    "a_bool_or_float_input_is_no_long_tensor": (
+        """
+import torch
+
+mask = torch.tensor([True, False, True])
+x = torch.randint(1, 20, (3,)).float()
+w = torch.randn(3, requires_grad=True)
+out = (x * w)[mask]
+if isinstance(mask, torch.LongTensor) or isinstance(x, torch.cuda.LongTensor):
+    out = out.data
+out.sum().backward()
+""",
+        [],
+        None,
+    ),
 }

@@ -61,7 +61,21 @@ def factory(ev, qualname: str, node: ast.Call, state: State):
     dtype_value = ev.eval(dtype, state) if dtype is not None else None
     if isinstance(dtype_value, TorchRef):
         value = value.but(dtype=canonical_dtype(dtype_value.qualname))
+    elif dtype is None and integer is YES:
+        value = value.but(dtype=_default_integer_dtype(qualname, node))
     return value.but(cuts=cuts) if cuts else value
+
+
+def _default_integer_dtype(qualname: str, node: ast.Call) -> str | None:
+    """The dtype an integer factory without `dtype=` makes: int64 for `randint` and for
+    `tensor`/`arange` of int literals, bool for `tensor` of bools only; a `*_like` factory
+    takes its argument's (not known here)."""
+    if qualname == "torch.randint":
+        return "torch.int64"
+    if qualname not in ("torch.tensor", "torch.arange"):
+        return None
+    literals = [n.value for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.Constant)]
+    return "torch.bool" if literals and all(type(v) is bool for v in literals) else "torch.int64"
 
 
 def integer_dtype(ev, qualname: str, node: ast.Call, state: State, args=()) -> tuple[Tri, object]:
