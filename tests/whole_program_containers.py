@@ -409,4 +409,34 @@ for loss in [m(x).exp().sum() for m in models]:
         [],
         None,
     ),
+    "a_list_slot_rebuilt_after_its_backward": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+xs = [w.exp().sum()]
+xs[0].backward()
+xs[0] = w.exp().sum()
+xs[0].backward()
+""",
+        [],
+        None,
+    ),
+    "a_list_slot_accumulated_under_no_grad": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+losses = [0, 0]
+with torch.no_grad():
+    losses[0] += (w * 2).sum()
+losses[1] += (w * 3).sum()
+with torch.no_grad():
+    losses[1] += (w * 4).sum()
+(losses[0] + losses[-1]).backward()
+losses[0].backward()
+""",
+        [("GW101", 12)],
+        NO_GRAPH,
+    ),
 }

@@ -427,6 +427,9 @@ class Interpreter(CachedScopes, Loops, Evaluator):
                 )
                 grown = base.with_entry(key.value, value) if known else base.with_unknown_key(value)
                 state.bind(path, grown if grown is not None else UNKNOWN_VALUE)
+            elif isinstance(base, Sequence) and path is not None:
+                index = key.value if isinstance(key, Constant) and type(key.value) is int else None
+                state.bind(path, base.with_slot(index, value))  # `losses[1] += loss`
             elif isinstance(base, Tensor):
                 self.inplace(base, target.value, "[...] =", target, state, [value], "torch.Tensor.__setitem__")
 

@@ -583,6 +583,21 @@ class Sequence:
             return Sequence(self.items, each=join_items(self.each, item))
         return Sequence((*self.items, item))
 
+    def with_slot(self, index: int | None, item) -> Sequence:
+        """The list after `self[index] = item`; `index` None: a slot not known (each one may
+        then hold `item`)."""
+        if index is None:
+            items = tuple(join_items(each, item) for each in self.items)
+            return Sequence(items, each=join_items(self.each, item) if self.each is not None else None)
+        count = len(self.items)
+        if 0 <= index < count or (self.each is None and -count <= index < 0):
+            items = list(self.items)
+            items[index] = item
+            return Sequence(tuple(items), each=self.each, names=self.names)
+        if self.each is not None:
+            return Sequence(self.items, each=join_items(self.each, item))  # one of the further items
+        return self  # out of range: Python raises IndexError
+
     def concatenated(self, other: Sequence) -> Sequence:
         """`self + other`: its items, then the other's."""
         if self.each is None:
