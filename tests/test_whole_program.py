@@ -71,8 +71,8 @@ def test_facts_about_shared_parameters_grow_linearly_with_the_loops(monkeypatch)
     sizes: list[int] = []
     carried_over = iterations.Iterations.carried_over
 
-    def measured(self, state, loop, start):
-        carried, known_at_start = carried_over(self, state, loop, start)
+    def measured(self, state, loop, start, *dead):
+        carried, known_at_start = carried_over(self, state, loop, start, *dead)
         sizes.append(sum(len(saved) for saved in carried.saved_by.values()))
         return carried, known_at_start
 

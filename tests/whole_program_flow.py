@@ -1176,11 +1176,7 @@ for i in range(len(x_train) // bs):
         TWICE,
     ),
     "named_tuple_state_detached_between_steps": (
-        # (from a state without graph: one with a graph before the loop is still taken as
-        # carried into the second iteration, a false GW106 of the loop machinery to fix)
-        NAMED_TUPLE_STATE.replace("State(h=h,", "State(h=h.detach(),").replace(
-            "State(torch.tanh(w), 1)", "State(torch.zeros(3), 0)"
-        ),
+        NAMED_TUPLE_STATE.replace("State(h=h,", "State(h=h.detach(),"),
         [],
         None,
     ),
@@ -1354,5 +1350,33 @@ out.sum().backward()
 """,
         [],
         None,
+    ),
+    "truncated_backpropagation_from_a_state_with_a_graph": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = torch.tanh(w)
+for step in range(3):
+    h2 = torch.tanh(h * w)
+    h2.sum().backward()
+    h = h2.detach()
+""",
+        [],
+        None,
+    ),
+    "a_state_with_a_graph_carried_without_detach": (
+        """
+import torch
+
+w = torch.randn(3, requires_grad=True)
+h = torch.tanh(w)
+for step in range(3):
+    h2 = torch.tanh(h * w)
+    h2.sum().backward()
+    h = h2
+""",
+        [("GW106", 8)],
+        TWICE,
     ),
 }

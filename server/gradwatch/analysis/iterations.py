@@ -31,7 +31,7 @@ class Iterations:
         # each entry keeps its value alive, so that its id is not reused.
         self._reached: dict[int, tuple[object, _Reached]] = {}
 
-    def carried_over(self, state: State, loop, start: State) -> tuple[State, set[SavedOp]]:
+    def carried_over(self, state: State, loop, start: State, dead: frozenset = frozenset()) -> tuple[State, set[SavedOp]]:
         """`state` as the next iteration of `loop` (a hashable identity) starts with it;
         `start` is the state the iteration started from. Also every saved op `start`
         knows of, found by the same walk over its values: one that saved a tensor, was
@@ -41,7 +41,9 @@ class Iterations:
         Only names the iteration bound anew can hold what it made; the others are
         the same objects in every iteration and keep their identities. Facts about
         tensors no name can reach any more are dropped: nothing later can modify or
-        backpropagate them (and they would grow with every iteration)."""
+        backpropagate them (and they would grow with every iteration). What a backward
+        freed stays freed only where a value the next iteration can read reaches it: not
+        through names in `dead`, which the body binds anew before it reads them."""
         rebound = {name for name, value in state.bindings.items() if start.bindings.get(name) is not value}
         kept_storages, kept_ops, kept_parameters = self._reachable(
             value for name, value in state.bindings.items() if name not in rebound
@@ -72,7 +74,10 @@ class Iterations:
         }
         live_ops = ops.union(*state.saved_by.values()) if storages else ops
         carried.clobbered = {relabel.op(op): why for op, why in state.clobbered.items() if op in live_ops}
-        carried.freed = {relabel.op(op): why for op, why in state.freed.items() if op in live_ops}
+        readable = ops if not dead else self._reachable(
+            value for name, value in state.bindings.items() if name.split(".", 1)[0] not in dead
+        )[1]
+        carried.freed = {relabel.op(op): why for op, why in state.freed.items() if op in live_ops and op in readable}
         return carried, known_at_start
 
     def earlier(self, storage: int, loop) -> int:

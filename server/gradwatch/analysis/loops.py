@@ -102,7 +102,9 @@ class Loops:
             exits = self.loop_exits.pop()
             if end is not None:
                 ends.append(end)
-                end, known_at_head = self.iterations.carried_over(end, (id(node), self.calls.call_string), head)
+                end, known_at_head = self.iterations.carried_over(
+                    end, (id(node), self.calls.call_string), head, _bound_before_read(node)
+                )
                 carried = end if carried is None else carried.join(end, JoinOf.ITERATIONS)
             new_head = head.join(end, JoinOf.ITERATIONS) if end is not None else head
             if end is not None:
@@ -195,3 +197,23 @@ def _iterates_named_parameters(node: ast.For) -> bool:
     """`for name, p in model.named_parameters()`: each item is a (name, parameter) pair."""
     call = node.iter
     return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "named_parameters"
+
+
+def _bound_before_read(node) -> frozenset:
+    """Names every iteration binds before it reads them: the loop's target, and names that
+    a statement at the top of the body assigns before any statement reads them. What they
+    held at the end of an iteration cannot reach the next one."""
+    bound = set(_stored_names(node.target)) if isinstance(node, (ast.For, ast.AsyncFor)) else set()
+    read: set[str] = set()
+    for statement in node.body:
+        read |= {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None:
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            bound |= {name for target in targets for name in _stored_names(target)} - read
+        elif not isinstance(statement, ast.Expr):
+            break  # a branch, a nested loop: what it binds is not bound on every path
+    return frozenset(bound)
+
+
+def _stored_names(target) -> list[str]:
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
