@@ -31,7 +31,16 @@ def _grad_of_non_leaf_lines(setup: str, move: str, created: str = "") -> list[in
 
 @pytest.mark.parametrize(
     "move",
-    ['cuda()', 'cuda(0)', 'to("cuda")', 'to("cuda:1")', 'to(torch.device("cuda:0"))', 'to(device="cuda")', "type(torch.cuda.FloatTensor)"],
+    [
+        "cuda()",
+        "cuda(0)",
+        'to("cuda")',
+        'to("cuda:1")',
+        'to(torch.device("cuda:0"))',
+        'to(device="cuda")',
+        "type(torch.cuda.FloatTensor)",
+        'type("torch.DoubleTensor")',
+    ],
 )
 def test_a_leaf_made_on_the_cpu_and_moved_to_a_gpu_is_a_copy(move: str) -> None:
     assert _grad_of_non_leaf_lines("", move) == [8]
@@ -46,6 +55,7 @@ def test_a_leaf_made_on_the_cpu_and_moved_to_a_gpu_is_a_copy(move: str) -> None:
         ("", "cuda()", ", device='cuda'"),  # made there
         ("", "cuda()", ", device=dev"),  # made where `dev` says: maybe there
         ('torch.set_default_device("cuda")', "cuda()", ""),  # made on the default device, there
+        ("", 'type("torch.FloatTensor")', ""),  # the type it has: the tensor itself (a string is no device)
     ],
 )
 def test_a_move_that_may_return_the_tensor_itself_is_not_claimed(setup: str, move: str, created: str) -> None:

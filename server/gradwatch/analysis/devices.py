@@ -72,10 +72,14 @@ def made_on_cpu(ev, node: ast.Call) -> bool:
     return device is None or _literal(device) == "cpu"
 
 
+# Device types other than the CPU (`"cuda:0"` names one): any other string is no device.
+_OTHER_DEVICES = frozenset({"cuda", "mps", "xpu", "meta", "hip", "hpu", "xla", "mtia", "ipu", "lazy"})
+
+
 def moves_to_another_device(tensor: Tensor, device: str | None) -> bool:
     """Whether moving `tensor` to the device named `device` (a literal; None: not known)
     copies it to another device."""
-    return tensor.on_cpu and device is not None and device.split(":")[0] != "cpu"
+    return tensor.on_cpu and device is not None and device.split(":")[0] in _OTHER_DEVICES
 
 
 def device_keyword(node: ast.Call) -> str | None:
