@@ -18,17 +18,10 @@ from __future__ import annotations
 import ast
 
 from gradwatch.analysis import devices
-from gradwatch.analysis.syntax import canonical_dtype
+from gradwatch.analysis.syntax import canonical_dtype, legacy_tensor_type
 from gradwatch.analysis.values import Tensor, torch_options
 
 _COPYING_DTYPES = frozenset({"torch.float64", "torch.float16", "torch.bfloat16"})
-_TENSOR_TYPES = {
-    "FloatTensor": "torch.float32",
-    "DoubleTensor": "torch.float64",
-    "HalfTensor": "torch.float16",
-    "BFloat16Tensor": "torch.bfloat16",
-}
-
 
 def copies(name: str, tensor: Tensor, args: list, node: ast.Call) -> bool:
     """Whether `tensor.<name>(*args)` provably makes a copy of `tensor`."""
@@ -53,9 +46,8 @@ def _object_copies(tensor: Tensor, qualname: str) -> bool:
     dtype = canonical_dtype(qualname)
     if dtype in _COPYING_DTYPES:
         return dtype != tensor.dtype
-    parts = qualname.split(".")
-    if parts[0] != "torch" or parts[-1] not in _TENSOR_TYPES:
+    legacy = legacy_tensor_type(qualname)
+    if legacy is None:
         return False
-    dtype = _TENSOR_TYPES[parts[-1]]
-    on_gpu = parts[1:-1] == ["cuda"]
+    dtype, on_gpu = legacy
     return (on_gpu and devices.moves_to_another_device(tensor, "cuda")) or (dtype in _COPYING_DTYPES and dtype != tensor.dtype)

@@ -94,6 +94,7 @@ class Loops:
         exits: list[State] = []
         ends: list[State] = []  # the end of the body in each round, before the back edge
         carried: State | None = None  # the ends after the back edge, joined
+        dead = _bound_before_read(node)  # what an iteration leaves in these names cannot reach the next
         for _ in range(MAX_LOOP_ROUNDS if most is None else min(most, MAX_LOOP_ROUNDS)):
             self.loop_exits.append([])
             body_state = head.copy()
@@ -102,9 +103,7 @@ class Loops:
             exits = self.loop_exits.pop()
             if end is not None:
                 ends.append(end)
-                end, known_at_head = self.iterations.carried_over(
-                    end, (id(node), self.calls.call_string), head, _bound_before_read(node)
-                )
+                end, known_at_head = self.iterations.carried_over(end, (id(node), self.calls.call_string), head, dead)
                 carried = end if carried is None else carried.join(end, JoinOf.ITERATIONS)
             new_head = head.join(end, JoinOf.ITERATIONS) if end is not None else head
             if end is not None:

@@ -11,6 +11,30 @@ INTEGER_DTYPES = {"torch." + name for name in "long int int64 int32 int16 int8 u
 _DTYPE_ALIASES = {"torch.double": "torch.float64", "torch.float": "torch.float32", "torch.half": "torch.float16"}
 
 
+# The legacy tensor types (`torch.LongTensor`: CPU tensors) by their dtype; `torch.cuda.<type>`
+# is the same dtype on a GPU.
+_LEGACY_TENSOR_TYPES = {
+    "FloatTensor": "torch.float32",
+    "DoubleTensor": "torch.float64",
+    "HalfTensor": "torch.float16",
+    "BFloat16Tensor": "torch.bfloat16",
+    "LongTensor": "torch.int64",
+    "IntTensor": "torch.int32",
+    "ShortTensor": "torch.int16",
+    "CharTensor": "torch.int8",
+    "ByteTensor": "torch.uint8",
+    "BoolTensor": "torch.bool",
+}
+
+
+def legacy_tensor_type(qualname: str) -> tuple[str, bool] | None:
+    """(dtype, on a GPU) of a legacy tensor type's name (`torch.cuda.FloatTensor`); None for another."""
+    parts = qualname.split(".")
+    if parts[0] != "torch" or parts[-1] not in _LEGACY_TENSOR_TYPES or parts[1:-1] not in ([], ["cuda"]):
+        return None
+    return _LEGACY_TENSOR_TYPES[parts[-1]], parts[1:-1] == ["cuda"]
+
+
 def canonical_dtype(qualname: str) -> str:
     """`torch.double` is `torch.float64`: one name per dtype."""
     return _DTYPE_ALIASES.get(qualname, qualname)

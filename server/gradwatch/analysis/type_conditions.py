@@ -14,24 +14,10 @@ from __future__ import annotations
 import ast
 
 from gradwatch.analysis.state import State
-from gradwatch.analysis.syntax import dotted
+from gradwatch.analysis.syntax import dotted, legacy_tensor_type
 from gradwatch.analysis.values import Constant, Imported, Module, Tensor, TorchRef
 
 _TENSOR = "torch.Tensor"
-# The legacy tensor types of CPU tensors, by their dtype; `torch.cuda.<type>` is the GPU one.
-_LEGACY_TYPES = {
-    "torch.FloatTensor": "torch.float32",
-    "torch.DoubleTensor": "torch.float64",
-    "torch.HalfTensor": "torch.float16",
-    "torch.BFloat16Tensor": "torch.bfloat16",
-    "torch.LongTensor": "torch.int64",
-    "torch.IntTensor": "torch.int32",
-    "torch.ShortTensor": "torch.int16",
-    "torch.CharTensor": "torch.int8",
-    "torch.ByteTensor": "torch.uint8",
-    "torch.BoolTensor": "torch.bool",
-}
-_LEGACY_SHORT = frozenset(name.removeprefix("torch.") for name in _LEGACY_TYPES)
 _MODULE = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 
 
@@ -66,8 +52,9 @@ def _class_name(node: ast.AST, state: State) -> str | None:
 def _instance_of(value, name: str | None) -> bool | None:
     if name is None:
         return None
-    if name in _LEGACY_TYPES or name.removeprefix("torch.cuda.") in _LEGACY_SHORT:
-        return _of_legacy_type(value, name)
+    legacy = legacy_tensor_type(name)
+    if legacy is not None:
+        return _of_legacy_type(value, *legacy)
     is_tensor_class, is_module_class = name == _TENSOR, name in _MODULE
     # numpy's classes (`np.ndarray`, `np.generic`) hold no tensor and no module.
     is_numpy_class = name.split(".", 1)[0] == "numpy"
@@ -84,7 +71,7 @@ def _instance_of(value, name: str | None) -> bool | None:
     return None
 
 
-def _of_legacy_type(value, name: str) -> bool | None:
+def _of_legacy_type(value, dtype: str, on_gpu: bool) -> bool | None:
     """`isinstance(t, torch.LongTensor)`: true for a tensor of that dtype on the CPU (a
     `torch.cuda.` type: on a GPU). Known for a tensor whose dtype its factory decided and
     that was made on the CPU; no module or number is one."""
@@ -92,6 +79,4 @@ def _of_legacy_type(value, name: str) -> bool | None:
         return False
     if not isinstance(value, Tensor) or not value.known or value.dtype is None or not value.on_cpu:
         return None
-    on_gpu = name.startswith("torch.cuda.")
-    dtype = _LEGACY_TYPES["torch." + name.removeprefix("torch.cuda.").removeprefix("torch.")]
     return not on_gpu and value.dtype == dtype
