@@ -432,6 +432,41 @@ def test_after_a_transient_syntax_error_the_scopes_from_before_it_are_replayed(m
     assert [(f.code, f.span.line) for f in fixed.findings] == [("GW201", 15)]
 
 
+# `x = ...` is a statement of `f` or not depending on an error in `g`: with `g` whole, recovery
+# puts `pass` in place of the broken line; with `g` broken too, that does not parse, and it
+# blanks from `def helper` to the broken line instead.
+ONE_TEXT_TWO_TREES = """import torch
+
+
+def f():
+    def helper():
+        return 1
+
+    x = torch.randn(2, requires_grad=True)
+    for i in range(2):
+        y = x * 2 $
+    return x
+
+
+def g(z=1):
+    return z
+"""
+
+
+def test_a_function_whose_text_recovery_parsed_otherwise_is_not_replayed() -> None:
+    """The cache keys a function on its text, but an error elsewhere changes what recovery
+    keeps of that text: `f` run while `g` was broken too had no `x`; the check after `g` is
+    mended must describe `x` again, as a fresh check does."""
+    both_broken = ONE_TEXT_TWO_TREES.replace("def g(z=1):", "def g(z=1:")
+    cache = ScopeCache()
+    check_source(both_broken, cache=cache)
+    mended = check_source(ONE_TEXT_TWO_TREES, cache=cache)
+    fresh = check_source(ONE_TEXT_TWO_TREES)
+    assert [(n.name, n.span.line) for n in fresh.names] == [("x", 8), ("x", 11)]
+    assert mended.names == fresh.names
+    assert mended.findings == fresh.findings
+
+
 def test_replayed_scopes_spend_the_call_budget_their_runs_spent(monkeypatch) -> None:
     # Calls are followed within a budget per file: the module body's call of `gate` spends
     # it (here, all of it), so `step` does not follow its own. Replayed, the module body

@@ -81,7 +81,9 @@ def check_source(
         findings.append(Finding(SYNTAX_ERROR_CODE, Severity.ERROR, message, span, rule_name="syntax-error"))
     facts, skipped_because = None, None
     try:
-        facts = analyse(parsed.tree, source, collect_names=names, cache=cache, path=path, resolver=project)
+        facts = analyse(
+            parsed.tree, source, names, cache, path, resolver=project, recovered_lines=parsed.recovered_lines
+        )
     except AnalysisTooLarge as error:
         skipped_because = f"it needs {error}"
     except RecursionError:

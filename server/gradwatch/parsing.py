@@ -22,6 +22,8 @@ class ParseResult:
     tree: ast.Module
     # The first syntax error, if any: (span, message). Its block was left out.
     syntax_error: tuple[Span, str] | None
+    # (line number, its text as parsed) of the lines recovery changed, in order.
+    recovered_lines: tuple[tuple[int, str], ...] = ()
 
 
 def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Module | None = None) -> ParseResult:
@@ -40,7 +42,7 @@ def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Modu
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     if chunks is not None and recovery.first_error is None:
         chunks.remember(recovery.lines, tree)
-    return ParseResult(tree, recovery.first_error)
+    return ParseResult(tree, recovery.first_error, recovery.changed_lines())
 
 
 class ParsedChunks:
@@ -83,6 +85,7 @@ class ParsedChunks:
         chunks: dict[int, tuple[str, int, list[ast.stmt]]] = {}
         body: list[ast.stmt] = []
         error = None
+        recovered_lines: list[tuple[int, str]] = []
         index = 0
         while index < len(cuts) - 1:
             chunk = kept(index)
@@ -90,8 +93,9 @@ class ParsedChunks:
                 stop = next((later for later in range(index + 1, len(cuts) - 1) if kept(later)), len(cuts) - 1)
                 chunk = _parse_chunk(lines, cuts, index, stop)
                 if chunk is None:  # recovered, not kept: the next parse reports its error again
-                    recovered, found = _recover_chunk(lines, cuts[index], cuts[stop])
+                    recovered, found, changed = _recover_chunk(lines, cuts[index], cuts[stop])
                     error = error or found
+                    recovered_lines += changed
                     body.extend(recovered)
                     index = stop
                     continue
@@ -99,7 +103,7 @@ class ParsedChunks:
             body.extend(chunk[2])
             index = position[chunk[1]]
         self._chunks = chunks  # only the current text's chunks are kept
-        return ParseResult(ast.Module(body=body, type_ignores=[]), error)
+        return ParseResult(ast.Module(body=body, type_ignores=[]), error, tuple(recovered_lines))
 
     def remember(self, lines: list[str], tree: ast.Module) -> None:
         """Keep the chunks of a text parsed at once (`lines`, its tree), each made of whole
@@ -130,12 +134,12 @@ def _start_line(statement: ast.stmt) -> int:
     return decorators[0].lineno if decorators else statement.lineno
 
 
-def _recover_chunk(lines: list[str], first: int, end: int) -> tuple[list[ast.stmt], tuple | None]:
+def _recover_chunk(lines: list[str], first: int, end: int) -> tuple[list[ast.stmt], tuple | None, tuple]:
     """The statements of lines `first` to `end` parsed with recovery (the lines around them
-    count as blank), and their first syntax error."""
+    count as blank), their first syntax error and the lines recovery changed."""
     recovery = Recovery("\n" * first + "".join(lines[first:end]))
     tree = elide_deep_nesting(recovery.run(), recovery.lines[first:], first)
-    return tree.body, recovery.first_error
+    return tree.body, recovery.first_error, recovery.changed_lines()
 
 
 def _doubling(first: int, last: int):

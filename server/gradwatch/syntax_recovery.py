@@ -65,9 +65,11 @@ def recovery_budget(size: int) -> int:
 
 class Recovery:
     """One text's recovery: `run()` gives its tree, `first_error` then holds its first
-    syntax error, `lines` the lines that were parsed (positions as in the text)."""
+    syntax error, `lines` the lines that were parsed (positions as in the text), and
+    `changed_lines()` those that differ from the text's."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.lines = parse_lines(text)
         self.budget = recovery_budget(len(text))
         self.first_error: tuple[Span, str] | None = None
@@ -87,10 +89,20 @@ class Recovery:
                 if self.budget <= 0 or not self._blank_first_failing_statement(result):
                     # Out of budget: what is known to parse is all there is.
                     self._note(result, min(self.good + 1, len(self.lines)) or 1, skipped="everything from the statement that contains it on")
+                    _blank(self.lines, self.good, len(self.lines))  # not in the tree
                     return self.good_tree
                 retried = self._parse_rest()
             result = retried
         return result
+
+    def changed_lines(self) -> tuple[tuple[int, str], ...]:
+        """(line number, its text as parsed) of each line recovery changed: one text parses
+        to different trees where recovery changed different lines of it (how much an error
+        costs depends on the errors elsewhere)."""
+        if self.first_error is None:
+            return ()
+        original = parse_lines(self.text)
+        return tuple((index + 1, line) for index, (line, was) in enumerate(zip(self.lines, original)) if line != was)
 
     def _guess(self, error: BaseException) -> ast.Module | BaseException | None:
         """Put what of the error's line can stand in its place (`_stand_ins`), or else blank

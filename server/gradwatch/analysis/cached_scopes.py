@@ -166,7 +166,7 @@ class CachedScopes:
         if isinstance(statement, DEFINITIONS):
             top_level = self.functions.get(statement.name) is statement or self.class_nodes.get(statement.name) is statement
             return (type(statement).__name__, statement.name, top_level)
-        return (statement.lineno, statement.col_offset, self.source.segment(statement))
+        return (statement.lineno, statement.col_offset, self.source.segment(statement), self._recovered_in(statement))
 
     def _restore(self, entry: _Entry, state) -> None:
         state.become(entry.after.copy())
@@ -348,7 +348,18 @@ class CachedScopes:
 
     def _def_text(self, node: ast.AST) -> tuple:
         """A def's text, its decorators (`@torch.no_grad()`: above the `def` line) included."""
-        return (*(self.source.segment(d) for d in getattr(node, "decorator_list", ())), self.source.segment(node))
+        decorators = getattr(node, "decorator_list", ())
+        return (*(self.source.segment(d) for d in decorators), self.source.segment(node), self._recovered_in(node))
+
+    def _recovered_in(self, node: ast.AST) -> tuple:
+        """The lines of `node` that syntax recovery changed, counted from its first line: the
+        same text parses to another tree where an error elsewhere made recovery change
+        more (or less) of it."""
+        if not self.recovered_lines:
+            return ()
+        decorators = getattr(node, "decorator_list", None)
+        first = decorators[0].lineno if decorators else node.lineno
+        return tuple((line - first, text) for line, text in self.recovered_lines if first <= line <= node.end_lineno)
 
     def _fingerprint(self, name: str, value):
         """A class of this file stands for its text and place (its value holds tensor
@@ -373,7 +384,8 @@ class CachedScopes:
         # of a submodule its `__init__` builds), and a scope above it stays where it was
         # when lines are added or removed between them.
         place = (node.lineno, node.col_offset)
-        return (name, place, tuple(parts), methods, tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES))
+        words = tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES)
+        return (name, place, tuple(parts), methods, words, self._recovered_in(node))
 
     def _globals_hashable(self) -> bool:
         """Whether every import and class of the file can be part of a key (nothing is cached

@@ -80,9 +80,11 @@ class Interpreter(CachedScopes, Loops, Evaluator):
         cache: ScopeCache | None = None,
         path: str | None = None,
         resolver=None,
+        recovered_lines: tuple = (),
     ) -> None:
         super().__init__(Facts(source=source, path=path), source)
         self.resolver = resolver
+        self.recovered_lines = recovered_lines  # ParseResult.recovered_lines (cached_scopes.py)
         self.collect_names = collect_names
         self.cache = cache
         self._globals_key: bool | None = None
@@ -659,9 +661,11 @@ def analyse(
     cache: ScopeCache | None = None,
     path: str | None = None,
     resolver=None,
+    recovered_lines: tuple = (),
 ) -> Facts:
-    """Facts about one module. `resolver` (a CrossModule) follows calls into other files."""
-    facts = Interpreter(source, collect_names, cache, path, resolver).run_module(tree)
+    """Facts about one module. `resolver` (a CrossModule) follows calls into other files;
+    `recovered_lines`: the lines syntax recovery changed (ParseResult.recovered_lines)."""
+    facts = Interpreter(source, collect_names, cache, path, resolver, recovered_lines).run_module(tree)
     if cache is not None:
         cache.finish_run()
     return facts
