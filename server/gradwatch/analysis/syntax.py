@@ -124,37 +124,67 @@ def dotted(node: ast.AST) -> str | None:
     return ".".join(reversed(parts))
 
 
-_USED_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_CALLED_ONLY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# node -> (the names and attribute names it uses, those of them it only calls)
+_NAME_USES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # Calls that call the function they are given, there and then (`self.apply(self._init_weights)`).
 _APPLIERS = frozenset({"apply", "named_apply"})
 
 
 def used_names(node: ast.AST) -> frozenset:
     """The names and attribute names a text uses (once per node)."""
-    used = _USED_NAMES.get(node)
-    if used is None:
-        used = _USED_NAMES[node] = frozenset(
-            n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))
-        )
-    return used
+    return _name_uses(node)[0]
 
 
 def names_called_only(node: ast.AST) -> frozenset:
     """The names and attribute names `node` only calls (`helper(x)`, `self.make(x)`, a function
     handed to `apply`), never uses as a value it keeps or hands on (`self.act = helper`)."""
-    known = _CALLED_ONLY.get(node)
-    if known is None:
-        calling: set[int] = set()  # id() of the Name or Attribute nodes in a called position
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.Call):
-                calling.add(id(inner.func))
-                callee = inner.func.attr if isinstance(inner.func, ast.Attribute) else getattr(inner.func, "id", None)
-                if callee in _APPLIERS:
-                    calling.update(id(n) for argument in inner.args for n in ast.walk(argument))
-        called, kept = set(), set()
-        for inner in ast.walk(node):
-            if isinstance(inner, (ast.Name, ast.Attribute)):
-                (called if id(inner) in calling else kept).add(inner.id if isinstance(inner, ast.Name) else inner.attr)
-        known = _CALLED_ONLY[node] = frozenset(called - kept)
+    return _name_uses(node)[1]
+
+
+# How a node is used, handed down the walk in `_name_uses`.
+_KEPT, _CALLED, _IN_APPLIED = 0, 1, 2  # a value; the callee of a call; inside what `apply` is given
+
+_Name, _Attribute, _Call, _AST = ast.Name, ast.Attribute, ast.Call, ast.AST
+
+
+def _name_uses(node: ast.AST) -> tuple[frozenset, frozenset]:
+    """Both of the above in one walk (ast.walk's generators cost more than the walk does):
+    parents come before their children, so each name is seen with how it is used."""
+    known = _NAME_USES.get(node)
+    if known is not None:
+        return known
+    called: set[str] = set()
+    kept: set[str] = set()
+    stack = [(node, _KEPT)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, use = pop()
+        kind = item.__class__
+        if kind is _Name:
+            (called if use else kept).add(item.id)
+            continue
+        inner = _IN_APPLIED if use == _IN_APPLIED else _KEPT
+        if kind is _Attribute:
+            (called if use else kept).add(item.attr)
+            push((item.value, inner))
+            continue
+        if kind is _Call:
+            func = item.func
+            push((func, use or _CALLED))
+            callee = func.attr if func.__class__ is _Attribute else getattr(func, "id", None)
+            given = _IN_APPLIED if callee in _APPLIERS else inner
+            for argument in item.args:
+                push((argument, given))
+            for argument in item.keywords:
+                push((argument, inner))
+            continue
+        for field in item._fields:
+            value = getattr(item, field, None)
+            if value.__class__ is list:
+                for child in value:
+                    if isinstance(child, _AST):
+                        push((child, inner))
+            elif isinstance(value, _AST):
+                push((value, inner))
+    known = _NAME_USES[node] = (frozenset(called | kept), frozenset(called - kept))
     return known
