@@ -24,47 +24,53 @@ def elide_deep_nesting(tree: ast.Module, lines: list[str], first: int = 0, limit
     of a long document, not the document). The walk keeps its own stack, so no depth
     can overflow it.
     """
-    length = _Lengths(lines, first)
+    starts, base = _byte_starts(lines), first + 1  # ast's line numbers are 1-based
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         depth += 1  # of its children
+        room = limit - depth
         for field in node._fields:
             value = getattr(node, field, None)
-            children = value if isinstance(value, list) else (value,)
-            for index, child in enumerate(children):
-                # Nodes without fields (`Load`, `Add`, `pass`) are leaves: nothing to walk.
+            if value.__class__ is list:
+                children = value
+            elif isinstance(value, ast.AST):
+                children = [value]
+            else:
+                continue
+            for child in children:
                 # Each level of nesting takes at least one character, so a node shorter
                 # than the room left cannot reach the limit (this skips almost all code).
-                if not isinstance(child, ast.AST) or not child._fields or length.of(child) < limit - depth:
+                # Nodes without a position (`arguments`, `comprehension`, `Load`) are walked:
+                # those without fields (`Load`, `Add`) end there.
+                end_line = getattr(child, "end_lineno", None)
+                if end_line is not None:
+                    start_line = child.lineno
+                    if end_line == start_line:
+                        size = child.end_col_offset - child.col_offset
+                    else:
+                        size = starts[end_line - base] + child.end_col_offset - starts[start_line - base] - child.col_offset
+                    if size < room:
+                        continue
+                elif not isinstance(child, ast.AST) or not child._fields:
                     continue
                 stand_in = _stand_in(child) if depth > limit else None
                 if stand_in is None:
                     stack.append((child, depth))
-                elif children is value:
-                    value[index] = stand_in
+                elif value.__class__ is list:
+                    value[next(i for i, item in enumerate(value) if item is child)] = stand_in
                 else:
                     setattr(node, field, stand_in)
     return tree
 
 
-class _Lengths:
-    """A node's length in UTF-8 bytes (ast's columns are byte offsets), from its position."""
-
-    def __init__(self, lines: list[str], first: int) -> None:
-        if "".join(lines).isascii():
-            sizes = map(len, lines)
-        else:
-            sizes = (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass")) for line in lines)
-        self.starts = [0, *itertools.accumulate(sizes)]
-        self.first = first + 1  # ast's line numbers are 1-based
-
-    def of(self, node: ast.AST) -> int | float:
-        end_line = getattr(node, "end_lineno", None)
-        if end_line is None:  # `arguments`, `comprehension`, ...: no position to go by
-            return float("inf")
-        starts, first = self.starts, self.first
-        return starts[end_line - first] + node.end_col_offset - starts[node.lineno - first] - node.col_offset
+def _byte_starts(lines: list[str]) -> list[int]:
+    """Where each line starts, in UTF-8 bytes from the first (ast's columns are byte offsets)."""
+    if "".join(lines).isascii():
+        sizes = map(len, lines)
+    else:
+        sizes = (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass")) for line in lines)
+    return [0, *itertools.accumulate(sizes)]
 
 
 def _stand_in(node: ast.AST) -> ast.AST | None:
