@@ -76,6 +76,25 @@ def test_table_is_stamped_with_a_torch_version():
     assert op_table.torch_version().startswith("2.")
 
 
+def test_the_installed_torch_version_is_the_one_its_metadata_gives():
+    from importlib import metadata
+
+    assert op_table.installed_torch_version() == metadata.version("torch")
+
+
+def test_a_version_is_read_beside_a_package_only_from_its_one_dist_info(tmp_path, monkeypatch):
+    (tmp_path / "fakepkg").mkdir()
+    (tmp_path / "fakepkg" / "__init__.py").write_text("")
+    info = tmp_path / "fakepkg-1.2.3+cpu.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.2.3+cpu\n\nVersion: 9\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert op_table._version_beside_package("fakepkg") == "1.2.3+cpu"
+    (tmp_path / "fakepkg-0.9.dist-info").mkdir()  # an old install left behind: not ours to pick
+    assert op_table._version_beside_package("fakepkg") is None
+    assert op_table._version_beside_package("no_such_package_here") is None
+
+
 def test_sigmoid_exp_tanh_relu_sqrt_softmax_save_their_output():
     for name in ("torch.Tensor.sigmoid", "torch.sigmoid", "torch.Tensor.exp", "torch.tanh", "torch.Tensor.relu",
                  "F.relu", "torch.Tensor.sqrt", "torch.softmax", "F.softmax", "nn.Sigmoid", "nn.ReLU"):

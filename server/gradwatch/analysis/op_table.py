@@ -311,13 +311,41 @@ def load(for_torch: str | None = None) -> OpTable:
 
 @functools.lru_cache(maxsize=1)
 def installed_torch_version() -> str | None:
-    """torch's version from its package metadata: no import of torch."""
+    """torch's version from its package metadata: no import of torch. Read from the
+    `torch-*.dist-info` folder next to the package where there is one (importing
+    importlib.metadata costs a run 60 ms), else through importlib.metadata."""
+    version = _version_beside_package("torch")
+    if version is not None:
+        return version
     from importlib import metadata
 
     try:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:
         return None
+
+
+def _version_beside_package(name: str) -> str | None:
+    """The `Version:` of the `<name>-*.dist-info` in the folder that holds package `name`."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = os.path.dirname(next(iter(spec.submodule_search_locations)))
+        infos = [entry for entry in os.listdir(folder) if entry.startswith(name + "-") and entry.endswith(".dist-info")]
+        if len(infos) != 1:
+            return None  # none, or leftovers of several installs: importlib.metadata decides
+        with open(os.path.join(folder, infos[0], "METADATA"), encoding="utf-8") as metadata_file:
+            for line in metadata_file:
+                if line.startswith("Version:"):
+                    return line[len("Version:") :].strip()
+                if not line.strip():
+                    return None  # the headers end at the first blank line
+    except (OSError, ValueError, ImportError):
+        return None
+    return None
 
 
 @functools.lru_cache(maxsize=8)
