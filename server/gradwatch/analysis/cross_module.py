@@ -41,12 +41,14 @@ MAX_MODULES = 32
 class CrossModule:
     def __init__(self, index: ProjectIndex, files_stay_unchanged: bool = False) -> None:
         """`files_stay_unchanged` (one CLI run, not an editor session): each imported name
-        is looked up once per importing folder."""
+        is looked up once per importing folder, and a file's classes are worked out when
+        first asked for (one thread asks)."""
         self.index = index
         self.paths = ImportPaths(index.root)
         self._summaries: dict = {}
         self._modules: OrderedDict[tuple[str, int], _Module] = OrderedDict()
         self._answers: dict[tuple[str, str], tuple] | None = {} if files_stay_unchanged else None
+        self._one_thread = files_stay_unchanged
         self._lock = threading.Lock()
 
     @property
@@ -149,8 +151,10 @@ class CrossModule:
             value = module.interpreter.globals.get(target.name)
             if value is None:  # not a top-level class: worked out here, not by whichever thread asks first
                 value = module.interpreter.class_value(target)
-                if isinstance(value, ModuleClass):
-                    module.interpreter.work_out_classes([(target, value)])
+            if isinstance(value, ModuleClass) and value.init is not None:
+                # Now, while this file's interpreter is held (a class keeps only a weak
+                # reference to it): later, the file may have left MAX_MODULES.
+                value.init.worked_out()
             return value if isinstance(value, ModuleClass) else None
         if target is None:
             return None
@@ -164,7 +168,7 @@ class CrossModule:
         key = (path, stamp)
         module = self._modules.get(key)
         if module is None:
-            module = self._modules[key] = _Module.read(path)
+            module = self._modules[key] = _Module.read(path, all_classes_now=not self._one_thread)
             if len(self._modules) > MAX_MODULES:
                 self._modules.popitem(last=False)
         self._modules.move_to_end(key)
@@ -178,7 +182,10 @@ class _Module:
     methods: frozenset  # id() of the defs directly in a class body
 
     @staticmethod
-    def read(path: str) -> _Module:
+    def read(path: str, all_classes_now: bool) -> _Module:
+        """`all_classes_now`: work out every class of the file now (several threads, the
+        language server's, may ask for them), not each when first asked for (a CLI run
+        asks for few of a file's classes)."""
         from gradwatch.analysis.interpreter import Interpreter
 
         read = module_file(path)
@@ -187,8 +194,8 @@ class _Module:
         tree = read.tree
         interpreter = Interpreter(SourceText(read.text), collect_names=False, path=path)
         interpreter.collect_globals(tree)
-        # Now, not when first asked for: several threads (the language server's) may ask.
-        interpreter.work_out_classes(interpreter.module_classes)
+        if all_classes_now:
+            interpreter.work_out_classes(interpreter.module_classes)
         definitions = {
             (node.lineno, node.name): node
             for node in inner_statements(tree)
