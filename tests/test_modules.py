@@ -232,6 +232,48 @@ def test_only_a_jaxtyping_annotation_makes_a_scope_worth_analysing_for_its_shape
     assert worth == {"typed": False, "shaped": True, "shaped_in_a_string": True, "<module>": True}
 
 
+INITS_THAT_WRITE_IN_PLACE = """
+    import torch
+    from torch import nn
+
+
+    class Counted(nn.Module):
+        def __init__(self, depths):
+            super().__init__()
+            layers, total = [], 0
+            for depth in depths:
+                total += depth
+                layers.append(nn.Conv2d(total, total, 3, bias=False))
+            self.layers = nn.Sequential(*layers)
+
+
+    class Scaled(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(dim))
+            self.scale.mul_(2)
+
+
+    class Tuned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.fc.weight.mul_(0.1)
+    """
+
+
+def test_an_init_writes_in_place_to_a_trained_tensor_only_where_its_text_names_one():
+    # An `__init__` follows no call: a leaf that requires grad is there only where its text
+    # makes or names one. `total += depth` adds numbers (`bias=False` names no tensor); the
+    # other two raise on torch ("a leaf Variable that requires grad is being used in an
+    # in-place operation"), for the editor and the command line alike.
+    for collect_names in (True, False):
+        worth = _worth_analysing(INITS_THAT_WRITE_IN_PLACE, collect_names)
+        assert (worth["Counted.__init__"], worth["Scaled.__init__"], worth["Tuned.__init__"]) == (False, True, True)
+    found = check_source(textwrap.dedent(INITS_THAT_WRITE_IN_PLACE)).findings
+    assert [(f.code, f.span.line) for f in found] == [("GW202", 20), ("GW202", 27)]
+
+
 def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
     # A module's forward is taken as backpropagated, so it is analysed on its own; a method
     # that merely names `forward` (timm's forward_features, a call of self.forward) makes

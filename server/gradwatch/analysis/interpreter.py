@@ -177,6 +177,8 @@ class Interpreter(CachedScopes, Loops, Evaluator):
             return True
         if not scope_text.writes_in_place(segment):
             return False
+        if getattr(node, "name", None) == "__init__" and scope_text.init_writes_to_no_trained_tensor(segment):
+            return False  # for the editor too: its hover would be the only difference
         return self.collect_names or self._grad_mode_may_be_known(node) or scope_text.may_enable_grad(segment)
 
     def _grad_mode_may_be_known(self, node: ast.AST) -> bool:

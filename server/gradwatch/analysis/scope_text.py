@@ -36,6 +36,14 @@ _WRITES_IN_PLACE = tuple(
         r";[ \t]*+[\w.]++\[.*\][ \t]*=[^=]",
     )
 )
+# An `__init__` that follows no call (it names no backward, autograd or forward) holds a
+# leaf that requires grad only where its own text makes or names one: a parameter, a
+# layer's `.weight` or `.bias` (`self.fc.weight.mul_(0.1)`; not `bias=False`),
+# `.parameters()`, `.data`, or `requires_grad` (which makes any scope relevant). A write
+# in place elsewhere in it (`depth += 1`, an init function that runs under no_grad) can
+# make no event a rule uses but the hint on the output of a layer it applies, which is
+# not looked for.
+_NAMES_TRAINED_TENSOR = re.compile(r"Parameter|parameters|\.\w*(?:weight|bias)|\.data\b")
 # A scope that names one of these may turn grad mode on itself.
 _ENABLES_GRAD = ("enable_grad", "set_grad_enabled")
 
@@ -74,6 +82,12 @@ def always_relevant(segment: str) -> bool:
 def writes_in_place(segment: str) -> bool:
     lines = "\n" + segment  # so that "\n" marks the start of every line, the first one too
     return any(pattern.search(lines) for pattern in _WRITES_IN_PLACE)
+
+
+def init_writes_to_no_trained_tensor(segment: str) -> bool:
+    """Whether an `__init__` with this text can write in place only to tensors that do not
+    require grad (see _NAMES_TRAINED_TENSOR)."""
+    return not backpropagates(segment) and not _NAMES_TRAINED_TENSOR.search(segment)
 
 
 def may_enable_grad(segment: str) -> bool:
