@@ -274,6 +274,26 @@ def test_an_init_writes_in_place_to_a_trained_tensor_only_where_its_text_names_o
     assert [(f.code, f.span.line) for f in found] == [("GW202", 20), ("GW202", 27)]
 
 
+def test_numpy_makes_a_scope_worth_analysing_where_it_is_used_not_where_a_name_holds_it():
+    worth = _worth_analysing(
+        """
+        import torch
+
+        def converts(t):
+            return t.numpy()
+
+        def imports(t):
+            import numpy as np
+            return np.asarray(t)
+
+        def loads(array):
+            return torch.from_numpy(array).float()
+        """,
+        collect_names=False,
+    )
+    assert (worth["converts"], worth["imports"], worth["loads"]) == (True, True, False)
+
+
 def test_the_word_forward_makes_only_a_modules_forward_worth_analysing():
     # A module's forward is taken as backpropagated, so it is analysed on its own; a method
     # that merely names `forward` (timm's forward_features, a call of self.forward) makes

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 
-_RELEVANT_WORDS = ("backward", "autograd", "numpy", "requires_grad")
+_RELEVANT_WORDS = ("backward", "autograd", "requires_grad")
 _READS_GRAD = re.compile(r"\.grad\b")
+# numpy used by name: `.numpy()`, `numpy.asarray(t)`, an import of it; not a name that holds
+# the word (`torch.from_numpy`, `numpy_to_pil`), which makes no event.
+_USES_NUMPY = re.compile(r"\.numpy\(|\bnumpy\.|\bimport numpy\b|\bfrom numpy\b")
 # Writing in place: an event a rule uses only with a backward in the scope (above) or where
 # grad mode is known to be on (Interpreter._grad_mode_may_be_known); elsewhere a caller may
 # run the scope under no_grad, where any write is fine. A write through a subscript
@@ -76,7 +79,9 @@ def is_relevant(segment: str) -> bool:
 
 def always_relevant(segment: str) -> bool:
     """Whether the scope can make an event whatever grad mode it runs in."""
-    return any(word in segment for word in _RELEVANT_WORDS) or bool(_READS_GRAD.search(segment))
+    if any(word in segment for word in _RELEVANT_WORDS) or _READS_GRAD.search(segment):
+        return True
+    return "numpy" in segment and bool(_USES_NUMPY.search(segment))  # `in` first: the regex is slower
 
 
 def writes_in_place(segment: str) -> bool:
