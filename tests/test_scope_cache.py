@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
@@ -465,6 +466,31 @@ def test_a_function_whose_text_recovery_parsed_otherwise_is_not_replayed() -> No
     assert [(n.name, n.span.line) for n in fresh.names] == [("x", 8), ("x", 11)]
     assert mended.names == fresh.names
     assert mended.findings == fresh.findings
+
+
+def test_a_transient_error_inside_a_method_leaves_the_scopes_that_use_its_class_replayed(monkeypatch) -> None:
+    """What recovery changed inside a method belongs to that method's key, not to its class's
+    (which stands for the header, class-level statements and `__init__`): `train` uses the
+    class, not `describe`, and is replayed while `describe` is broken."""
+    from gradwatch.analysis.interpreter import Interpreter
+
+    text = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(3, 3)\n\n"
+        "    def forward(self, x):\n        return torch.sigmoid(self.fc(x))\n\n"
+        "    def describe(self):\n        return 1\n\n\n"
+        "def train():\n    y = Net()(torch.randn(2, 3))\n    y.mul_(2)\n    y.sum().backward()\n"
+    )
+    cache = ScopeCache()
+    check_source(text, cache=cache)
+    ran = []
+    original = Interpreter.exec_block
+    monkeypatch.setattr(Interpreter, "exec_block", lambda self, body, state: ran.append(body) or original(self, body, state))
+    broken = check_source(text.replace("return 1", "return 1)"), cache=cache)
+    train = next(node for node in ast.parse(text).body if getattr(node, "name", "") == "train")
+    assert not any(body and body[0].lineno == train.body[0].lineno for body in ran)
+    assert [(f.code, f.span.line) for f in broken.findings if f.code != "GW001"] == [("GW201", 19)]
 
 
 def test_replayed_scopes_spend_the_call_budget_their_runs_spent(monkeypatch) -> None:

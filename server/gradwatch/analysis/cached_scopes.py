@@ -351,15 +351,16 @@ class CachedScopes:
         decorators = getattr(node, "decorator_list", ())
         return (*(self.source.segment(d) for d in decorators), self.source.segment(node), self._recovered_in(node))
 
-    def _recovered_in(self, node: ast.AST) -> tuple:
-        """The lines of `node` that syntax recovery changed, counted from its first line: the
-        same text parses to another tree where an error elsewhere made recovery change
-        more (or less) of it."""
+    def _recovered_in(self, node: ast.AST, last: int | None = None) -> tuple:
+        """The lines of `node` (up to line `last`) that syntax recovery changed, counted from
+        its first line: the same text parses to another tree where an error elsewhere made
+        recovery change more (or less) of it."""
         if not self.recovered_lines:
             return ()
         decorators = getattr(node, "decorator_list", None)
         first = decorators[0].lineno if decorators else node.lineno
-        return tuple((line - first, text) for line, text in self.recovered_lines if first <= line <= node.end_lineno)
+        last = node.end_lineno if last is None else last
+        return tuple((line - first, text) for line, text in self.recovered_lines if first <= line <= last)
 
     def _fingerprint(self, name: str, value):
         """A class of this file stands for its text and place (its value holds tensor
@@ -373,9 +374,10 @@ class CachedScopes:
             return (name, value)
         segment = self.source.segment
         parts = [segment(item) for item in (*node.decorator_list, *node.bases, *node.keywords)]
+        parts.append(self._recovered_in(node, last=node.body[0].lineno - 1))  # the header's lines
         for item in node.body:
             if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or item.name == "__init__":
-                parts.append(segment(item))
+                parts.append((segment(item), self._recovered_in(item)))
         # Which methods it has (`model(x)` runs `forward`, `Net()` runs `__init__`), and words
         # that analyses read anywhere in a class, methods included.
         methods = tuple(item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))
@@ -385,7 +387,7 @@ class CachedScopes:
         # when lines are added or removed between them.
         place = (node.lineno, node.col_offset)
         words = tuple(word in text for word in _WORDS_READ_IN_WHOLE_CLASSES)
-        return (name, place, tuple(parts), methods, words, self._recovered_in(node))
+        return (name, place, tuple(parts), methods, words)
 
     def _globals_hashable(self) -> bool:
         """Whether every import and class of the file can be part of a key (nothing is cached
