@@ -82,7 +82,13 @@ def check_source(
     facts, skipped_because = None, None
     try:
         facts = analyse(
-            parsed.tree, source, names, cache, path, resolver=project, recovered_lines=parsed.recovered_lines
+            parsed.tree,
+            source,
+            collect_names=names,
+            cache=cache,
+            path=path,
+            resolver=project,
+            recovered_lines=parsed.recovered_lines,
         )
     except AnalysisTooLarge as error:
         skipped_because = f"it needs {error}"
