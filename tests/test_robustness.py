@@ -105,6 +105,27 @@ def test_parse_recovery_keeps_the_line_count_python_sees():
     assert [node.lineno for node in result.tree.body] == [1, 4, 5, 6]
 
 
+def test_a_broken_line_costs_only_itself_when_another_error_follows_it():
+    # `pass` stands in for the first broken line although the text still fails further down:
+    # the error there is the next step, not a reason to blank the function around the first.
+    text = (
+        "import torch\n\n\n"
+        "def train():\n"
+        "    w = torch.randn(3, requires_grad=True)\n"
+        "    y = w * 2 $\n"
+        "    y = torch.sigmoid(w)\n"
+        "    y.mul_(2)\n"
+        "    y.sum().backward()\n\n\n"
+        "def later(x=1:\n"
+        "    return x\n"
+    )
+    result = parse(text)
+    train = result.tree.body[1]
+    assert [type(statement).__name__ for statement in train.body] == ["Assign", "Pass", "Assign", "Expr", "Expr"]
+    assert result.syntax_error[1].endswith("skipped the line that contains it")
+    assert [(f.code, f.span.line) for f in check_source(text).findings] == [("GW001", 6), ("GW201", 8)]
+
+
 def test_fix_after_a_lone_cr_edits_the_right_line(tmp_path):
     path = tmp_path / "script.py"
     path.write_bytes(LONE_CR.encode())

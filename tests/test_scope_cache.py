@@ -434,23 +434,23 @@ def test_after_a_transient_syntax_error_the_scopes_from_before_it_are_replayed(m
 
 
 # `x = ...` is a statement of `f` or not depending on an error in `g`: with `g` whole, recovery
-# puts `pass` in place of the broken line; with `g` broken too, that does not parse, and it
-# blanks from `def helper` to the broken line instead.
+# puts `pass` in place of the broken line; with `g` broken too, the class around both does not
+# parse with that `pass`, and recovery blanks from `def helper` to the broken line instead.
 ONE_TEXT_TWO_TREES = """import torch
 
 
-def f():
-    def helper():
-        return 1
+class Holder:
+    def f(self):
+        def helper():
+            return 1
 
-    x = torch.randn(2, requires_grad=True)
-    for i in range(2):
-        y = x * 2 $
-    return x
+        x = torch.randn(2, requires_grad=True)
+        for i in range(2):
+            y = x * 2 $
+        return x
 
-
-def g(z=1):
-    return z
+    def g(self, z=1):
+        return z
 """
 
 
@@ -458,14 +458,35 @@ def test_a_function_whose_text_recovery_parsed_otherwise_is_not_replayed() -> No
     """The cache keys a function on its text, but an error elsewhere changes what recovery
     keeps of that text: `f` run while `g` was broken too had no `x`; the check after `g` is
     mended must describe `x` again, as a fresh check does."""
-    both_broken = ONE_TEXT_TWO_TREES.replace("def g(z=1):", "def g(z=1:")
+    both_broken = ONE_TEXT_TWO_TREES.replace("def g(self, z=1):", "def g(self, z=1:")
     cache = ScopeCache()
     check_source(both_broken, cache=cache)
     mended = check_source(ONE_TEXT_TWO_TREES, cache=cache)
     fresh = check_source(ONE_TEXT_TWO_TREES)
-    assert [(n.name, n.span.line) for n in fresh.names] == [("x", 8), ("x", 11)]
+    assert [(n.name, n.span.line) for n in fresh.names] == [("x", 9), ("x", 12)]
     assert mended.names == fresh.names
     assert mended.findings == fresh.findings
+
+
+def test_a_scopes_key_holds_the_lines_recovery_changed_inside_it() -> None:
+    """One text, two trees: where recovery changed a line of `f` (`pass` for a broken line,
+    or the lines it blanked), `f`'s key differs from the run where it changed none, and
+    from a run where it changed a line elsewhere only as much as that line is inside `f`."""
+    from gradwatch.analysis.interpreter import Interpreter
+    from gradwatch.source import SourceText
+
+    tree = ast.parse(CALLER_AND_CALLEE)
+    step = next(node for node in tree.body if getattr(node, "name", "") == "step")
+
+    def key(recovered_lines: tuple):
+        interpreter = Interpreter(SourceText(CALLER_AND_CALLEE), cache=ScopeCache(), recovered_lines=recovered_lines)
+        interpreter.collect_globals(tree)
+        return interpreter.cache_key(step, None)
+
+    untouched = key(())
+    assert key(((6, "    pass\n"),)) == untouched  # a line of `gate`, not of `step`
+    assert key(((16, "    pass\n"),)) != untouched
+    assert key(((16, "\n"),)) != key(((16, "    pass\n"),))
 
 
 def test_a_transient_error_inside_a_method_leaves_the_scopes_that_use_its_class_replayed(monkeypatch) -> None:

@@ -122,7 +122,7 @@ class Recovery:
             self.lines[line - 1] = stand_in
             self.good, self.good_tree = 0, ast.Module(body=[], type_ignores=[])
             after = self._parse_rest()
-            if isinstance(after, ast.Module):
+            if isinstance(after, ast.Module) or self._mends_its_statement(line, after):
                 self._note(error, line, before, skipped)
                 return after
             self.lines = list(before)
@@ -137,6 +137,18 @@ class Recovery:
             return None
         self._note(error, line, before)
         return after
+
+    def _mends_its_statement(self, line: int, after: ast.Module | BaseException) -> bool:
+        """Whether the text, with a stand-in on `line`, fails only at an error in a later
+        top-level statement, its own statement parsing on its own: that later error (another
+        one the user left) is recovery's next step, and this line costs only itself."""
+        later = getattr(after, "lineno", None) if isinstance(after, SyntaxError) else None
+        if not later or later <= line or _unterminated_triple_quote(after):
+            return False
+        starts = statement_starts(self.lines)
+        start = max((cut for cut in starts if cut < line), default=0)
+        end = min((cut for cut in starts if cut >= line), default=len(self.lines))
+        return later > end and isinstance(self._parse(end, start), ast.Module)
 
     def _parse(self, end: int, start: int = 0) -> ast.Module | BaseException:
         """Parse lines `start` to `end`; the lines before `start` count as blank, so positions stay."""
