@@ -242,14 +242,6 @@ def _cross_module(task: _CheckTask):
     return _PROJECTS[key]
 
 
-def _project_root(path: Path) -> str:
-    """The folder of the nearest pyproject.toml, else the file's own folder."""
-    from gradwatch.config import find_pyproject
-
-    pyproject = find_pyproject(path)
-    return str((pyproject.parent if pyproject else path.resolve().parent))
-
-
 def _check_file(task: _CheckTask) -> _FileOutcome:
     """Read, check and (in fix/diff mode) fix one file. Never raises: problems come back as text."""
     from gradwatch.checker import UnreadableFile, check_source, read_python_file
@@ -392,18 +384,29 @@ class _SettingsResolver:
         return _with_command_line(settings, self.select, self.ignore)
 
     def for_file(self, path):
-        from gradwatch.config import Settings, find_pyproject, settings_from_file
+        from gradwatch.config import Settings, settings_from_file
 
         if self.fixed is not None:
             return self.fixed
-        folder = path.parent
-        if folder not in self.pyproject_by_folder:
-            self.pyproject_by_folder[folder] = find_pyproject(path)
-        pyproject = self.pyproject_by_folder[folder]
+        pyproject = self._pyproject(path)
         if pyproject not in self.by_pyproject:
             base = Settings() if pyproject is None else settings_from_file(pyproject)
             self.by_pyproject[pyproject] = self._finish(base)
         return self.by_pyproject[pyproject]
+
+    def project_root(self, path) -> str:
+        """The folder of the nearest pyproject.toml, else the file's own folder."""
+        pyproject = self._pyproject(path)
+        return str((pyproject.parent if pyproject else path.resolve().parent))
+
+    def _pyproject(self, path):
+        """The file's nearest pyproject.toml, looked for once per folder."""
+        from gradwatch.config import find_pyproject
+
+        folder = path.parent
+        if folder not in self.pyproject_by_folder:
+            self.pyproject_by_folder[folder] = find_pyproject(path)
+        return self.pyproject_by_folder[folder]
 
 
 def _display_path(path, cwd: str) -> str:
@@ -466,7 +469,7 @@ def _run_check(args: argparse.Namespace) -> int:
             resolver.for_file(path),
             mode,
             args.unsafe_fixes,
-            None if args.no_cross_module else _project_root(path),
+            None if args.no_cross_module else resolver.project_root(path),
             args.python,
         )
         for path in files

@@ -58,23 +58,23 @@ def discover_python_files(paths: Iterable[Path], on_skip: Callable[[Path, str], 
     for path in paths:
         candidates = [path] if not path.is_dir() else _walk(path)
         for candidate in candidates:
-            problem = _outside_or_broken(candidate, roots)
+            key = _real(candidate)
+            problem = _outside_or_broken(candidate, key, roots)
             if problem is not None:
                 if on_skip is not None:
                     on_skip(candidate, f"skipped: {problem}")
                 continue
-            key = _real(candidate)
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)
     return found
 
 
-def _outside_or_broken(candidate: Path, roots: set[Path]) -> str | None:
-    """Why a file found in a walk must not be checked (or written by --fix), or None."""
+def _outside_or_broken(candidate: Path, real: Path, roots: set[Path]) -> str | None:
+    """Why a file found in a walk (whose real path is `real`) must not be checked (or written
+    by --fix), or None."""
     if not os.path.exists(candidate):  # dangling, or a loop of links
         return "broken symbolic link"
-    real = _real(candidate)
     # Its own path or a folder above it among the roots: a set lookup per level, not a scan of
     # the roots per file (pre-commit names every file: that scan was quadratic).
     if roots.isdisjoint((real, *real.parents)):

@@ -50,6 +50,7 @@ class CrossModule:
         self._answers: dict[tuple[str, str], tuple] | None = {} if files_stay_unchanged else None
         self._one_thread = files_stay_unchanged
         self._lock = threading.Lock()
+        self._absolute_paths: dict[str, str] = {}  # a checked file's path as given -> absolute
 
     @property
     def identity(self) -> int:
@@ -67,11 +68,10 @@ class CrossModule:
         if not self.index.is_user_file(path):
             return None
         definition, consulted = self._definition(ev, node, path, imported)
-        for consulted_path in consulted:
-            dependency_log.note(consulted_path)  # for the persistent cache
+        dependency_log.note_all(consulted)  # for the persistent cache
         if definition is None:
             return None
-        dependency_log.note(definition.path)
+        dependency_log.note_all((definition.path,))  # made absolute by _looked_up
         if definition.kind == "torch":  # a project module re-exporting a torch API
             return TorchRef(canonical(definition.name))
         summary = self._summary(definition)
@@ -85,13 +85,16 @@ class CrossModule:
     def _definition(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
         """Where `imported` is defined, found by path (import_paths.py) or, when that cannot
         decide, by jedi (None for this file's own definitions: the local pass handles those),
-        and the files the answer depends on. While files stay unchanged, asked once per
+        and the files the answer depends on (absolute paths). While files stay unchanged, asked once per
         imported name and importing folder: every call of `timm.layers.to_2tuple` there names
         the same definition (or none)."""
+        absolute = self._absolute_paths.get(path)
+        if absolute is None:
+            absolute = self._absolute_paths[path] = os.path.abspath(path)
         if self._answers is None:
             definition, consulted = self._looked_up(ev, node, path, imported)
         else:
-            key = (imported, os.path.dirname(os.path.abspath(path)))
+            key = (imported, os.path.dirname(absolute))
             with self._lock:
                 known = key in self._answers
             if not known:
@@ -99,7 +102,7 @@ class CrossModule:
                 with self._lock:
                     self._answers[key] = answer
             definition, consulted = self._answers[key]
-        if definition is not None and os.path.abspath(definition.path) == os.path.abspath(path):
+        if definition is not None and definition.path == absolute:
             return None, consulted
         return definition, consulted
 
@@ -115,7 +118,9 @@ class CrossModule:
                 definition = replace(definition, through_value=True)
         if definition is not None and definition.kind != "torch" and not self.index.is_user_file(definition.path):
             definition = None
-        return definition, consulted
+        if definition is not None:
+            definition = replace(definition, path=os.path.abspath(definition.path))
+        return definition, frozenset(map(os.path.abspath, consulted))
 
     def _asked_jedi(self, ev, node: ast.Call, path: str) -> Definition | None:
         func = node.func

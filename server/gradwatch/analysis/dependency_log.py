@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 from contextvars import ContextVar
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 _current: ContextVar[set[str] | None] = ContextVar("gradwatch_dependency_reads", default=None)
@@ -46,3 +46,10 @@ def note(path: str) -> None:
     paths = _current.get()
     if paths is not None:
         paths.add(os.path.abspath(path))
+
+
+def note_all(absolute_paths: Iterable[str]) -> None:
+    """`note` for each of these paths, already absolute."""
+    paths = _current.get()
+    if paths is not None:
+        paths.update(absolute_paths)

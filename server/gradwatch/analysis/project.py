@@ -75,6 +75,7 @@ class ProjectIndex:
         self._answers: OrderedDict[tuple[str, str, int, int], _Answer] = OrderedDict()
         self._excluded_roots = _interpreter_library_folders()
         self._user_files: dict[str, bool] = {}
+        self._virtualenv_folders: dict[tuple, bool] = {}  # (folder, root) -> whether a virtualenv holds it
         if python is not None:
             self._environment = self._open_environment(python)
 
@@ -126,6 +127,7 @@ class ProjectIndex:
             self._answers.clear()
             self._scripts.clear()
             self._user_files.clear()
+            self._virtualenv_folders.clear()
 
     # -- jedi ---------------------------------------------------------------------
 
@@ -241,7 +243,10 @@ class ProjectIndex:
             prefix = Path(getattr(self._environment, "path", "") or "/nonexistent")
             if any(resolved.is_relative_to(folder) for folder in _library_folders_under(prefix)):
                 return False
-        return not _inside_virtualenv(resolved.parent, root)
+        key = (resolved.parent, root)
+        if key not in self._virtualenv_folders:  # the files of a folder share the answer
+            self._virtualenv_folders[key] = _inside_virtualenv(resolved.parent, root)
+        return not self._virtualenv_folders[key]
 
 
 def _jedi() -> Any:
