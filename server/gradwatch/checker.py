@@ -74,7 +74,7 @@ def check_source(
         return CheckResult(findings=skipped if settings.enabled(ANALYSIS_SKIPPED_CODE) else [])
     # Another file's check may have read this one (a dependency) and hold its tree.
     parsed_before = held_tree(path, text) if project is not None and path is not None else None
-    parsed = parse(text, cache.parsed_chunks if cache is not None else None, parsed_before)
+    parsed = parse(text, cache.parsed_chunks if cache is not None else None, parsed_before, source.lines if text else None)
     findings: list[Finding] = []
     if parsed.syntax_error is not None and settings.enabled(SYNTAX_ERROR_CODE):
         span, message = parsed.syntax_error

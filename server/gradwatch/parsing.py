@@ -26,10 +26,16 @@ class ParseResult:
     recovered_lines: tuple[tuple[int, str], ...] = ()
 
 
-def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Module | None = None) -> ParseResult:
+def parse(
+    text: str,
+    chunks: ParsedChunks | None = None,
+    parsed_before: ast.Module | None = None,
+    lines: list[str] | None = None,
+) -> ParseResult:
     """`chunks` (one per edited document) reuses the trees of top-level statements that an
     edit left as they were; `parsed_before` is this function's tree of this same text, which
-    parsed without error (module_files.held_tree)."""
+    parsed without error (module_files.held_tree); `lines`, the text split by
+    source.split_lines, if the caller has them."""
     if chunks is not None:
         parsed = chunks.parse(text)
         if parsed is not None:
@@ -38,7 +44,7 @@ def parse(text: str, chunks: ParsedChunks | None = None, parsed_before: ast.Modu
         if chunks is not None:
             chunks.remember(parse_lines(text), parsed_before)
         return ParseResult(parsed_before, None)
-    recovery = Recovery(text)
+    recovery = Recovery(text, lines)
     tree = elide_deep_nesting(recovery.run(), recovery.lines)
     if chunks is not None and recovery.first_error is None:
         chunks.remember(recovery.lines, tree)

@@ -68,9 +68,10 @@ class Recovery:
     syntax error, `lines` the lines that were parsed (positions as in the text), and
     `changed_lines()` those that differ from the text's."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lines: list[str] | None = None) -> None:
+        """`lines`: the text split (source.split_lines) by a caller that keeps them; never changed here."""
         self.text = text
-        self.lines = parse_lines(text)
+        self.lines = lines if lines is not None and "\r" not in text else parse_lines(text)
         self.budget = recovery_budget(len(text))
         self.first_error: tuple[Span, str] | None = None
         # The first `good` lines parse as they are now; `good_tree` is their tree.
@@ -79,7 +80,9 @@ class Recovery:
 
     def run(self) -> ast.Module:
         guesses = MAX_BLOCK_GUESSES
-        result = self._parse(len(self.lines))
+        result = self._parse_text()
+        if not isinstance(result, ast.Module):
+            self.lines = list(self.lines)  # recovery changes them: a copy, not the caller's
         while not isinstance(result, ast.Module):
             retried = None
             if guesses > 0 and self.budget > 0:
@@ -150,9 +153,15 @@ class Recovery:
         end = min((cut for cut in starts if cut >= line), default=len(self.lines))
         return later > end and isinstance(self._parse(end, start), ast.Module)
 
-    def _parse(self, end: int, start: int = 0) -> ast.Module | BaseException:
-        """Parse lines `start` to `end`; the lines before `start` count as blank, so positions stay."""
-        text = "".join(self.lines[start:end])
+    def _parse_text(self) -> ast.Module | BaseException:
+        """Parse the whole text as it is: its lines joined (they end as Python reads them)."""
+        return self._parse(len(self.lines), text="".join(self.lines) if "\r" in self.text else self.text)
+
+    def _parse(self, end: int, start: int = 0, text: str | None = None) -> ast.Module | BaseException:
+        """Parse lines `start` to `end` (whose `text` the caller may have); the lines before
+        `start` count as blank, so positions stay."""
+        if text is None:
+            text = "".join(self.lines[start:end])
         self.budget -= max(len(text), 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. invalid escape sequences
