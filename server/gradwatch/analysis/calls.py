@@ -252,7 +252,7 @@ def _entry_state(
     entry = State(
         outer=outer,
         bindings=dict(enclosing.bindings) if enclosing is not None else {},
-        dotted_roots=set(enclosing.dotted_roots) if enclosing is not None else set(),
+        dotted_prefixes=set(enclosing.dotted_prefixes) if enclosing is not None else set(),
         saved_by=dict(state.saved_by),
         clobbered=dict(state.clobbered),
         freed=dict(state.freed),

@@ -38,9 +38,10 @@ class State:
     # Inside `torch.inference_mode()`: ops record no graph even where `enable_grad()` or
     # `set_grad_enabled(True)` turn grad mode back on (torch 2.13).
     inference_mode: bool = False
-    # First names of dotted keys ("self" for "self.fc"): rebinding one of these
-    # must forget the dotted keys under it; rebinding anything else need not look.
-    dotted_roots: set[str] = field(default_factory=set)
+    # Every proper prefix of a dotted key ("self" and "self.fc" for "self.fc.weight"):
+    # rebinding one of these must forget the keys under it; rebinding anything else
+    # (`self.fc` while no key lies under it) need not look.
+    dotted_prefixes: set[str] = field(default_factory=set)
     # The module's imports and classes, shared read-only by every function's
     # state instead of copied into each (copies made every join cost O(module)).
     outer: dict[str, object] = field(default_factory=dict)
@@ -51,7 +52,7 @@ class State:
             saved_by=dict(self.saved_by),
             clobbered=dict(self.clobbered),
             freed=dict(self.freed),
-            dotted_roots=set(self.dotted_roots),
+            dotted_prefixes=set(self.dotted_prefixes),
         )
 
     def _with(self, **changes) -> State:
@@ -67,13 +68,14 @@ class State:
 
     def bind(self, name: str, value) -> None:
         # Rebinding `a` forgets what was known about `a.b`.
-        root = name.split(".", 1)[0]
-        if root in self.dotted_roots:
+        if name in self.dotted_prefixes:
             prefix = name + "."
             for key in [key for key in self.bindings if key.startswith(prefix)]:
                 del self.bindings[key]
-        if root != name:
-            self.dotted_roots.add(root)
+        owner = name.rpartition(".")[0]
+        while owner and owner not in self.dotted_prefixes:  # a prefix's own prefixes are there
+            self.dotted_prefixes.add(owner)
+            owner = owner.rpartition(".")[0]
         self.bindings[name] = value
 
     def unbind(self, name: str) -> None:
@@ -114,7 +116,7 @@ class State:
             grad_mode_reason=self.grad_mode_reason if self.grad_mode_reason == other.grad_mode_reason else None,
             grad_mode_known=self.grad_mode_known and other.grad_mode_known,
             inference_mode=self.inference_mode and other.inference_mode,
-            dotted_roots=self.dotted_roots | other.dotted_roots,
+            dotted_prefixes=self.dotted_prefixes | other.dotted_prefixes,
         )
 
     def become(self, other: State) -> None:
@@ -146,7 +148,7 @@ def same_facts(a: State, b: State) -> bool:
         and a.grad_mode_reason == b.grad_mode_reason
         and a.grad_mode_known == b.grad_mode_known
         and a.inference_mode == b.inference_mode
-        and a.dotted_roots == b.dotted_roots
+        and a.dotted_prefixes == b.dotted_prefixes
     )
 
 
