@@ -114,6 +114,13 @@ def _names_bound(statement: ast.stmt) -> frozenset:
 
 def dotted(node: ast.AST) -> str | None:
     """`self.fc` -> "self.fc"; None for anything that is not a chain of names."""
+    kind = node.__class__  # the common cases first: asked at every call, attribute and assignment
+    if kind is ast.Name:
+        return node.id
+    if kind is not ast.Attribute:
+        return None
+    if node.value.__class__ is ast.Name:
+        return node.value.id + "." + node.attr
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
