@@ -137,14 +137,32 @@ def _units_by_name(tree: ast.Module) -> dict[str, list[ast.stmt]]:
 
 
 _DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITION_KINDS = frozenset(_DEFINITIONS)
 
 
 def _bound_names(statement: ast.stmt) -> list[str]:
-    """What a top-level statement binds, also inside an `if` or `try` (a fallback definition)."""
+    """What a top-level statement binds, also inside an `if` or `try` (a fallback definition).
+    Walked with a stack of its own (ast.walk's generators cost twice as much: a module's
+    configuration tables are large literals)."""
     if isinstance(statement, _DEFINITIONS):
         return [statement.name]
-    return [
-        node.name if isinstance(node, _DEFINITIONS) else node.id
-        for node in ast.walk(statement)
-        if isinstance(node, _DEFINITIONS) or (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
-    ]
+    names = []
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        kind = node.__class__
+        if kind is ast.Name:
+            if node.ctx.__class__ is ast.Store:
+                names.append(node.id)
+            continue
+        if kind is ast.Constant:
+            continue
+        if kind in _DEFINITION_KINDS:
+            names.append(node.name)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                stack.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
+    return names
