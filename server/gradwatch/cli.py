@@ -370,7 +370,8 @@ def _with_command_line(settings, select: tuple[str, ...], ignore: tuple[str, ...
 
 
 class _SettingsResolver:
-    """Settings per file: --config for all, else each file's nearest pyproject.toml (read once)."""
+    """Settings per file: --config for all, else each file's nearest pyproject.toml (read once);
+    and each file's project root (cross-module analysis), found with the same look-up."""
 
     def __init__(self, config: str | None, select: tuple[str, ...], ignore: tuple[str, ...]) -> None:
         from gradwatch.config import settings_from_file
