@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import weakref
 
 from gradwatch.analysis import freezing, module_dicts, python_builtins, unrolled
 from gradwatch.analysis.conditions import fewest_iterations, has_continue
@@ -201,7 +202,18 @@ def _iterates_named_parameters(node: ast.For) -> bool:
 def _bound_before_read(node) -> frozenset:
     """Names every iteration binds before it reads them: the loop's target, and names that
     a statement at the top of the body assigns before any statement reads them. What they
-    held at the end of an iteration cannot reach the next one."""
+    held at the end of an iteration cannot reach the next one. Walked once per loop: its
+    body runs many times."""
+    known = _BOUND_BEFORE_READ.get(node)
+    if known is None:
+        known = _BOUND_BEFORE_READ[node] = _walked_bound_before_read(node)
+    return known
+
+
+_BOUND_BEFORE_READ: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _walked_bound_before_read(node) -> frozenset:
     bound = set(_stored_names(node.target)) if isinstance(node, (ast.For, ast.AsyncFor)) else set()
     read: set[str] = set()
     for statement in node.body:
