@@ -267,3 +267,26 @@ def test_concurrent_callers_get_the_same_answers(index):
     expected = {"features": "helpers.py", "Net": "models.py", "randn": None}
     for (word, _, _), found in zip(jobs, answers):
         assert (None if found is None else Path(found.path).name) == expected[word]
+
+
+def test_an_imported_name_is_resolved_from_its_import_path(tmp_path):
+    """What path search leaves to jedi is asked by dotted import path, not in the calling
+    file's text: a method reached through a class with several bases, and a relative import."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("from .models import Net\n")
+    (tmp_path / "app" / "base.py").write_text("class Loader:\n    def load(self):\n        return 1\n")
+    (tmp_path / "app" / "models.py").write_text(
+        "from .base import Loader\n\n\nclass Mixin:\n    pass\n\n\nclass Net(Mixin, Loader):\n    pass\n"
+    )
+    (tmp_path / "app" / "script.py").write_text("")
+    index = ProjectIndex(tmp_path)
+    main = str(tmp_path / "main.py")
+    load = Definition(str(tmp_path / "app" / "base.py"), 2, 4, "function", "load")
+    assert index.imported_definition(main, "app.Net.load") == load
+    assert index.imported_definition(str(tmp_path / "app" / "script.py"), ".models.Net.load") == load
+    assert index.imported_definition(main, "app.models.Net") == Definition(
+        str(tmp_path / "app" / "models.py"), 8, 0, "class", "Net"
+    )
+    assert index.imported_definition(main, "app.Net.missing") is None
+    assert index.imported_definition(main, "app") is None  # a module is no function or class
+    assert index.imported_definition(main, "app.class.load") is None  # no name Python could import

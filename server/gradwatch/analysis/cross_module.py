@@ -67,7 +67,7 @@ class CrossModule:
             return None
         if not self.index.is_user_file(path):
             return None
-        definition, consulted = self._definition(ev, node, path, imported)
+        definition, consulted = self._definition(node, path, imported)
         dependency_log.note_all(consulted)  # for the persistent cache
         if definition is None:
             return None
@@ -82,7 +82,7 @@ class CrossModule:
             return apply_summary(ev, summary, node, state, bound)
         return None
 
-    def _definition(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
+    def _definition(self, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
         """Where `imported` is defined, found by path (import_paths.py) or, when that cannot
         decide, by jedi (None for this file's own definitions: the local pass handles those),
         and the files the answer depends on (absolute paths). While files stay unchanged, asked once per
@@ -92,13 +92,13 @@ class CrossModule:
         if absolute is None:
             absolute = self._absolute_paths[path] = os.path.abspath(path)
         if self._answers is None:
-            definition, consulted = self._looked_up(ev, node, path, imported)
+            definition, consulted = self._looked_up(node, path, imported)
         else:
             key = (imported, os.path.dirname(absolute))
             with self._lock:
                 known = key in self._answers
             if not known:
-                answer = self._looked_up(ev, node, path, imported)
+                answer = self._looked_up(node, path, imported)
                 with self._lock:
                     self._answers[key] = answer
             definition, consulted = self._answers[key]
@@ -106,12 +106,12 @@ class CrossModule:
             return None, consulted
         return definition, consulted
 
-    def _looked_up(self, ev, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
+    def _looked_up(self, node: ast.Call, path: str, imported: str) -> tuple[Definition | None, frozenset]:
         definition, consulted = self.paths.definition(path, imported)
         if definition is UNDECIDED:
             # jedi does not say which files it went through: those the search by path read
             # before it gave up are the best guess.
-            definition = self._asked_jedi(ev, node, path)  # costs jedi a parse of the calling file
+            definition = self.index.imported_definition(path, imported, torch_names=True)
             if definition is not None and isinstance(node.func, ast.Attribute):
                 # What path search leaves to jedi is mostly an attribute of a value (an instance),
                 # rarely a class bound in a branch: a method's `self` counts as passed.
@@ -121,17 +121,6 @@ class CrossModule:
         if definition is not None:
             definition = replace(definition, path=os.path.abspath(definition.path))
         return definition, frozenset(map(os.path.abspath, consulted))
-
-    def _asked_jedi(self, ev, node: ast.Call, path: str) -> Definition | None:
-        func = node.func
-        if isinstance(func, ast.Name):
-            line, column = func.lineno, ev.source.char_column(func.lineno, func.col_offset)
-        elif isinstance(func, ast.Attribute):
-            line = func.end_lineno
-            column = ev.source.char_column(line, func.end_col_offset) - len(func.attr)
-        else:
-            return None
-        return self.index.definition(path, ev.source.text, line, column, torch_names=True)
 
     # -- summaries of definitions ----------------------------------------------
 
