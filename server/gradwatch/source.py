@@ -20,8 +20,11 @@ class SourceText:
         self.text = text
         self.lines = split_lines(text) or [""]
         self._starts = [0, *itertools.accumulate(map(len, self.lines))]
-        # ast's byte columns are character columns in an ASCII text (most code): no conversion.
-        self._ascii = text.isascii()
+        # ast's byte columns are character columns on a line of ASCII text: only the lines with
+        # another character (1-based numbers; none in most code) need converting.
+        self._wide_lines = (
+            frozenset() if text.isascii() else frozenset(n for n, line in enumerate(self.lines, 1) if not line.isascii())
+        )
 
     def line(self, number: int) -> str:
         """Line `number` (1-based) without its line ending; "" past the end."""
@@ -30,12 +33,9 @@ class SourceText:
         return ""
 
     def char_column(self, line: int, byte_column: int) -> int:
-        if self._ascii:
+        if line not in self._wide_lines:
             return byte_column
-        text = self.line(line)
-        if text.isascii():
-            return byte_column
-        return len(text.encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
+        return len(self.line(line).encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
 
     def span(self, node: ast.AST) -> Span:
         return Span(*self._positions(node))
@@ -60,7 +60,7 @@ class SourceText:
     def segment(self, node: ast.AST) -> str:
         """The source text of `node`, as written."""
         end_line = getattr(node, "end_lineno", None)
-        if self._ascii and end_line is not None:  # columns are offsets into the line (most code)
+        if end_line is not None and node.lineno not in self._wide_lines and end_line not in self._wide_lines:
             return self.text[self._starts[node.lineno - 1] + node.col_offset : self._starts[end_line - 1] + node.end_col_offset]
         line, column, end_line, end_column = self._positions(node)
         return self.text[self.offset(line, column) : self.offset(end_line, end_column)]
