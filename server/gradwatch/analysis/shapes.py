@@ -13,13 +13,13 @@ taken for a number: it may be 1 (or 0), so only equality with itself is used
 
 Which ops keep the broadcast shape of their operands is measured by the
 probe (`OpInfo.keeps_shape`); the hand-written rules here (reductions,
-indexing, reshapes, products, modules) are checked against torch on meta
-tensors by tests/test_shape_functions.py, over a grid of shapes and arguments,
-and on examples by tests/test_shapes.py.
+indexing, reshapes, products) and in module_shapes.py are checked against
+torch on meta tensors by tests/test_shape_functions.py, over a grid of
+shapes and arguments, and on examples by tests/test_shapes.py.
 
 An op that returns a tuple gets one shape for all its items (`x.chunk(3)`:
-the size along the dim only when every piece has it), except the recurrent
-modules, whose items are shaped one by one (`of_items`).
+the size along the dim only when every piece has it). What torch modules
+(layers) make is worked out in module_shapes.py.
 
 The rules use a shape for one question: has the tensor provably not exactly
 one element (`backward()` then needs a gradient)? A known size other than 1
@@ -131,28 +131,22 @@ _TENSOR_KEYWORDS = {
 _RULE_NAMESPACES = {"torch", "torch.Tensor", "torch.nn.functional"}
 
 
-def of_result(info, operands: list, node: ast.AST, module=None, index=None) -> Shape | None:
+def of_result(info, operands: list, node: ast.AST, index=None) -> Shape | None:
     """The shape of `info`'s result for these operands (None when not proved). For an op
-    that returns a tuple, the shape of each of its items."""
+    that returns a tuple, the shape of each of its items. Modules: module_shapes.py."""
     name = info.name.rsplit(".", 1)[-1]
     name = RESHAPED_IN_PLACE.get(name, name)
-    scalar = info.numel == "scalar" and _shaped_like_template(info, operands, node) and name not in _PER_MATRIX
-    if module is not None:
-        if info.keeps_shape:
-            return _kept(info, operands, node)
-        if scalar and module.default_reduction:
-            return ()
-        return _module_result(module, [o for o in operands if isinstance(o, Tensor)])
+    scalar = info.numel == "scalar" and shaped_like_template(info, operands, node) and name not in _PER_MATRIX
     if scalar:
         return ()  # measured: one element (`x.sum()`, `x.norm()`, `F.mse_loss(a, b)`)
     rule = _RULES.get(name) if info.name.rsplit(".", 1)[0] in _RULE_NAMESPACES else None
     if rule is not None:
         call = _Call(operands, node, index)
         return None if rule.first_shaped and call.shape is None else rule(call, name)
-    return _kept(info, operands, node) if info.keeps_shape else None
+    return kept(info, operands, node) if info.keeps_shape else None
 
 
-def _kept(info, operands: list, node: ast.AST) -> Shape | None:
+def kept(info, operands: list, node: ast.AST) -> Shape | None:
     """Measured (`keeps_shape`): the broadcast shape of the tensor operands."""
     if isinstance(node, ast.Call) and any(
         k.arg in _TENSOR_KEYWORDS and k.arg not in literal_keywords(node) for k in node.keywords
@@ -163,14 +157,14 @@ def _kept(info, operands: list, node: ast.AST) -> Shape | None:
     return broadcast([t.shape for t in measured]) if measured else None
 
 
-def _shaped_like_template(info, operands: list, node: ast.AST) -> bool:
+def shaped_like_template(info, operands: list, node: ast.AST) -> bool:
     """Tensors alone, no more than measured, no keyword: the call looks like the measured one
     (`x.sum(0)` and `torch.max(x, y)` do not)."""
     keywords = node.keywords if isinstance(node, ast.Call) else ()
     return not keywords and all(isinstance(o, Tensor) for o in operands) and len(operands) <= max(info.arity, 1)
 
 
-class _Arguments:
+class Arguments:
     """The non-tensor arguments of a call: positional values, and literal keywords."""
 
     def __init__(self, positional: list, node: ast.AST):
@@ -178,18 +172,18 @@ class _Arguments:
         self.keywords: dict = {}
         if isinstance(node, ast.Call):
             known = literal_keywords(node)
-            self.keywords = {k.arg: known.get(k.arg, _UNKNOWN) for k in node.keywords if k.arg is not None}
+            self.keywords = {k.arg: known.get(k.arg, UNKNOWN_ARGUMENT) for k in node.keywords if k.arg is not None}
             self.starred = any(isinstance(arg, ast.Starred) for arg in node.args)
         else:
             self.starred = False
 
     def get(self, position: int, name: str, default=None):
-        """The argument's Python value, `default` when not given, `_UNKNOWN` when not known."""
+        """The argument's Python value, `default` when not given, `UNKNOWN_ARGUMENT` when not known."""
         if self.starred:
-            return _UNKNOWN
+            return UNKNOWN_ARGUMENT
         if position < len(self.positional):
             value = literal(self.positional[position])
-            return _UNKNOWN if value is None else value
+            return UNKNOWN_ARGUMENT if value is None else value
         alias = _NUMPY_NAMES.get(name)
         if alias in self.keywords:
             return self.keywords[alias]  # torch takes NumPy's names too: `torch.cat(xs, axis=1)`
@@ -197,21 +191,21 @@ class _Arguments:
 
     def all_positional(self) -> list | None:
         values = [self.get(i, "") for i in range(len(self.positional))]
-        return None if _UNKNOWN in values else values
+        return None if UNKNOWN_ARGUMENT in values else values
 
     def sizes(self, name: str) -> tuple | None:
         """Sizes given one by one or as one tuple (`x.view(2, 3)`, `x.view((2, 3))`, `shape=`)."""
         sizes = self.all_positional()
         if not sizes:
-            sizes = [self.keywords.get(name)] if self.keywords.get(name) not in (None, _UNKNOWN) else None
+            sizes = [self.keywords.get(name)] if self.keywords.get(name) not in (None, UNKNOWN_ARGUMENT) else None
         if sizes is not None and len(sizes) == 1 and isinstance(sizes[0], tuple):
             sizes = list(sizes[0])
         return tuple(sizes) if sizes is not None and all(type(size) is int for size in sizes) else None
 
 
-class _Call(_Arguments):
+class _Call(Arguments):
     """A call's operands: the tensors' shapes (`shape`: operand 0's), and the other
-    arguments after operand 0 (as _Arguments)."""
+    arguments after operand 0 (as Arguments)."""
 
     def __init__(self, operands: list, node: ast.AST, index=None):
         super().__init__(operands[1:], node)
@@ -222,7 +216,8 @@ class _Call(_Arguments):
         self.index = index
 
 
-_UNKNOWN = object()
+# An argument that may have been passed but whose value is not known (Arguments.get).
+UNKNOWN_ARGUMENT = object()
 # NumPy's names for arguments, which torch accepts too (`x.sum(axis=1, keepdims=True)`).
 _NUMPY_NAMES = {"dim": "axis", "keepdim": "keepdims"}
 _RULES: dict = {}
@@ -326,7 +321,7 @@ def _reduced(call: _Call, name: str) -> Shape | None:
     dim_at, keepdim_at = _REDUCTION_POSITIONS.get(name, (0, 1))
     dim = call.get(dim_at, "dim", None)
     keepdim = call.get(keepdim_at, "keepdim", False)
-    if dim is _UNKNOWN or keepdim not in (True, False) or len(call.shapes) > 1:
+    if dim is UNKNOWN_ARGUMENT or keepdim not in (True, False) or len(call.shapes) > 1:
         return None
     if dim is None or (isinstance(dim, tuple) and name in _ONE_DIM):
         return None  # the whole tensor: measured ("scalar"), not claimed here
@@ -357,7 +352,7 @@ def _squeezed(call: _Call, name: str) -> Shape | None:
 
 
 @_rule("flatten", "view", "reshape")
-def _reshaped(call: _Arguments, name: str, shape: Shape | None = None) -> Shape | None:
+def reshaped(call: Arguments, name: str, shape: Shape | None = None) -> Shape | None:
     shape = call.shape if shape is None else shape
     if name == "flatten":
         start, end = call.get(0, "start_dim", 0), call.get(1, "end_dim", -1)
@@ -550,9 +545,9 @@ def _pieces(call: _Call, name: str) -> Shape | None:
         return None
     if name == "unbind":
         return _dropped(shape, axis)
-    size, whole = call.get(0, "chunks" if name == "chunk" else "split_size", _UNKNOWN), shape[axis]
-    if size is _UNKNOWN:
-        size = call.keywords.get("split_size_or_sections", _UNKNOWN)
+    size, whole = call.get(0, "chunks" if name == "chunk" else "split_size", UNKNOWN_ARGUMENT), shape[axis]
+    if size is UNKNOWN_ARGUMENT:
+        size = call.keywords.get("split_size_or_sections", UNKNOWN_ARGUMENT)
     if isinstance(size, tuple) and all(type(s) is int for s in size):
         if is_size(whole) and sum(size) != whole:
             return None  # torch raises
@@ -685,7 +680,7 @@ def _resized(call: _Call, name: str) -> Shape | None:
     shape = call.shape
     size = call.get(0, "size", None)
     spatial = len(shape) - 2
-    if spatial < 1 or size is None or size is _UNKNOWN:
+    if spatial < 1 or size is None or size is UNKNOWN_ARGUMENT:
         return (*shape[:2], *[None] * spatial) if spatial >= 1 else None
     sizes = (size,) * spatial if type(size) is int else size
     if not isinstance(sizes, tuple) or len(sizes) != spatial or not all(type(s) is int for s in sizes):
@@ -735,152 +730,3 @@ def _indexed(call: _Call, name: str) -> Shape | None:
 
 def _is_constant(node: ast.AST, value) -> bool:
     return isinstance(node, ast.Constant) and node.value is value
-
-
-# ---------------------------------------------------------------- modules
-
-
-# Modules whose output has their input's shape (measured only at one channel count by the probe).
-_NORMALIZATIONS = {
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
-    "InstanceNorm3d", "LocalResponseNorm",
-}  # fmt: skip
-# Positions of the constructor arguments that size a sliding window: (stride, padding, dilation,
-# output_padding, ceil_mode, return_indices); None: the module takes no such argument.
-_WINDOWS = {
-    "Conv": (3, 4, 5, None, None, None),
-    "ConvTranspose": (3, 4, 8, 5, None, None),
-    "MaxPool": (1, 2, 3, None, 5, 4),
-    "AvgPool": (1, 2, None, None, 3, None),
-}
-
-
-def _configuration(module):
-    """`get(position, name, default)`: a constructor argument of `module`, `default` when it
-    was not passed, `_UNKNOWN` when it may have been passed but its value is not known."""
-    config = dict(module.config)
-
-    def get(position, name, default=None):
-        if position in config or name in config:
-            return config.get(position, config.get(name))
-        return default if module.arguments_known else _UNKNOWN
-
-    return get
-
-
-def _module_result(module, tensors: list) -> Shape | None:
-    kind = module.kind.rsplit(".", 1)[-1]
-    if not tensors or tensors[0].shape is None:
-        return None
-    shape = tensors[0].shape
-    get = _configuration(module)
-    if kind in _NORMALIZATIONS:
-        return shape
-    if kind == "Linear":
-        out = get(1, "out_features")
-        return (*shape[:-1], out if type(out) is int else None) if shape else None
-    if kind == "Embedding":
-        size = get(1, "embedding_dim")
-        return (*shape, size if type(size) is int else None)
-    family = kind.rstrip("123d")
-    if kind[-2:] in ("1d", "2d", "3d") and family in (*_WINDOWS, "AdaptiveAvgPool", "AdaptiveMaxPool"):
-        spatial = int(kind[-2])
-        if len(shape) not in (spatial + 1, spatial + 2):
-            return None
-        if family.startswith("Adaptive"):
-            # output_size: an int, or one per dim (None keeps the input's size)
-            wanted = _per_dim(get(0, "output_size", _UNKNOWN), spatial, allow_none=True) or (_UNKNOWN,) * spatial
-            sizes = (given if w is None else None if w is _UNKNOWN else w for w, given in zip(wanted, shape[-spatial:]))
-            return (*shape[:-spatial], *sizes)
-        return _windowed(shape, spatial, family, get)
-    if kind == "Flatten":
-        start, end = get(0, "start_dim", 1), get(1, "end_dim", -1)
-        arguments = _Arguments([Constant(value=start), Constant(value=end)], None)
-        return _reshaped(arguments, "flatten", shape)
-    return None
-
-
-def _windowed(shape: Shape, spatial: int, family: str, get) -> Shape | None:
-    """Convolutions and pools: the channels, then each spatial size from the window
-    (kernel, stride, padding, dilation) sliding over it."""
-    stride_at, padding_at, dilation_at, output_padding_at, ceil_at, indices_at = _WINDOWS[family]
-    conv = family.startswith("Conv")
-    kernel_at = 2 if conv else 0
-    if indices_at is not None and get(indices_at, "return_indices", False) is not False:
-        return None  # a tuple
-    kernel = _per_dim(get(kernel_at, "kernel_size"), spatial)
-    stride = _per_dim(get(stride_at, "stride", 1 if conv else None) or kernel, spatial)
-    padding = get(padding_at, "padding", 0)
-    dilation = _per_dim(get(dilation_at, "dilation", 1) if dilation_at is not None else 1, spatial)
-    output_padding = _per_dim(get(output_padding_at, "output_padding", 0) if output_padding_at else 0, spatial)
-    ceil_mode = get(ceil_at, "ceil_mode", False) if ceil_at is not None else False
-    channels = shape[-spatial - 1]
-    if conv:
-        out = get(1, "out_channels")
-        channels = out if type(out) is int else None
-    padding = (0,) * spatial if padding == "valid" else padding
-    sizes = []
-    for i, size in enumerate(shape[-spatial:]):
-        if padding == "same":
-            sizes.append(size)
-            continue
-        pad = _per_dim(padding, spatial)
-        known = [kernel, stride, pad, dilation, output_padding]
-        if not is_size(size) or None in known or ceil_mode not in (True, False):
-            sizes.append(None)
-            continue
-        k, s, p, d, extra = (values[i] for values in known)
-        if family == "ConvTranspose":
-            sizes.append((size - 1) * s - 2 * p + d * (k - 1) + extra + 1)
-            continue
-        span = size + 2 * p - d * (k - 1) - 1
-        out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-        if ceil_mode and (out - 1) * s >= size + p:
-            out -= 1
-        if span < 0 or out <= 0:
-            return None  # torch raises
-        sizes.append(out)
-    return (*shape[: -spatial - 1], channels, *sizes)
-
-
-def _per_dim(value, spatial: int, allow_none: bool = False) -> tuple | None:
-    """An int for every spatial dim, or a tuple of one per dim (None where not known)."""
-    if type(value) is int:
-        return (value,) * spatial
-    if isinstance(value, tuple) and len(value) == spatial:
-        return value if all(type(v) is int or (allow_none and v is None) for v in value) else None
-    return None
-
-
-# Positions of `batch_first` and `bidirectional` among the constructor arguments
-# (`nn.RNN` takes `nonlinearity` fourth).
-_RECURRENT = {"RNN": (5, 7), "GRU": (4, 6), "LSTM": (4, 6)}
-
-
-def of_items(module, operands: list) -> list | None:
-    """The shapes of the items of a module's tuple result, nested like it: an RNN's or a GRU's
-    `(output, h_n)`, an LSTM's `(output, (h_n, c_n))`; None when not known."""
-    kind = module.kind.rsplit(".", 1)[-1] if module is not None else None
-    shape = operands[0].shape if operands and isinstance(operands[0], Tensor) else None
-    if kind not in _RECURRENT or shape is None or len(shape) not in (2, 3):
-        return None
-    get = _configuration(module)
-    first_at, both_at = _RECURRENT[kind]
-    batch_first, bidirectional = get(first_at, "batch_first", False), get(both_at, "bidirectional", False)
-    if batch_first not in (True, False) or bidirectional not in (True, False):
-        return None
-    hidden, layers = (v if type(v) is int else None for v in (get(1, "hidden_size"), get(2, "num_layers", 1)))
-    projected = get(7, "proj_size", 0) if kind == "LSTM" else 0
-    out = (projected or hidden) if type(projected) is int else None  # an LSTM may project h to proj_size
-    directions = 2 if bidirectional else 1
-    features = None if out is None else directions * out
-    layers = None if layers is None else directions * layers
-    if len(shape) == 2:  # one sequence, no batch
-        output, state = (shape[0], features), (layers,)
-    else:
-        length, batch = (shape[1], shape[0]) if batch_first else (shape[0], shape[1])
-        output = (batch, length, features) if batch_first else (length, batch, features)
-        state = (layers, batch)
-    if kind == "LSTM":
-        return [output, [(*state, out), (*state, hidden)]]
-    return [output, (*state, out)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from gradwatch.analysis import integer_dtypes, losses, op_table, shape_errors, shapes
+from gradwatch.analysis import integer_dtypes, losses, module_shapes, op_table, shape_errors, shapes
 from gradwatch.analysis.budget import HISTORY_PER_STEP
 from gradwatch.analysis.events import InPlace
 from gradwatch.analysis.values import (
@@ -141,7 +141,10 @@ def apply_op(
         saved = _record_saved(ev, info, present, flags, storage, node, state, module, part)
         if saved is not None:
             history = history | {saved}
-    shape = shapes.of_result(info, operands, node, module, index)
+    if module is not None:
+        shape = module_shapes.of_module(info, operands, node, module)
+    else:
+        shape = shapes.of_result(info, operands, node, index)
     if info.numel == "scalar" and _unreduced_loss(node, module):
         shape = losses.shape(module.kind if module is not None else info.name, operands)
     shape_errors.check(ev, info, operands, node, module, part, shape)  # torch may raise for the shapes
@@ -165,7 +168,7 @@ def apply_op(
     if info.returns == "tuple":
         if qualname.rsplit(".", 1)[-1] in integer_dtypes.ALWAYS_PAIRED:
             return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
-        items = shapes.of_items(module, operands)
+        items = module_shapes.of_items(module, operands)
         return Sequence((), each=result) if items is None else _items(result, items)
     return integer_dtypes.indices_of(ev, qualname, operands, node, state, result)
 

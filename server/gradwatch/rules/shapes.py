@@ -1,12 +1,12 @@
 """GW401-GW403: shape errors torch will raise, where the analysis proves the shapes.
 
-The shapes come from analysis/shapes.py (literal factory sizes, module configurations,
-and the ops between); analysis/shape_errors.py records an op whose operands' sizes make
-torch raise. A rule fires only when the sizes that disagree are known ints: an unknown
-size is never a mismatch. Code that expects the error (inside a `try` with a handler,
-`with pytest.raises(...)`, `self.assertRaises(...)`, an xfail test) or that branches on
-shapes within the function (`if x.shape[-1] == 6:`, a path the analysis may not tell
-apart) is left alone.
+The shapes come from analysis/shapes.py and module_shapes.py (literal factory sizes,
+module configurations, and the ops between); analysis/shape_errors.py records an op whose
+operands' sizes make torch raise. A rule fires only when the sizes that disagree are
+known ints: an unknown size is never a mismatch. Code that expects the error (inside a
+`try` with a handler, `with pytest.raises(...)`, `self.assertRaises(...)`, an xfail test)
+or that branches on shapes within the function (`if x.shape[-1] == 6:`, a path the
+analysis may not tell apart) is left alone.
 """
 
 from __future__ import annotations
